@@ -1,0 +1,28 @@
+"""gencore: the shared core of the generative-model packages.
+
+Modules: ``nn`` (blocks), ``losses`` (GAN/VAE/style), ``train`` (Trainer on Accelerate), ``checkpoint``
+(safetensors, atomic, verified), ``config`` (dataclass configs), ``data`` (datasets, robust image loading),
+``metrics`` (Fréchet distance, KID, IW-ELBO...), ``viz`` (PNG grids and plots), ``cli`` (shared click options).
+"""
+
+from gencore import checkpoint, config, data, errors, losses, metrics, nn, train, viz
+from gencore.errors import CheckpointError, ConfigError, DataError, GencoreError, NonFiniteLossError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CheckpointError",
+    "ConfigError",
+    "DataError",
+    "GencoreError",
+    "NonFiniteLossError",
+    "checkpoint",
+    "config",
+    "data",
+    "errors",
+    "losses",
+    "metrics",
+    "nn",
+    "train",
+    "viz",
+]

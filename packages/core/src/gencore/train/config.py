@@ -1,0 +1,47 @@
+"""The options every training run shares; packages nest this dataclass in their own config as ``train``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass
+class TrainConfig:
+    """Options of :class:`gencore.train.Trainer`. Steps count optimizer updates (after gradient accumulation)."""
+
+    output_dir: str = "runs/default"  # run directory: config.json, metrics.csv, samples/, checkpoints/
+    seed: int = 0  # data order uses seed; per-process noise uses seed + process index
+    max_steps: int = 1000  # stop after this many updates
+    max_epochs: int | None = None  # or after this many passes over the data, whichever comes first
+    batch_size: int = 32  # per process and per micro-batch
+    num_workers: int = 0  # DataLoader workers
+    shuffle: bool = True
+    drop_last: bool = True
+    grad_accum_steps: int = 1  # micro-batches per update
+    precision: Literal["no", "fp16", "bf16"] = "no"  # mixed precision (autocast + loss scaling for fp16)
+    grad_clip: float | None = None  # clip each model's gradient norm to this before its update
+    log_every: int = 10  # console line and metrics.csv row every N updates
+    sample_every: int = 0  # sample grid every N updates (0: only at the end)
+    eval_every: int = 0  # evaluation every N updates (0: only at the end)
+    checkpoint_every: int = 500  # full training state every N updates (0: only at the end)
+    keep_checkpoints: int = 3  # keep the newest K checkpoints (0: keep all)
+    early_stop_metric: str | None = None  # evaluation metric watched for early stopping
+    early_stop_mode: Literal["min", "max"] = "min"
+    patience: int = 0  # stop after this many evaluations without improvement (0: never)
+    tensorboard: bool = True  # also log to TensorBoard when it is installed
+    progress_bar: bool = True
+    cpu: bool = False  # train on CPU even when an accelerator is present
+    check_finite: bool = True  # refuse to apply a NaN/inf loss (costs one device sync per update)
+
+    def __post_init__(self) -> None:
+        for name in ("max_steps", "batch_size", "grad_accum_steps", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("sample_every", "eval_every", "checkpoint_every", "keep_checkpoints", "patience", "num_workers"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.grad_clip is not None and self.grad_clip <= 0:
+            raise ValueError(f"grad_clip must be positive, got {self.grad_clip}")
+        if self.patience and not self.early_stop_metric:
+            raise ValueError("patience needs early_stop_metric")

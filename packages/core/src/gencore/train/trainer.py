@@ -1,0 +1,543 @@
+"""One training loop on ``accelerate.Accelerator`` for every package.
+
+A package hands the :class:`Trainer` its models, optimizers, a data set and a *step function*::
+
+    def step(ctx: StepContext, batch) -> dict[str, Tensor | float]:
+        real = batch
+        fake = ctx.models["G"](torch.randn(len(real), 64, device=ctx.device))
+        d_loss = ...(ctx.models["D"](real), ctx.models["D"](fake.detach()))
+        ctx.update("D", d_loss)                       # backward into D only, clip, step, schedule
+        g_loss = ...(ctx.module("D")(fake))           # other models through ctx.module(): no DDP hooks
+        ctx.update("G", g_loss)
+        return {"d_loss": d_loss, "g_loss": g_loss}   # logged (mean over micro-batches, steps and ranks)
+
+The Trainer owns everything else: device placement, mixed precision, gradient accumulation, clipping, EMA,
+schedulers, seeding, the data order, logging, samples, evaluation, early stopping, the NaN guard, checkpoints,
+exact resume and saving on SIGTERM/SIGUSR1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.utils import send_to_device
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from gencore.checkpoint import atomic_dir, latest_checkpoint, load_tree, prune_checkpoints, save_tree, verify_dir
+from gencore.errors import CheckpointError, NonFiniteLossError
+from gencore.train.config import TrainConfig
+from gencore.train.ema import EMA
+from gencore.train.logger import MetricsLogger, format_line
+from gencore.train.sampler import ShardedBatchSampler
+
+__all__ = ["Trainer", "StepContext", "FitResult", "PREEMPTED_EXIT_CODE", "seed_everything"]
+
+#: Exit code after a pre-emption signal was handled and a checkpoint saved (EX_TEMPFAIL: "try again").
+PREEMPTED_EXIT_CODE = 75
+
+StepFn = Callable[["StepContext", Any], Mapping[str, Any]]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices); call before building models so every rank builds the same."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class FitResult:
+    """How a :meth:`Trainer.fit` call ended."""
+
+    step: int
+    epoch: int
+    reason: str  # "max_steps", "max_epochs", "early_stop", "preempted"
+    checkpoint: Path | None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when training is over; :data:`PREEMPTED_EXIT_CODE` when it was interrupted and can be resumed."""
+        return PREEMPTED_EXIT_CODE if self.reason == "preempted" else 0
+
+
+class StepContext:
+    """What a step function sees: models, device, and :meth:`update` to apply a loss to one model."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        self._t = trainer
+        self.sync = True  # True on the micro-batch that completes an update
+
+    @property
+    def models(self) -> dict[str, nn.Module]:
+        """The prepared models (DDP-wrapped under several processes): call the one being trained through here."""
+        return self._t.models
+
+    def module(self, name: str) -> nn.Module:
+        """The bare model ``name``: use it for models that the current :meth:`update` does not train."""
+        return self._t.unwrap(name)
+
+    @property
+    def device(self) -> torch.device:
+        return self._t.accelerator.device
+
+    @property
+    def step(self) -> int:
+        """Updates completed so far."""
+        return self._t.step
+
+    @property
+    def epoch(self) -> int:
+        return self._t.epoch
+
+    @property
+    def accelerator(self) -> Accelerator:
+        return self._t.accelerator
+
+    def update(self, name: str, loss: torch.Tensor, retain_graph: bool = False) -> None:
+        """Backpropagate ``loss`` into model ``name`` only; on the last micro-batch clip, step, schedule, EMA.
+
+        A NaN/inf loss raises :class:`NonFiniteLossError` before any gradient is applied.
+        """
+        t = self._t
+        if t.config.check_finite:
+            finite = torch.isfinite(loss.detach()).all()
+            if t.accelerator.num_processes > 1:
+                finite = t.accelerator.reduce(finite.float().reshape(1), "sum").item() == t.accelerator.num_processes
+            if not bool(finite):
+                raise NonFiniteLossError(
+                    f"non-finite loss for {name!r} at step {t.step + 1} ({loss.detach().float().mean().item()}); "
+                    f"parameters were not updated; last good checkpoint: {t.last_checkpoint or 'none yet'}"
+                )
+        params = t._params[name]
+        scaled = loss / t.config.grad_accum_steps if t.config.grad_accum_steps > 1 else loss
+        t.accelerator.backward(scaled, inputs=params, retain_graph=retain_graph)
+        if not self.sync:
+            return
+        if t.config.grad_clip is not None:
+            t.accelerator.clip_grad_norm_(params, t.config.grad_clip)
+        opt = t.optimizers[name]
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if name in t.schedulers and not t.accelerator.optimizer_step_was_skipped:
+            t.schedulers[name].step()
+        if name in t.ema:
+            t.ema[name].update(t.unwrap(name))
+
+
+class Trainer:
+    """Trains ``models`` with ``optimizers`` by calling ``step_fn(ctx, batch)`` on batches of ``train_data``.
+
+    Args:
+        config: the shared training options.
+        models: named models; optimizers and EMA refer to them by name.
+        optimizers: one optimizer per trained model, same names as in ``models``.
+        step_fn: computes losses for one micro-batch and calls ``ctx.update(name, loss)``; returns values to log.
+        train_data: a map-style data set; the Trainer batches, shuffles and shards it.
+        schedulers: LR schedulers by model name, stepped after each update of that model.
+        ema: model name -> EMA decay; the averaged copy is ``trainer.ema[name].shadow``.
+        sample_fn: ``sample_fn(trainer) -> images`` in [0, 1] (B, C, H, W) or a dict of them; main process only.
+        eval_fn: ``eval_fn(trainer) -> {metric: value}``, run on every process (it may gather).
+        run_config: the package's full config, saved as ``config.json`` in the run and in every checkpoint.
+        collate_fn: optional DataLoader collate function.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        models: Mapping[str, nn.Module],
+        optimizers: Mapping[str, torch.optim.Optimizer],
+        step_fn: StepFn,
+        train_data: Dataset,
+        *,
+        schedulers: Mapping[str, Any] | None = None,
+        ema: Mapping[str, float] | None = None,
+        sample_fn: Callable[[Trainer], Any] | None = None,
+        eval_fn: Callable[[Trainer], Mapping[str, float]] | None = None,
+        run_config: Mapping[str, Any] | None = None,
+        collate_fn: Callable | None = None,
+    ) -> None:
+        unknown = set(optimizers) - set(models)
+        if unknown:
+            raise ValueError(f"optimizers for unknown models: {sorted(unknown)}")
+        self.config = config
+        self.run_dir = Path(config.output_dir)
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.step_fn, self.sample_fn, self.eval_fn = step_fn, sample_fn, eval_fn
+        self.run_config = dict(run_config or {"train": config.__dict__})
+        self.accelerator = _make_accelerator(config)
+        acc = self.accelerator
+
+        names = list(models)
+        prepared = acc.prepare(*[models[n] for n in names], *[optimizers[n] for n in optimizers])
+        prepared = prepared if isinstance(prepared, (list, tuple)) else (prepared,)
+        self.models: dict[str, nn.Module] = dict(zip(names, prepared[: len(names)]))
+        self.optimizers = dict(zip(optimizers, prepared[len(names) :]))
+        self.schedulers = dict(schedulers or {})
+        self._params = {n: [p for p in self.unwrap(n).parameters() if p.requires_grad] for n in names}
+        self.ema = {n: EMA(self.unwrap(n), d) for n, d in (ema or {}).items()}
+
+        self.sampler = ShardedBatchSampler(
+            len(train_data), config.batch_size, acc.process_index, acc.num_processes,
+            seed=config.seed, shuffle=config.shuffle, drop_last=config.drop_last,
+        )  # fmt: skip
+        # The loader gets its own generator so that creating an iterator never draws from the global RNG.
+        self.loader = DataLoader(
+            train_data, batch_sampler=self.sampler, num_workers=config.num_workers, collate_fn=collate_fn,
+            generator=torch.Generator().manual_seed(config.seed), persistent_workers=False,
+        )  # fmt: skip
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.best: float | None = None
+        self.bad_evals = 0
+        self.last_checkpoint: Path | None = None
+        self.last_metrics: dict[str, float] = {}
+        self._signal: int | None = None
+        self._sums: dict[str, torch.Tensor] = {}
+        self._count = 0
+        self.logger: MetricsLogger | None = None
+
+    # --- small helpers ---------------------------------------------------------------------------------------
+
+    @property
+    def is_main(self) -> bool:
+        return self.accelerator.is_main_process
+
+    def unwrap(self, name: str) -> nn.Module:
+        """The bare module of model ``name`` (no DDP wrapper)."""
+        return self.accelerator.unwrap_model(self.models[name])
+
+    def print(self, message: str) -> None:
+        """Print once (main process), without breaking the progress bar."""
+        if self.is_main:
+            tqdm.write(message)
+
+    def _any(self, flag: bool) -> bool:
+        if self.accelerator.num_processes == 1:
+            return flag
+        t = torch.tensor([float(flag)], device=self.accelerator.device)
+        return bool(self.accelerator.reduce(t, "sum").item() > 0)
+
+    # --- state -------------------------------------------------------------------------------------------------
+
+    def _rng_state(self) -> dict[str, Any]:
+        state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+        if torch.cuda.is_available() and self.accelerator.device.type == "cuda":
+            state["cuda"] = torch.cuda.get_rng_state(self.accelerator.device)
+        return state
+
+    def _set_rng_state(self, state: dict[str, Any]) -> None:
+        random.setstate((state["python"][0], tuple(state["python"][1]), state["python"][2]))
+        np.random.set_state(state["numpy"])
+        torch.set_rng_state(state["torch"])
+        if "cuda" in state and self.accelerator.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda"], self.accelerator.device)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly (RNG state of this process only)."""
+        scaler = self.accelerator.scaler
+        return {
+            "models": {n: self.unwrap(n).state_dict() for n in self.models},
+            "optimizers": {n: o.state_dict() for n, o in self.optimizers.items()},
+            "schedulers": {n: s.state_dict() for n, s in self.schedulers.items()},
+            "ema": {n: e.state_dict() for n, e in self.ema.items()},
+            "scaler": scaler.state_dict() if scaler is not None else None,
+            "trainer": {
+                "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+                "best": self.best, "bad_evals": self.bad_evals, "world_size": self.accelerator.num_processes,
+            },  # fmt: skip
+        }
+
+    def save_checkpoint(self) -> Path:
+        """Write ``checkpoints/step_N`` atomically (main process), prune old ones; collective over processes."""
+        acc = self.accelerator
+        rngs = [self._rng_state()]
+        if acc.num_processes > 1:
+            from accelerate.utils import gather_object
+
+            rngs = gather_object(rngs)
+        path = self.ckpt_dir / f"step_{self.step:06d}"
+        error: BaseException | None = None
+        if self.is_main:
+            try:
+                tree = self.state_dict()
+                tree["rng"] = rngs
+                with atomic_dir(path) as tmp:
+                    save_tree(tree, tmp)
+                    (tmp / "config.json").write_text(json.dumps(self.run_config, indent=2, default=str) + "\n")
+                prune_checkpoints(self.ckpt_dir, self.config.keep_checkpoints)
+            except BaseException as exc:  # noqa: BLE001 - re-raised below on every process
+                error = exc
+        if self._any(error is not None):
+            if error is not None:
+                raise CheckpointError(f"could not save checkpoint {path}: {error}") from error
+            raise CheckpointError(f"could not save checkpoint {path} (the main process failed)")
+        self.last_checkpoint = path
+        return path
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        """Restore the full state saved by :meth:`save_checkpoint` (verified first)."""
+        path = Path(path)
+        verify_dir(path)
+        tree = load_tree(path)
+        try:
+            for n, sd in tree["models"].items():
+                self.unwrap(n).load_state_dict(sd)
+            for n, sd in tree["optimizers"].items():
+                self.optimizers[n].load_state_dict(sd)
+            for n, sd in tree["schedulers"].items():
+                self.schedulers[n].load_state_dict(sd)
+            for n, sd in tree["ema"].items():
+                self.ema[n].load_state_dict(sd)
+            if tree["scaler"] is not None and self.accelerator.scaler is not None:
+                self.accelerator.scaler.load_state_dict(tree["scaler"])
+        except (KeyError, RuntimeError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            raise CheckpointError(f"{path} does not fit this run's models/optimizers: {first}") from None
+        state = tree["trainer"]
+        self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        self.best, self.bad_evals = state["best"], state["bad_evals"]
+        rngs = tree["rng"]
+        if len(rngs) == self.accelerator.num_processes:
+            self._set_rng_state(rngs[self.accelerator.process_index])
+        else:
+            self.print(
+                f"warning: {path} was saved by {len(rngs)} process(es), this run has "
+                f"{self.accelerator.num_processes}: random streams are re-seeded, resume is not bitwise exact"
+            )
+            seed_everything(self.config.seed + 7919 * self.step + self.accelerator.process_index)
+        self.last_checkpoint = path
+
+    def resolve_resume(self, resume: str | Path | None) -> Path | None:
+        """``None`` -> fresh start; ``"auto"`` -> newest intact checkpoint of this run, if any; else a path."""
+        if resume is None or str(resume) == "":
+            return None
+        if str(resume) == "auto":
+            return latest_checkpoint(self.ckpt_dir, warn=self.print)
+        path = Path(resume)
+        if not path.exists():
+            raise CheckpointError(f"checkpoint not found: {path}")
+        return path
+
+    # --- the loop ----------------------------------------------------------------------------------------------
+
+    def fit(self, resume: str | Path | None = None) -> FitResult:
+        """Train until ``max_steps``/``max_epochs``, early stop or a pre-emption signal; returns how it ended."""
+        cfg, acc = self.config, self.accelerator
+        start = self.resolve_resume(resume)
+        if start is None:
+            seed_everything(cfg.seed + acc.process_index)
+        else:
+            self.load_checkpoint(start)
+            self.print(f"resumed from {start} at step {self.step}")
+        if self.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            from gencore.checkpoint import atomic_write_text
+
+            atomic_write_text(self.run_dir / "config.json", json.dumps(self.run_config, indent=2, default=str) + "\n")
+            self.logger = MetricsLogger(self.run_dir, cfg.tensorboard, resume_step=self.step if start else None)
+        reason = "max_steps" if self.step >= cfg.max_steps else None
+        bar = tqdm(total=cfg.max_steps, initial=self.step, disable=not (self.is_main and cfg.progress_bar),
+                   dynamic_ncols=True, desc="train")  # fmt: skip
+        ctx = StepContext(self)
+        try:
+            with _signal_flag(self):
+                reason = self._loop(ctx, bar, reason)
+        except BaseException:
+            if self.logger is not None:
+                self.logger.close()
+            raise
+        finally:
+            return self._finish(reason)
+
+    def _loop(self, ctx: StepContext, bar: tqdm, reason: str | None) -> str:
+        cfg, acc = self.config, self.accelerator
+        micro = 0
+        t_log = time.perf_counter()
+        while reason is None:
+            if cfg.max_epochs is not None and self.epoch >= cfg.max_epochs:
+                return "max_epochs"
+            self.sampler.set_epoch(self.epoch, self.batch_in_epoch)
+            for batch in self.loader:
+                self.batch_in_epoch += 1
+                micro += 1
+                ctx.sync = micro % cfg.grad_accum_steps == 0
+                batch = send_to_device(batch, acc.device)
+                with contextlib.ExitStack() as stack:
+                    if not ctx.sync:
+                        for m in self.models.values():
+                            stack.enter_context(acc.no_sync(m))
+                    values = self.step_fn(ctx, batch)
+                self._accumulate(values)
+                if not ctx.sync:
+                    continue
+                self.step += 1
+                bar.update(1)
+                reason = self._after_step(bar, t_log)
+                if self.step % cfg.log_every == 0:
+                    t_log = time.perf_counter()
+                if reason is not None:
+                    return reason
+            self.epoch += 1
+            self.batch_in_epoch = 0
+        return reason
+        bar.close()
+        return self._finish(reason)
+
+    def _accumulate(self, values: Mapping[str, Any]) -> None:
+        for key, value in values.items():
+            v = value.detach().float().mean() if isinstance(value, torch.Tensor) else torch.tensor(float(value))
+            self._sums[key] = self._sums.get(key, 0.0) + v
+        self._count += 1
+
+    def _after_step(self, bar: tqdm, t_log: float) -> str | None:
+        cfg = self.config
+        if self.step % cfg.log_every == 0:
+            self._log_train(bar, t_log)
+        if cfg.sample_every and self.step % cfg.sample_every == 0:
+            self.write_samples()
+        stop_early = False
+        if cfg.eval_every and self.step % cfg.eval_every == 0:
+            stop_early = self.evaluate()
+        if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+            self.save_checkpoint()
+        if self._any(self._signal is not None):
+            return "preempted"
+        if stop_early:
+            return "early_stop"
+        if self.step >= cfg.max_steps:
+            return "max_steps"
+        return None
+
+    def _log_train(self, bar: tqdm, t_log: float) -> None:
+        keys = sorted(self._sums)
+        if keys:
+            means = torch.stack([torch.as_tensor(self._sums[k]).float() for k in keys]) / max(self._count, 1)
+            means = self.accelerator.reduce(means.to(self.accelerator.device), "mean").cpu()
+            values = {k: float(v) for k, v in zip(keys, means)}
+        else:
+            values = {}
+        self._sums, self._count = {}, 0
+        for name, opt in self.optimizers.items():
+            values[f"lr_{name}"] = float(opt.param_groups[0]["lr"])
+        values["steps_per_s"] = self.config.log_every / max(time.perf_counter() - t_log, 1e-9)
+        values["epoch"] = self.epoch
+        if self.is_main:
+            bar.set_postfix({k: f"{v:.3g}" for k, v in values.items() if not k.startswith("lr_")}, refresh=False)
+            self.print(format_line(self.step, self.config.max_steps, values))
+            self.logger.log(self.step, values)
+
+    def write_samples(self) -> Path | None:
+        """Call ``sample_fn`` and write ``samples/step_N.png`` (main process)."""
+        if self.sample_fn is None or not self.is_main:
+            return None
+        from gencore.viz import save_image_grid
+
+        with torch.no_grad():
+            images = self.sample_fn(self)
+        items = images.items() if isinstance(images, Mapping) else [("", images)]
+        path = None
+        for name, imgs in items:
+            stem = f"{name}_step_{self.step:06d}" if name else f"step_{self.step:06d}"
+            path = save_image_grid(imgs, self.run_dir / "samples" / f"{stem}.png")
+        return path
+
+    def evaluate(self) -> bool:
+        """Run ``eval_fn``, log its metrics, update early stopping; returns True when patience ran out."""
+        if self.eval_fn is None:
+            return False
+        with torch.no_grad():
+            metrics = {k: float(v) for k, v in self.eval_fn(self).items()}
+        self.last_metrics = metrics
+        if self.is_main:
+            self.print(format_line(self.step, self.config.max_steps, {f"eval/{k}": v for k, v in metrics.items()}))
+            self.logger.log(self.step, {f"eval/{k}": v for k, v in metrics.items()})
+        key = self.config.early_stop_metric
+        if not key:
+            return False
+        if key not in metrics:
+            raise ValueError(f"early_stop_metric {key!r} is not among the evaluation metrics {sorted(metrics)}")
+        value = metrics[key]
+        sign = 1.0 if self.config.early_stop_mode == "min" else -1.0
+        if math.isfinite(value) and (self.best is None or sign * value < sign * self.best):
+            self.best, self.bad_evals = value, 0
+        else:
+            self.bad_evals += 1
+        return bool(self.config.patience) and self.bad_evals >= self.config.patience
+
+    def _finish(self, reason: str) -> FitResult:
+        cfg = self.config
+        if reason != "preempted":
+            if self.step % cfg.log_every and self._count:
+                self._log_train(_NullBar(), time.perf_counter())
+            if not cfg.eval_every or self.step % cfg.eval_every:
+                self.evaluate()
+            if not cfg.sample_every or self.step % cfg.sample_every:
+                self.write_samples()
+        if self.last_checkpoint is None or self.last_checkpoint.name != f"step_{self.step:06d}":
+            self.save_checkpoint()
+        if reason == "preempted":
+            self.print(f"stopped by signal {self._signal}: saved {self.last_checkpoint}; resume with --resume auto")
+        if self.logger is not None:
+            self.logger.close()
+            if self.is_main:
+                from gencore.viz import plot_metrics
+
+                plot_metrics(self.run_dir / "metrics.csv", self.run_dir / "losses.png")
+        self.accelerator.wait_for_everyone()
+        return FitResult(self.step, self.epoch, reason, self.last_checkpoint, dict(self.last_metrics))
+
+
+class _NullBar:
+    def set_postfix(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def _signal_flag(trainer: Trainer):
+    """While training, SIGTERM/SIGUSR1 only set a flag; the loop saves and stops at the next step boundary."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    sigs = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGUSR1", None)) if s is not None]
+
+    def handler(signum: int, frame: Any) -> None:
+        trainer._signal = signum
+
+    old = {s: signal.signal(s, handler) for s in sigs}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _make_accelerator(config: TrainConfig) -> Accelerator:
+    """A fresh Accelerator; the singleton state of an earlier Trainer in this process is reset first."""
+    from accelerate.state import AcceleratorState, GradientState
+
+    with contextlib.suppress(Exception):
+        AcceleratorState._reset_state()
+        GradientState._reset_state()
+    try:
+        return Accelerator(cpu=config.cpu, mixed_precision=config.precision, step_scheduler_with_optimizer=False)
+    except ValueError as exc:
+        from gencore.errors import ConfigError
+
+        raise ConfigError(f"precision={config.precision!r} is not available here: {exc}") from None

@@ -1,0 +1,119 @@
+"""PNG output: image grids, loss curves from metrics.csv, latent traversals."""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+__all__ = ["make_grid", "save_image_grid", "plot_metrics", "latent_traversal"]
+
+
+def make_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2, pad_value: float = 1.0) -> torch.Tensor:
+    """Tile (B, C, H, W) images into one (C, H', W') image, ``nrow`` per row (default: about square)."""
+    if images.ndim == 3:
+        images = images.unsqueeze(1)
+    if images.ndim != 4:
+        raise ValueError(f"expected images of shape (B, C, H, W), got {tuple(images.shape)}")
+    b, c, h, w = images.shape
+    nrow = nrow or max(1, math.ceil(math.sqrt(b)))
+    rows = math.ceil(b / nrow)
+    grid = torch.full((c, rows * (h + padding) + padding, nrow * (w + padding) + padding), pad_value)
+    for i in range(b):
+        r, col = divmod(i, nrow)
+        y, x = padding + r * (h + padding), padding + col * (w + padding)
+        grid[:, y : y + h, x : x + w] = images[i]
+    return grid
+
+
+def save_image_grid(
+    images: torch.Tensor,
+    path: str | Path,
+    nrow: int | None = None,
+    value_range: tuple[float, float] = (0.0, 1.0),
+    min_tile: int = 64,
+) -> Path:
+    """Write images (B, C, H, W) with values in ``value_range`` as one PNG grid; returns the path.
+
+    Tiles smaller than ``min_tile`` pixels are enlarged by an integer factor (nearest neighbour) to stay legible.
+    """
+    lo, hi = value_range
+    images = images.detach().float().cpu()
+    if images.ndim == 3:
+        images = images.unsqueeze(1)
+    images = ((images - lo) / (hi - lo)).clamp(0, 1)
+    factor = math.ceil(min_tile / max(images.shape[-2:]))
+    if factor > 1:
+        images = images.repeat_interleave(factor, dim=-2).repeat_interleave(factor, dim=-1)
+    grid = make_grid(images, nrow=nrow)
+    array = (grid.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+    if array.shape[2] == 1:
+        array = array[:, :, 0]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    Image.fromarray(array).save(tmp, format="PNG")
+    tmp.replace(path)
+    return path
+
+
+def plot_metrics(csv_path: str | Path, png_path: str | Path, columns: Sequence[str] | None = None) -> Path | None:
+    """Plot the numeric columns of a metrics.csv against ``step`` (one panel each); None if nothing to plot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        return None
+    with open(csv_path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    skip = {"step", "epoch", "steps_per_s"}
+    names = list(columns) if columns else [k for k in (rows[0].keys() if rows else []) if k not in skip]
+    series = {}
+    for name in names:
+        pts = [(float(r["step"]), float(r[name])) for r in rows if r.get(name) not in (None, "")]
+        pts = [(s, v) for s, v in pts if math.isfinite(v)]
+        if pts and len({v for _, v in pts}) > 1:  # constant columns (a fixed lr) say nothing in a plot
+            series[name] = pts
+    if not series:
+        return None
+    cols = min(3, len(series))
+    nrows = math.ceil(len(series) / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.5 * cols, 3.2 * nrows), squeeze=False)
+    for ax, (name, pts) in zip(axes.flat, series.items()):
+        xs, ys = zip(*pts)
+        ax.plot(xs, ys, lw=1.2)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(series) :]:
+        ax.axis("off")
+    fig.tight_layout()
+    png_path = Path(png_path)
+    png_path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+    return png_path
+
+
+def latent_traversal(
+    decode: Callable[[torch.Tensor], torch.Tensor],
+    z: torch.Tensor,
+    dims: Sequence[int],
+    span: float = 3.0,
+    steps: int = 9,
+) -> torch.Tensor:
+    """Decode ``z`` (1, D) with each of ``dims`` swept over [-span, span]; returns (len(dims)*steps, C, H, W)."""
+    values = torch.linspace(-span, span, steps)
+    batch = z.repeat(len(dims) * steps, 1).clone()
+    for i, d in enumerate(dims):
+        batch[i * steps : (i + 1) * steps, d] = values
+    with torch.no_grad():
+        return decode(batch)
