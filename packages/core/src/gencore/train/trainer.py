@@ -364,7 +364,8 @@ class Trainer:
                 self.logger.close()
             raise
         finally:
-            return self._finish(reason)
+            bar.close()
+        return self._finish(reason)
 
     def _loop(self, ctx: StepContext, bar: tqdm, reason: str | None) -> str:
         cfg, acc = self.config, self.accelerator
@@ -397,8 +398,6 @@ class Trainer:
             self.epoch += 1
             self.batch_in_epoch = 0
         return reason
-        bar.close()
-        return self._finish(reason)
 
     def _accumulate(self, values: Mapping[str, Any]) -> None:
         for key, value in values.items():

@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+import csv
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from gencore.checkpoint import list_checkpoints, load_tree, verify_dir
+from gencore.errors import CheckpointError, NonFiniteLossError
+from gencore.testing import assert_same_tensors, trainer_tensors
+from gencore.train import StepContext, TrainConfig, Trainer
+
+
+def test_resume_is_bitwise_equal_to_an_unbroken_run(tmp_path, make_gan):
+    full = make_gan(tmp_path / "full")
+    assert full.fit().step == 12
+    reference = trainer_tensors(full)
+
+    part = make_gan(tmp_path / "part", max_steps=7)  # stops mid-epoch with checkpoints at 5 and 7
+    assert part.fit().step == 7
+    resumed = make_gan(tmp_path / "part")
+    result = resumed.fit(resume="auto")
+    assert result.step == 12 and result.reason == "max_steps"
+    assert_same_tensors(trainer_tensors(resumed), reference)
+    assert resumed.schedulers["G"].get_last_lr() == full.schedulers["G"].get_last_lr()
+
+
+def test_resume_from_explicit_older_checkpoint_matches_too(tmp_path, make_gan):
+    full = make_gan(tmp_path / "full")
+    full.fit()
+    part = make_gan(tmp_path / "part", max_steps=7)
+    part.fit()
+    resumed = make_gan(tmp_path / "part")
+    resumed.fit(resume=tmp_path / "part" / "checkpoints" / "step_000005")
+    assert_same_tensors(trainer_tensors(resumed), trainer_tensors(full))
+
+
+def test_metrics_csv_is_truncated_to_the_resumed_step(tmp_path, make_gan):
+    make_gan(tmp_path, max_steps=7).fit()
+    # a later row that the resumed run must drop (written after the step-5 checkpoint it resumes from)
+    make_gan(tmp_path).fit(resume=tmp_path / "checkpoints" / "step_000005")
+    with open(tmp_path / "metrics.csv") as fh:
+        steps = [int(r["step"]) for r in csv.DictReader(fh)]
+    assert steps == sorted(steps) and steps == [2, 4, 6, 8, 10, 12]
+
+
+def test_gan_losses_are_logged_and_checkpoints_pruned(tmp_path, make_gan):
+    result = make_gan(tmp_path, max_steps=20, keep_checkpoints=2).fit()
+    assert result.checkpoint.name == "step_000020"
+    assert [p.name for p in list_checkpoints(tmp_path / "checkpoints")] == ["step_000015", "step_000020"]
+    rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
+    assert {"loss_d", "loss_g", "lr_G", "lr_D"} <= set(rows[0])
+    assert all(math.isfinite(float(r["loss_d"])) for r in rows)
+    assert (tmp_path / "config.json").is_file()
+    assert not list(tmp_path.glob("checkpoints/.tmp-*"))
+
+
+def test_nan_loss_stops_with_the_last_good_checkpoint_intact(tmp_path, make_gan):
+    trainer = make_gan(tmp_path, nan_at=8, grad_accum_steps=1)
+    before_nan = None
+    with pytest.raises(NonFiniteLossError, match="non-finite loss for 'G' at step 8.*step_000005"):
+        trainer.fit()
+    before_nan = trainer.unwrap("G").state_dict()
+    assert all(torch.isfinite(v).all() for v in before_nan.values()), "the NaN loss was applied"
+    ckpts = list_checkpoints(tmp_path / "checkpoints")
+    assert [p.name for p in ckpts] == ["step_000005"]
+    verify_dir(ckpts[0])
+    state = load_tree(ckpts[0])
+    assert all(torch.isfinite(v).all() for v in state["models"]["G"].values())
+
+
+def test_overfitting_a_fixed_batch_drives_the_loss_down(tmp_path, points):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 32), nn.Tanh(), nn.Linear(32, 1))
+    data = points(16)
+    target = data.x[:, :1] * data.x[:, 1:]
+
+    class Pairs(torch.utils.data.Dataset):
+        def __len__(self):
+            return 16
+
+        def __getitem__(self, i):
+            return data.x[i], target[i]
+
+    losses = []
+
+    def step(ctx: StepContext, batch):
+        x, y = batch
+        loss = ((ctx.models["m"](x) - y) ** 2).mean()
+        ctx.update("m", loss)
+        losses.append(loss.item())
+        return {"mse": loss}
+
+    cfg = TrainConfig(output_dir=str(tmp_path), max_steps=300, batch_size=16, log_every=100,
+                      checkpoint_every=0, tensorboard=False, progress_bar=False)
+    Trainer(cfg, {"m": model}, {"m": torch.optim.Adam(model.parameters(), 1e-2)}, step, Pairs()).fit()
+    assert losses[-1] < 0.05 * losses[0]
+
+
+def test_early_stopping_counts_evaluations_without_improvement(tmp_path, make_gan):
+    values = iter([1.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
+    trainer = make_gan(
+        tmp_path, max_steps=100, eval_every=2, early_stop_metric="val", patience=3, checkpoint_every=0
+    )
+    trainer.eval_fn = lambda t: {"val": next(values)}
+    result = trainer.fit()
+    assert result.reason == "early_stop" and result.step == 10  # best at step 4, then 3 worse evaluations
+    assert trainer.best == 0.5
+
+
+def test_samples_are_written_as_png(tmp_path, make_gan):
+    trainer = make_gan(tmp_path, sample_every=6)
+    trainer.sample_fn = lambda t: torch.rand(4, 3, 8, 8)
+    trainer.fit()
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["step_000006.png", "step_000012.png"]
+    assert (tmp_path / "losses.png").is_file()
+
+
+def test_bf16_autocast_trains_on_cpu(tmp_path, make_gan):
+    result = make_gan(tmp_path, precision="bf16", max_steps=4).fit()
+    assert result.step == 4
+    rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
+    assert all(math.isfinite(float(r["loss_g"])) for r in rows)
+
+
+def test_explicit_damaged_checkpoint_is_refused_and_auto_falls_back(tmp_path, make_gan):
+    make_gan(tmp_path, max_steps=10).fit()
+    latest = tmp_path / "checkpoints" / "step_000010" / "state.safetensors"
+    latest.write_bytes(latest.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="truncated"):
+        make_gan(tmp_path).fit(resume=latest.parent)
+    resumed = make_gan(tmp_path, max_steps=10)
+    resumed.fit(resume="auto")
+    assert resumed.last_checkpoint.name == "step_000010"  # re-made from step 5
+
+
+def test_checkpoint_of_another_model_is_a_clear_error(tmp_path, make_gan):
+    make_gan(tmp_path / "a", max_steps=5).fit()
+    other = make_gan(tmp_path / "b")
+    other.models["G"] = other.models["G"]  # same names, but load into a model of a different width:
+    wide = nn.Sequential(nn.Linear(4, 32), nn.ReLU(), nn.Dropout(0.1), nn.Linear(32, 2))
+    other.models["G"] = wide
+    with pytest.raises(CheckpointError, match="does not fit"):
+        other.load_checkpoint(tmp_path / "a" / "checkpoints" / "step_000005")
+
+
+def test_missing_resume_path_is_a_clear_error(tmp_path, make_gan):
+    with pytest.raises(CheckpointError, match="checkpoint not found"):
+        make_gan(tmp_path).fit(resume=tmp_path / "nope")
