@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import pickle
+import random
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from gencore.checkpoint import (
+    atomic_dir,
+    latest_checkpoint,
+    load_pretrained,
+    load_torch_file,
+    load_tree,
+    prune_checkpoints,
+    save_pretrained,
+    save_tree,
+    verify_dir,
+)
+from gencore.demo import ShapesVAE, VAEConfig
+from gencore.errors import CheckpointError
+
+
+def test_tree_round_trip_keeps_types(tmp_path):
+    tree = {
+        "w": torch.randn(3, 4),
+        "step": torch.tensor(5.0),
+        "nested": {0: [1, 2.5, None, "x"], "t": (1, torch.ones(2, dtype=torch.int64))},
+        "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()},
+    }
+    with atomic_dir(tmp_path / "ck") as tmp:
+        save_tree(tree, tmp)
+    verify_dir(tmp_path / "ck")
+    back = load_tree(tmp_path / "ck")
+    assert torch.equal(back["w"], tree["w"]) and back["step"].item() == 5.0
+    assert back["nested"][0] == [1, 2.5, None, "x"] and isinstance(back["nested"]["t"], tuple)
+    np.random.set_state(back["rng"]["numpy"])
+    a = np.random.rand()
+    np.random.set_state(tree["rng"]["numpy"])
+    assert np.random.rand() == a
+    torch.set_rng_state(back["rng"]["torch"])
+
+
+def test_atomic_dir_leaves_nothing_and_keeps_the_old_version_on_failure(tmp_path):
+    with atomic_dir(tmp_path / "ck") as tmp:
+        save_tree({"v": torch.zeros(2)}, tmp)
+    with pytest.raises(RuntimeError), atomic_dir(tmp_path / "ck") as tmp:
+        save_tree({"v": torch.ones(2)}, tmp)
+        raise RuntimeError("crash mid-write")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]
+    assert torch.equal(load_tree(tmp_path / "ck")["v"], torch.zeros(2))
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "delete_manifest", "delete_file"])
+def test_damaged_checkpoint_is_detected(tmp_path, damage):
+    with atomic_dir(tmp_path / "ck") as tmp:
+        save_tree({"v": torch.randn(1000)}, tmp)
+    target = tmp_path / "ck" / "state.safetensors"
+    if damage == "truncate":
+        target.write_bytes(target.read_bytes()[:-100])
+        match = "truncated"
+    elif damage == "flip":
+        data = bytearray(target.read_bytes())
+        data[-5] ^= 0xFF
+        target.write_bytes(bytes(data))
+        match = "SHA-256"
+    elif damage == "delete_manifest":
+        (tmp_path / "ck" / "manifest.json").unlink()
+        match = "incomplete"
+    else:
+        target.unlink()
+        match = "missing"
+    with pytest.raises(CheckpointError, match=match):
+        verify_dir(tmp_path / "ck")
+
+
+def test_truncated_safetensors_without_manifest_is_a_clear_error(tmp_path):
+    path = tmp_path / "w.safetensors"
+    from safetensors.torch import save_file
+
+    save_file({"a": torch.randn(100)}, str(path))
+    path.write_bytes(path.read_bytes()[:60])
+    with pytest.raises(CheckpointError, match="not a readable safetensors file"):
+        load_torch_file(path)
+
+
+class _Payload:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))  # unpickling creates the marker file
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".ckpt", ".bin", ".safetensors.bak"])
+def test_pickle_is_refused_and_never_runs_without_opt_in(tmp_path, suffix):
+    marker = tmp_path / "payload_ran"
+    path = tmp_path / f"evil{suffix}"
+    path.write_bytes(pickle.dumps({"state": _Payload(marker)}, protocol=4))
+    with pytest.raises(CheckpointError, match="refusing to unpickle"):
+        load_torch_file(path)
+    assert not marker.exists()
+    torch.save({"w": torch.ones(2)}, tmp_path / "zip.pt")  # torch's zip format is pickle too
+    with pytest.raises(CheckpointError, match="refusing to unpickle"):
+        load_torch_file(tmp_path / "zip.pt")
+
+
+def test_pickle_loads_with_explicit_opt_in(tmp_path):
+    torch.save({"w": torch.ones(2)}, tmp_path / "ok.pt")
+    assert torch.equal(load_torch_file(tmp_path / "ok.pt", allow_pickle=True)["w"], torch.ones(2))
+
+
+def test_pretrained_round_trip_and_mismatch(tmp_path):
+    model = ShapesVAE(VAEConfig(latent_dim=4, channels=8))
+    model.save_pretrained(tmp_path / "m")
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json", "manifest.json", "model.safetensors"]
+    back = ShapesVAE.from_pretrained(tmp_path / "m")
+    assert back.config == model.config
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), back.state_dict().values()))
+    with pytest.raises(CheckpointError, match="does not match"):
+        load_pretrained(tmp_path / "m", lambda cfg: nn.Linear(2, 2))
+    save_pretrained(nn.Linear(2, 2), tmp_path / "lin", {"bogus_key": 1})
+    with pytest.raises(CheckpointError, match="unknown config key bogus_key"):
+        ShapesVAE.from_pretrained(tmp_path / "lin")
+
+
+def test_latest_skips_damaged_and_prune_keeps_newest(tmp_path):
+    for step in (1, 2, 3):
+        with atomic_dir(tmp_path / f"step_{step:06d}") as tmp:
+            save_tree({"s": torch.tensor(step)}, tmp)
+    (tmp_path / ".tmp-step_000004-abc").mkdir()  # an interrupted write is never a candidate
+    (tmp_path / "step_000003" / "manifest.json").unlink()
+    warnings = []
+    assert latest_checkpoint(tmp_path, warn=warnings.append).name == "step_000002"
+    assert "step_000003" in warnings[0]
+    removed = prune_checkpoints(tmp_path, keep=1)
+    assert [p.name for p in removed] == ["step_000001", "step_000002"]

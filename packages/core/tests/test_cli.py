@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from gencore.checkpoint import list_checkpoints, verify_dir
+from gencore.cli import main
+from gencore.train import PREEMPTED_EXIT_CODE
+
+FAST = ["--set", "num_images=256", "--set", "train.log_every=5", "--set", "train.progress_bar=false",
+        "--set", "train.tensorboard=false"]
+
+
+def run(args):
+    return CliRunner().invoke(main, args)
+
+
+def test_help_explains_the_options():
+    result = run(["demo", "--help"])
+    assert result.exit_code == 0
+    for option in ("--config", "--set", "--output-dir", "--seed", "--resume", "--max-steps", "--batch-size",
+                   "--precision", "--debug"):
+        assert option in result.output
+
+
+def test_demo_trains_writes_outputs_and_resumes(tmp_path):
+    out = tmp_path / "run"
+    args = ["demo", "--output-dir", str(out), "--batch-size", "32", *FAST, "--set", "train.eval_every=10",
+            "--set", "train.sample_every=10", "--set", "train.checkpoint_every=10"]
+    result = run([*args, "--max-steps", "20"])
+    assert result.exit_code == 0, result.output
+    assert (out / "samples" / "prior_step_000020.png").is_file()
+    assert (out / "losses.png").is_file() and (out / "metrics.csv").is_file()
+    verify_dir(out / "model")
+    result = run([*args, "--max-steps", "30", "--resume", "auto"])
+    assert result.exit_code == 0, result.output
+    assert "resumed from" in result.output and "step_000020" in result.output
+    assert list_checkpoints(out / "checkpoints")[-1].name == "step_000030"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "train.max_stpes=3"], "unknown config key train.max_stpes (did you mean train.max_steps?)"),
+        (["--set", "lr=fast"], "lr: expected a number, got 'fast'"),
+        (["--config", "/nonexistent/c.toml"], "config file not found: /nonexistent/c.toml"),
+        (["--resume", "/nonexistent/ck"], "checkpoint not found: /nonexistent/ck"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):
+    result = run(["demo", "--output-dir", str(tmp_path / "r"), *args])
+    assert result.exit_code == 2
+    assert result.output.strip() == f"error: {message}"
+    assert not (tmp_path / "r").exists()
+
+
+def test_debug_shows_the_exception(tmp_path):
+    result = run(["demo", "--set", "nope=1", "--debug"])
+    assert result.exit_code != 0 and result.exception is not None
+
+
+def test_verify_reports_truncation(tmp_path):
+    out = tmp_path / "run"
+    assert run(["demo", "--output-dir", str(out), "--max-steps", "5", *FAST]).exit_code == 0
+    weights = out / "model" / "model.safetensors"
+    assert run(["verify", str(out / "model")]).output.startswith("ok:")
+    weights.write_bytes(weights.read_bytes()[:-10])
+    result = run(["verify", str(out / "model")])
+    assert result.exit_code == 2 and "truncated" in result.output and len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_sigterm_saves_a_resumable_checkpoint_and_exits_for_requeue(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "gencore", "demo", "--output-dir", str(out), "--max-steps", "1000000", *FAST,
+           "--set", "train.checkpoint_every=0", "--set", "train.eval_every=0"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.time() + 120
+    while not (out / "metrics.csv").is_file() and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.5)
+    sent = time.time()
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=60)
+    assert time.time() - sent < 30
+    assert proc.returncode == PREEMPTED_EXIT_CODE, output
+    assert "resume with --resume auto" in output
+    (ckpt,) = list_checkpoints(out / "checkpoints")
+    verify_dir(ckpt)
+    stopped_at = int(ckpt.name.split("_")[1])
+    result = run(["demo", "--output-dir", str(out), "--max-steps", str(stopped_at + 5), "--resume", "auto", *FAST])
+    assert result.exit_code == 0, result.output
+    assert list_checkpoints(out / "checkpoints")[-1].name == f"step_{stopped_at + 5:06d}"
