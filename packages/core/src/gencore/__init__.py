@@ -5,7 +5,7 @@ Modules: ``nn`` (blocks), ``losses`` (GAN/VAE/style), ``train`` (Trainer on Acce
 ``metrics`` (Fréchet distance, KID, IW-ELBO...), ``viz`` (PNG grids and plots), ``cli`` (shared click options).
 """
 
-from gencore import checkpoint, config, data, errors, losses, metrics, nn, train, viz
+from gencore import checkpoint, cli, config, data, errors, losses, metrics, nn, train, viz
 from gencore.errors import CheckpointError, ConfigError, DataError, GencoreError, NonFiniteLossError
 
 __version__ = "0.1.0"
@@ -17,6 +17,7 @@ __all__ = [
     "GencoreError",
     "NonFiniteLossError",
     "checkpoint",
+    "cli",
     "config",
     "data",
     "errors",

@@ -126,7 +126,10 @@ class StepContext:
                 )
         params = t._params[name]
         scaled = loss / t.config.grad_accum_steps if t.config.grad_accum_steps > 1 else loss
-        t.accelerator.backward(scaled, inputs=params, retain_graph=retain_graph)
+        # With several models, restrict the backward pass to this model's parameters, so that a generator
+        # loss leaves the discriminator's accumulated gradients alone; a lone model skips that (it costs ~3%).
+        restrict = {"inputs": params} if len(t._params) > 1 else {}
+        t.accelerator.backward(scaled, retain_graph=retain_graph, **restrict)
         if not self.sync:
             return
         if t.config.grad_clip is not None:
