@@ -1,7 +1,7 @@
 """Run by tests/test_distributed.py under `accelerate launch` with 2 CPU processes.
 
 Each rank trains the toy GAN of gencore.testing with ``output_dir=<base>/rank_<r>`` so that any file a non-main
-rank writes would show up in its own folder, then prints one JSON line: rank, world size, a SHA-256 of all its
+rank writes would show up in its own folder, then writes <base>/result_<r>.json (the script's own file, not the Trainer's): rank, world size, a SHA-256 of all its
 weights (EMA and optimizer state included), and the sample indices it saw in the first epoch.
 """
 
@@ -23,7 +23,7 @@ digest = hashlib.sha256()
 for key, value in sorted(trainer_tensors(trainer).items()):
     digest.update(key.encode())
     digest.update(value.contiguous().numpy().tobytes())
-print("RESULT " + json.dumps({
+(base / f"result_{rank}.json").write_text(json.dumps({
     "rank": trainer.accelerator.process_index, "world": trainer.accelerator.num_processes,
     "sha": digest.hexdigest(), "seen": seen, "step": result.step,
-}), flush=True)
+}))
