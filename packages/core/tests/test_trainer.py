@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from gencore.checkpoint import list_checkpoints, load_tree, verify_dir
-from gencore.errors import CheckpointError, NonFiniteLossError
+from gencore.errors import CheckpointError, ConfigError, NonFiniteLossError
 from gencore.testing import assert_same_tensors, trainer_tensors
 from gencore.train import StepContext, TrainConfig, Trainer
 
@@ -149,3 +149,12 @@ def test_checkpoint_of_another_model_is_a_clear_error(tmp_path, make_gan):
 def test_missing_resume_path_is_a_clear_error(tmp_path, make_gan):
     with pytest.raises(CheckpointError, match="checkpoint not found"):
         make_gan(tmp_path).fit(resume=tmp_path / "nope")
+
+
+def test_fresh_start_refuses_a_directory_with_checkpoints(tmp_path, make_gan):
+    make_gan(tmp_path, max_steps=5).fit()
+    before = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    with pytest.raises(ConfigError, match="already holds checkpoints .*--resume auto"):
+        make_gan(tmp_path, max_steps=5).fit()
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == before
+    assert make_gan(tmp_path, max_steps=6).fit(resume="auto").step == 6

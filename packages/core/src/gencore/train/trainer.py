@@ -38,8 +38,16 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from gencore.checkpoint import atomic_dir, latest_checkpoint, load_tree, prune_checkpoints, save_tree, verify_dir
-from gencore.errors import CheckpointError, NonFiniteLossError
+from gencore.checkpoint import (
+    atomic_dir,
+    latest_checkpoint,
+    list_checkpoints,
+    load_tree,
+    prune_checkpoints,
+    save_tree,
+    verify_dir,
+)
+from gencore.errors import CheckpointError, ConfigError, NonFiniteLossError
 from gencore.train.config import TrainConfig
 from gencore.train.ema import EMA
 from gencore.train.logger import MetricsLogger, format_line
@@ -214,6 +222,7 @@ class Trainer:
         self._signal: int | None = None
         self._sums: dict[str, torch.Tensor] = {}
         self._count = 0
+        self._t_log, self._last_log_step = time.perf_counter(), 0
         self.logger: MetricsLogger | None = None
 
     # --- small helpers ---------------------------------------------------------------------------------------
@@ -344,6 +353,12 @@ class Trainer:
         """Train until ``max_steps``/``max_epochs``, early stop or a pre-emption signal; returns how it ended."""
         cfg, acc = self.config, self.accelerator
         start = self.resolve_resume(resume)
+        existing = list_checkpoints(self.ckpt_dir)
+        if start is None and existing and resume is None:
+            raise ConfigError(
+                f"{self.run_dir} already holds checkpoints (newest: {existing[-1].name}); continue it with "
+                "--resume auto, or choose another --output-dir"
+            )
         if start is None:
             seed_everything(cfg.seed + acc.process_index)
         else:
@@ -373,7 +388,7 @@ class Trainer:
     def _loop(self, ctx: StepContext, bar: tqdm, reason: str | None) -> str:
         cfg, acc = self.config, self.accelerator
         micro = 0
-        t_log = time.perf_counter()
+        self._t_log, self._last_log_step = time.perf_counter(), self.step
         while reason is None:
             if cfg.max_epochs is not None and self.epoch >= cfg.max_epochs:
                 return "max_epochs"
@@ -393,9 +408,7 @@ class Trainer:
                     continue
                 self.step += 1
                 bar.update(1)
-                reason = self._after_step(bar, t_log)
-                if self.step % cfg.log_every == 0:
-                    t_log = time.perf_counter()
+                reason = self._after_step(bar)
                 if reason is not None:
                     return reason
             self.epoch += 1
@@ -408,10 +421,10 @@ class Trainer:
             self._sums[key] = self._sums.get(key, 0.0) + v
         self._count += 1
 
-    def _after_step(self, bar: tqdm, t_log: float) -> str | None:
+    def _after_step(self, bar: tqdm) -> str | None:
         cfg = self.config
         if self.step % cfg.log_every == 0:
-            self._log_train(bar, t_log)
+            self._log_train(bar)
         if cfg.sample_every and self.step % cfg.sample_every == 0:
             self.write_samples()
         stop_early = False
@@ -427,7 +440,7 @@ class Trainer:
             return "max_steps"
         return None
 
-    def _log_train(self, bar: tqdm, t_log: float) -> None:
+    def _log_train(self, bar: tqdm | _NullBar) -> None:
         keys = sorted(self._sums)
         if keys:
             means = torch.stack([torch.as_tensor(self._sums[k]).float() for k in keys]) / max(self._count, 1)
@@ -438,7 +451,9 @@ class Trainer:
         self._sums, self._count = {}, 0
         for name, opt in self.optimizers.items():
             values[f"lr_{name}"] = float(opt.param_groups[0]["lr"])
-        values["steps_per_s"] = self.config.log_every / max(time.perf_counter() - t_log, 1e-9)
+        now = time.perf_counter()
+        values["steps_per_s"] = (self.step - self._last_log_step) / max(now - self._t_log, 1e-9)
+        self._t_log, self._last_log_step = now, self.step
         values["epoch"] = self.epoch
         if self.is_main:
             bar.set_postfix({k: f"{v:.3g}" for k, v in values.items() if not k.startswith("lr_")}, refresh=False)
@@ -487,7 +502,7 @@ class Trainer:
         cfg = self.config
         if reason != "preempted":
             if self.step % cfg.log_every and self._count:
-                self._log_train(_NullBar(), time.perf_counter())
+                self._log_train(_NullBar())
             if not cfg.eval_every or self.step % cfg.eval_every:
                 self.evaluate()
             if not cfg.sample_every or self.step % cfg.sample_every:
