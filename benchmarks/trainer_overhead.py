@@ -19,9 +19,8 @@ import time
 from pathlib import Path
 
 import torch
-from torch import nn
-
 from gencore.train import TrainConfig, Trainer, seed_everything
+from torch import nn
 
 
 def make_model(width: int) -> nn.Module:
@@ -67,8 +66,16 @@ def trainer_loop(steps: int, width: int, batch: int, data: torch.utils.data.Data
         ctx.update("m", loss)
         return {"loss": loss}
 
-    cfg = TrainConfig(output_dir=run_dir, max_steps=steps, batch_size=batch, log_every=50, checkpoint_every=0,
-                      tensorboard=False, progress_bar=True, cpu=True)
+    cfg = TrainConfig(
+        output_dir=run_dir,
+        max_steps=steps,
+        batch_size=batch,
+        log_every=50,
+        checkpoint_every=0,
+        tensorboard=False,
+        progress_bar=True,
+        cpu=True,
+    )
     trainer = Trainer(cfg, {"m": model}, {"m": opt}, step, data)
     t0 = time.perf_counter()
     trainer.fit()

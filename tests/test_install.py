@@ -29,8 +29,11 @@ def _run(*cmd: str | Path) -> subprocess.CompletedProcess:
 def test_core_wheel_installs_into_a_fresh_venv(tmp_path):
     _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", tmp_path / "dist", ROOT / "packages/core")
     (wheel,) = (tmp_path / "dist").glob("gencore-*.whl")
-    metadata = zipfile.ZipFile(wheel).read(next(n for n in zipfile.ZipFile(wheel).namelist()
-                                                if n.endswith("METADATA"))).decode()
+    metadata = (
+        zipfile.ZipFile(wheel)
+        .read(next(n for n in zipfile.ZipFile(wheel).namelist() if n.endswith("METADATA")))
+        .decode()
+    )
     requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
     assert any("torch" in r for r in requires) and any("accelerate" in r for r in requires)
     assert "file://" not in metadata
@@ -44,11 +47,11 @@ def test_core_wheel_installs_into_a_fresh_venv(tmp_path):
 
     probe = (
         "import gencore, pathlib; "
-        "assert pathlib.Path(gencore.__file__).is_relative_to(pathlib.Path(r'%s')), gencore.__file__; "
+        f"assert pathlib.Path(gencore.__file__).is_relative_to(pathlib.Path(r'{env_dir}')), gencore.__file__; "
         "mods = [gencore.nn, gencore.losses, gencore.train.Trainer, gencore.checkpoint.save_pretrained, "
         "gencore.config.build_config, gencore.data.ImageFolderDataset, gencore.metrics.frechet_distance, "
         "gencore.viz.save_image_grid]; print(gencore.__version__)"
-    ) % env_dir
+    )
     assert _run(py, "-c", probe).stdout.strip() == "0.1.0"
     help_text = _run(env_dir / "bin" / "gencore", "--help").stdout
     assert "demo" in help_text and "verify" in help_text

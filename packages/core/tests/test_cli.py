@@ -8,13 +8,20 @@ import time
 
 import pytest
 from click.testing import CliRunner
-
 from gencore.checkpoint import list_checkpoints, verify_dir
 from gencore.cli import main
 from gencore.train import PREEMPTED_EXIT_CODE
 
-FAST = ["--set", "num_images=256", "--set", "train.log_every=5", "--set", "train.progress_bar=false",
-        "--set", "train.tensorboard=false"]
+FAST = [
+    "--set",
+    "num_images=256",
+    "--set",
+    "train.log_every=5",
+    "--set",
+    "train.progress_bar=false",
+    "--set",
+    "train.tensorboard=false",
+]
 
 
 def run(args):
@@ -24,15 +31,36 @@ def run(args):
 def test_help_explains_the_options():
     result = run(["demo", "--help"])
     assert result.exit_code == 0
-    for option in ("--config", "--set", "--output-dir", "--seed", "--resume", "--max-steps", "--batch-size",
-                   "--precision", "--debug"):
+    for option in (
+        "--config",
+        "--set",
+        "--output-dir",
+        "--seed",
+        "--resume",
+        "--max-steps",
+        "--batch-size",
+        "--precision",
+        "--debug",
+    ):
         assert option in result.output
 
 
 def test_demo_trains_writes_outputs_and_resumes(tmp_path):
     out = tmp_path / "run"
-    args = ["demo", "--output-dir", str(out), "--batch-size", "32", *FAST, "--set", "train.eval_every=10",
-            "--set", "train.sample_every=10", "--set", "train.checkpoint_every=10"]
+    args = [
+        "demo",
+        "--output-dir",
+        str(out),
+        "--batch-size",
+        "32",
+        *FAST,
+        "--set",
+        "train.eval_every=10",
+        "--set",
+        "train.sample_every=10",
+        "--set",
+        "train.checkpoint_every=10",
+    ]
     result = run([*args, "--max-steps", "20"])
     assert result.exit_code == 0, result.output
     assert (out / "samples" / "prior_step_000020.png").is_file()
@@ -78,10 +106,24 @@ def test_verify_reports_truncation(tmp_path):
 @pytest.mark.slow
 def test_sigterm_saves_a_resumable_checkpoint_and_exits_for_requeue(tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "gencore", "demo", "--output-dir", str(out), "--max-steps", "1000000", *FAST,
-           "--set", "train.checkpoint_every=0", "--set", "train.eval_every=0"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "gencore",
+        "demo",
+        "--output-dir",
+        str(out),
+        "--max-steps",
+        "1000000",
+        *FAST,
+        "--set",
+        "train.checkpoint_every=0",
+        "--set",
+        "train.eval_every=0",
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
     deadline = time.time() + 120
     while not (out / "metrics.csv").is_file() and time.time() < deadline:
         time.sleep(0.2)

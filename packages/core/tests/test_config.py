@@ -5,12 +5,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
 from gencore.config import build_config, from_dict, load_file, parse_override, save_config, to_dict
 from gencore.errors import ConfigError
 from gencore.train import TrainConfig
+from hypothesis import given
+from hypothesis import strategies as st
 
 
 @dataclass
@@ -31,8 +30,12 @@ class Cfg:
 
 def test_layers_file_then_set_then_flags(tmp_path):
     (tmp_path / "c.toml").write_text('name = "file"\n[model]\nwidth = 16\n[train]\nseed = 3\n')
-    cfg = build_config(Cfg, tmp_path / "c.toml", ["model.width=32", "clip=0.5", "model.act=silu"],
-                       {"train.seed": 9, "train.max_steps": None})
+    cfg = build_config(
+        Cfg,
+        tmp_path / "c.toml",
+        ["model.width=32", "clip=0.5", "model.act=silu"],
+        {"train.seed": 9, "train.max_steps": None},
+    )
     assert (cfg.name, cfg.model.width, cfg.clip, cfg.model.act, cfg.train.seed) == ("file", 32, 0.5, "silu", 9)
     assert cfg.train.max_steps == TrainConfig().max_steps
 
@@ -69,8 +72,12 @@ def test_bad_files(tmp_path):
     (tmp_path / "bad.toml").write_text("name = \n")
     (tmp_path / "bad.yaml").write_text("name: x\n")
     (tmp_path / "list.json").write_text("[1, 2]")
-    for name, msg in [("bad.toml", "not valid TOML"), ("bad.yaml", "must end in .toml or .json"),
-                      ("list.json", "top level"), ("missing.toml", "not found")]:
+    for name, msg in [
+        ("bad.toml", "not valid TOML"),
+        ("bad.yaml", "must end in .toml or .json"),
+        ("list.json", "top level"),
+        ("missing.toml", "not found"),
+    ]:
         with pytest.raises(ConfigError, match=msg):
             load_file(tmp_path / name)
 
@@ -84,9 +91,18 @@ def test_override_parser_never_crashes_unexpectedly(text):
     assert keys and all(keys)
 
 
-@given(st.dictionaries(st.sampled_from(["width", "dropout", "act", "levels", "zzz"]),
-                       st.one_of(st.integers(), st.floats(allow_nan=False), st.text(max_size=5), st.booleans(),
-                                 st.lists(st.integers(), max_size=3))))
+@given(
+    st.dictionaries(
+        st.sampled_from(["width", "dropout", "act", "levels", "zzz"]),
+        st.one_of(
+            st.integers(),
+            st.floats(allow_nan=False),
+            st.text(max_size=5),
+            st.booleans(),
+            st.lists(st.integers(), max_size=3),
+        ),
+    )
+)
 def test_from_dict_either_builds_or_raises_config_error(data):
     try:
         model = from_dict(Model, data)

@@ -3,8 +3,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
 from gencore.data import (
     FilenameLabelDataset,
     ImageFolderDataset,
@@ -14,6 +12,7 @@ from gencore.data import (
     split_indices,
 )
 from gencore.errors import DataError
+from PIL import Image
 
 
 def _png(path, value=128, size=(8, 6)):

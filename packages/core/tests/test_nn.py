@@ -1,15 +1,15 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
-
 from gencore import nn as gnn
+from torch import nn
 
 
 def test_block_shapes():
     x = torch.randn(2, 16, 8, 8)
     assert gnn.ConvBlock(16, 32, stride=2)(x).shape == (2, 32, 4, 4)
-    assert gnn.ConvBlock(16, 8, kernel=4, stride=2, transpose=True, norm="instance", act="lrelu")(x).shape == (2, 8, 16, 16)
+    up = gnn.ConvBlock(16, 8, kernel=4, stride=2, transpose=True, norm="instance", act="lrelu")
+    assert up(x).shape == (2, 8, 16, 16)
     assert gnn.Upsample(16)(x).shape == (2, 16, 16, 16)
     assert gnn.Downsample(16, conv=False)(x).shape == (2, 16, 4, 4)
     assert gnn.SelfAttention2d(16)(x).shape == x.shape

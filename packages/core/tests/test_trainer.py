@@ -5,12 +5,11 @@ import math
 
 import pytest
 import torch
-from torch import nn
-
 from gencore.checkpoint import list_checkpoints, load_tree, verify_dir
 from gencore.errors import CheckpointError, ConfigError, NonFiniteLossError
 from gencore.testing import assert_same_tensors, trainer_tensors
 from gencore.train import StepContext, TrainConfig, Trainer
+from torch import nn
 
 
 def test_resume_is_bitwise_equal_to_an_unbroken_run(tmp_path, make_gan):
@@ -93,17 +92,22 @@ def test_overfitting_a_fixed_batch_drives_the_loss_down(tmp_path, points):
         losses.append(loss.item())
         return {"mse": loss}
 
-    cfg = TrainConfig(output_dir=str(tmp_path), max_steps=300, batch_size=16, log_every=100,
-                      checkpoint_every=0, tensorboard=False, progress_bar=False)
+    cfg = TrainConfig(
+        output_dir=str(tmp_path),
+        max_steps=300,
+        batch_size=16,
+        log_every=100,
+        checkpoint_every=0,
+        tensorboard=False,
+        progress_bar=False,
+    )
     Trainer(cfg, {"m": model}, {"m": torch.optim.Adam(model.parameters(), 1e-2)}, step, Pairs()).fit()
     assert losses[-1] < 0.05 * losses[0]
 
 
 def test_early_stopping_counts_evaluations_without_improvement(tmp_path, make_gan):
     values = iter([1.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
-    trainer = make_gan(
-        tmp_path, max_steps=100, eval_every=2, early_stop_metric="val", patience=3, checkpoint_every=0
-    )
+    trainer = make_gan(tmp_path, max_steps=100, eval_every=2, early_stop_metric="val", patience=3, checkpoint_every=0)
     trainer.eval_fn = lambda t: {"val": next(values)}
     result = trainer.fit()
     assert result.reason == "early_stop" and result.step == 10  # best at step 4, then 3 worse evaluations

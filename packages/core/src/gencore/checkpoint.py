@@ -159,9 +159,7 @@ def _flatten(obj: Any, tensors: dict[str, torch.Tensor], prefix: str) -> Any:
     if isinstance(obj, dict):
         if not all(isinstance(k, (str, int)) for k in obj):
             raise TypeError(f"cannot save dict keys of types {[type(k).__name__ for k in obj]} at {prefix!r}")
-        return {
-            "__dict__": [[k, _flatten(v, tensors, f"{prefix}.{k}" if prefix else str(k))] for k, v in obj.items()]
-        }
+        return {"__dict__": [[k, _flatten(v, tensors, f"{prefix}.{k}" if prefix else str(k))] for k, v in obj.items()]}
     if isinstance(obj, tuple):
         return {"__tuple__": [_flatten(v, tensors, f"{prefix}.{i}") for i, v in enumerate(obj)]}
     if isinstance(obj, list):
@@ -317,6 +315,7 @@ class PretrainedMixin:
 
 
 # --- foreign files --------------------------------------------------------------------------------------------
+
 
 def load_torch_file(path: str | Path, allow_pickle: bool = False, map_location: str = "cpu") -> Any:
     """Load tensors from ``path``: safetensors always; pickle-based files only when ``allow_pickle`` is True.

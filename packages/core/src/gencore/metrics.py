@@ -27,7 +27,9 @@ __all__ = [
 
 @torch.no_grad()
 def extract_features(
-    extractor: Callable[[torch.Tensor], torch.Tensor], batches: Iterable[torch.Tensor], device: str | torch.device = "cpu"
+    extractor: Callable[[torch.Tensor], torch.Tensor],
+    batches: Iterable[torch.Tensor],
+    device: str | torch.device = "cpu",
 ) -> torch.Tensor:
     """Run ``extractor`` over image batches and stack its (N, D) outputs on the CPU as float64."""
     feats = [extractor(b.to(device)).flatten(1).double().cpu() for b in batches]

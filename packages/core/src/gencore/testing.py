@@ -36,8 +36,17 @@ def make_gan_trainer(run_dir: str | Path, *, nan_at: int | None = None, **overri
     d = nn.Sequential(nn.Linear(2, 16), nn.LeakyReLU(0.2), nn.Linear(16, 1))
     opts = {"G": torch.optim.Adam(g.parameters(), 1e-3, betas=(0.5, 0.9)), "D": torch.optim.Adam(d.parameters(), 1e-3)}
     sched = {"G": torch.optim.lr_scheduler.StepLR(opts["G"], step_size=3, gamma=0.9)}
-    cfg = dict(output_dir=str(run_dir), max_steps=12, batch_size=8, grad_accum_steps=2, log_every=2,
-               checkpoint_every=5, tensorboard=False, progress_bar=False, grad_clip=1.0)
+    cfg = dict(
+        output_dir=str(run_dir),
+        max_steps=12,
+        batch_size=8,
+        grad_accum_steps=2,
+        log_every=2,
+        checkpoint_every=5,
+        tensorboard=False,
+        progress_bar=False,
+        grad_clip=1.0,
+    )
     cfg.update(overrides)
 
     def step(ctx: StepContext, real: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -52,8 +61,6 @@ def make_gan_trainer(run_dir: str | Path, *, nan_at: int | None = None, **overri
         return {"loss_d": loss_d, "loss_g": loss_g}
 
     return Trainer(TrainConfig(**cfg), {"G": g, "D": d}, opts, step, Points(), schedulers=sched, ema={"G": 0.9})
-
-
 
 
 def trainer_tensors(trainer: Trainer) -> dict[str, torch.Tensor]:

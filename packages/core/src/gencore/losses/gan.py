@@ -40,7 +40,9 @@ def g_loss(fake_logits: torch.Tensor, kind: GanLoss = "nonsaturating") -> torch.
     raise ValueError(f"unknown GAN loss {kind!r}")
 
 
-def gradient_penalty(discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor, target: float = 1.0) -> torch.Tensor:
+def gradient_penalty(
+    discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor, target: float = 1.0
+) -> torch.Tensor:
     """WGAN-GP: ``E[(||grad D(x_hat)|| - target)^2]`` at random interpolates of real and fake (Gulrajani 2017)."""
     alpha = torch.rand(real.shape[0], *([1] * (real.ndim - 1)), device=real.device, dtype=real.dtype)
     x_hat = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)

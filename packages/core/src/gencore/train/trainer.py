@@ -271,8 +271,12 @@ class Trainer:
             "ema": {n: e.state_dict() for n, e in self.ema.items()},
             "scaler": scaler.state_dict() if scaler is not None else None,
             "trainer": {
-                "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
-                "best": self.best, "bad_evals": self.bad_evals, "world_size": self.accelerator.num_processes,
+                "step": self.step,
+                "epoch": self.epoch,
+                "batch_in_epoch": self.batch_in_epoch,
+                "best": self.best,
+                "bad_evals": self.bad_evals,
+                "world_size": self.accelerator.num_processes,
             },  # fmt: skip
         }
 
