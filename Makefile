@@ -11,6 +11,7 @@ $(STAMP): constraints.txt requirements-dev.txt $(wildcard packages/*/pyproject.t
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e ./packages/core
 	@touch $(STAMP)
 
 demo: $(STAMP)
