@@ -136,3 +136,13 @@ def test_latest_skips_damaged_and_prune_keeps_newest(tmp_path):
     assert "step_000003" in warnings[0]
     removed = prune_checkpoints(tmp_path, keep=1)
     assert [p.name for p in removed] == ["step_000001", "step_000002"]
+
+
+def test_weights_only_reads_plain_weights_but_never_runs_a_payload(tmp_path):
+    torch.save({"w": torch.arange(3)}, tmp_path / "plain.pth")
+    assert torch.equal(load_torch_file(tmp_path / "plain.pth", weights_only=True)["w"], torch.arange(3))
+    marker = tmp_path / "payload_ran"
+    torch.save({"state": _Payload(marker)}, tmp_path / "evil.pth")
+    with pytest.raises(CheckpointError, match="cannot load"):
+        load_torch_file(tmp_path / "evil.pth", weights_only=True)
+    assert not marker.exists()

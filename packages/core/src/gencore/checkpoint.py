@@ -317,10 +317,15 @@ class PretrainedMixin:
 # --- foreign files --------------------------------------------------------------------------------------------
 
 
-def load_torch_file(path: str | Path, allow_pickle: bool = False, map_location: str = "cpu") -> Any:
-    """Load tensors from ``path``: safetensors always; pickle-based files only when ``allow_pickle`` is True.
+def load_torch_file(
+    path: str | Path, allow_pickle: bool = False, map_location: str = "cpu", weights_only: bool = False
+) -> Any:
+    """Load tensors from ``path``: safetensors always; pickle-based files only when the caller opts in.
 
-    Unpickling runs whatever code the file's author put in it, so it is refused by default, whatever the suffix.
+    Two opt-ins, both explicit: ``weights_only=True`` reads a pickle with PyTorch's restricted weights-only
+    unpickler, which rebuilds tensors and plain containers and refuses any other object (so no code from the file
+    runs), e.g. for torchvision's published weight files; ``allow_pickle=True`` runs the full unpickler, which
+    executes whatever code the file's author put in it, for files the user trusts. Without either, refused.
     """
     path = Path(path)
     if not path.is_file():
@@ -334,12 +339,13 @@ def load_torch_file(path: str | Path, allow_pickle: bool = False, map_location: 
             return _st_load(str(path), device=map_location)
         except (SafetensorError, OSError, ValueError) as exc:
             raise CheckpointError(f"{path} is not a readable safetensors file ({exc})") from None
-    if not allow_pickle:
+    if not (allow_pickle or weights_only):
         raise CheckpointError(
             f"refusing to unpickle {path}: pickle files can run arbitrary code; pass allow_pickle=True "
             "(CLI: --allow-pickle) only for files you trust"
         )
     try:
-        return torch.load(path, map_location=map_location, weights_only=False)
+        return torch.load(path, map_location=map_location, weights_only=not allow_pickle)
     except Exception as exc:  # noqa: BLE001 - any failure of a foreign file is the file's problem
-        raise CheckpointError(f"cannot load {path}: {exc}") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"cannot load {path}: {first}") from None

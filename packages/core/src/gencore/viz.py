@@ -37,6 +37,7 @@ def save_image_grid(
     nrow: int | None = None,
     value_range: tuple[float, float] = (0.0, 1.0),
     min_tile: int = 64,
+    padding: int = 2,
 ) -> Path:
     """Write images (B, C, H, W) with values in ``value_range`` as one PNG grid; returns the path.
 
@@ -50,7 +51,7 @@ def save_image_grid(
     factor = math.ceil(min_tile / max(images.shape[-2:]))
     if factor > 1:
         images = images.repeat_interleave(factor, dim=-2).repeat_interleave(factor, dim=-1)
-    grid = make_grid(images, nrow=nrow)
+    grid = make_grid(images, nrow=nrow, padding=padding)
     array = (grid.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
     if array.shape[2] == 1:
         array = array[:, :, 0]

@@ -1,0 +1,4 @@
+from dcgan_tutorial.cli import main
+
+if __name__ == "__main__":
+    main()

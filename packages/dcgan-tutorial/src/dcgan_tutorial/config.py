@@ -1,0 +1,74 @@
+"""Configuration of a dcgan-tutorial run. Every field is a documented option (``--set key=value``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from gencore.train import TrainConfig
+
+
+@dataclass
+class ModelConfig:
+    """Generator/discriminator architecture."""
+
+    kind: Literal["dcgan", "fc"] = "dcgan"  # DCGAN (Radford et al. 2015) or the lesson's fully connected GAN
+    image_size: int = 32  # a power of two from 16 to 256 (DCGAN); any size for "fc"
+    channels: int = 1  # 1 = grey, 3 = colour
+    nz: int = 100  # noise dimension
+    ngf: int = 64  # generator width (DCGAN: channels of the last hidden layer)
+    ndf: int = 64  # discriminator width (DCGAN: channels of the first layer)
+    fc_hidden: tuple[int, int, int] = (256, 512, 1024)  # the lesson's FC GAN: 100 -> 256 -> 512 -> 1024 -> pixels
+
+    def __post_init__(self) -> None:
+        size = self.image_size
+        if self.kind == "dcgan" and (size < 16 or size > 256 or size & (size - 1)):
+            raise ValueError(f"image_size must be a power of two from 16 to 256 for DCGAN, got {size}")
+        if self.channels not in (1, 3):
+            raise ValueError(f"channels must be 1 (grey) or 3 (colour), got {self.channels}")
+
+
+@dataclass
+class TipsConfig:
+    """The lesson's training tips, each off by default except where the lesson itself uses it."""
+
+    loss: Literal["nonsaturating", "hinge", "lsgan", "wgan-gp"] = "nonsaturating"
+    lr_g: float = 2e-4  # the lesson's Adam settings; TTUR = a larger lr_d than lr_g
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    real_label: float = 1.0  # < 1 gives one-sided label smoothing (e.g. 0.9); fake labels stay 0
+    instance_noise: float = 0.0  # std of Gaussian noise added to D's inputs (real and fake), annealed to 0
+    instance_noise_steps: int = 2000  # updates over which the instance noise decays linearly to 0
+    d_skip_below: float = 0.0  # skip D's update while its loss is below this (0 = never skip)
+    gp_weight: float = 10.0  # gradient-penalty weight for loss = "wgan-gp"
+    ema_decay: float = 0.0  # EMA of the generator's weights (0 = off, e.g. 0.999)
+
+
+@dataclass
+class DataConfig:
+    """Training data: a built-in set made from images scikit-image ships, a folder, or a torchvision set."""
+
+    # textures | faces | photos | a folder path | mnist:ROOT, fashionmnist:ROOT, cifar10:ROOT, celeba:ROOT
+    source: str = "textures"
+    num_images: int = 4096  # crops drawn for "textures"/"photos" (faces: all 100 of lfw_subset, flipped)
+    holdout_fraction: float = 0.2  # held out for evaluation (real-vs-real floor, Fréchet distance)
+
+
+def _train_defaults() -> TrainConfig:
+    return TrainConfig(
+        output_dir="runs/dcgan-tutorial", max_steps=3000, batch_size=64, log_every=50, sample_every=500,
+        eval_every=500, checkpoint_every=500,
+    )  # fmt: skip
+
+
+@dataclass
+class GANConfig:
+    """A whole run: model, tips, data and the shared Trainer options."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    tips: TipsConfig = field(default_factory=TipsConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    eval_samples: int = 512  # generated images used by the periodic diversity/coverage diagnostic
+    feature_steps: int = 300  # training steps of the evaluation feature network (see features.py)
+    train: TrainConfig = field(default_factory=_train_defaults)

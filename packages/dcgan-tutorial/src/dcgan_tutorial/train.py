@@ -1,0 +1,164 @@
+"""Training of the lesson's GANs on gencore's Trainer, with every training tip as an option.
+
+``python -m dcgan_tutorial.train [options]`` (and so ``accelerate launch -m dcgan_tutorial.train``) is the same as
+``dcgan-tutorial train``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from gencore.config import to_dict
+from gencore.losses import d_loss, g_loss, gradient_penalty
+from gencore.train import FitResult, StepContext, Trainer, seed_everything
+from torch import nn
+
+from dcgan_tutorial.config import GANConfig
+from dcgan_tutorial.data import ImageSet, TensorPairs, load_source, train_holdout
+from dcgan_tutorial.diagnostics import image_diagnostics, real_floor
+from dcgan_tutorial.features import FeatureNet, train_feature_net
+from dcgan_tutorial.model import build_models
+
+
+def prepare_data(config: GANConfig) -> tuple[ImageSet, ImageSet]:
+    """Training and held-out images of the configured source at the model's size and channels."""
+    m, d = config.model, config.data
+    data = load_source(d.source, m.image_size, m.channels, d.num_images, seed=config.train.seed)
+    return train_holdout(data, d.holdout_fraction, config.train.seed)
+
+
+def instance_noise_std(config: GANConfig, step: int) -> float:
+    """Std of the instance noise at ``step``: linear decay from ``tips.instance_noise`` to 0."""
+    tips = config.tips
+    if tips.instance_noise <= 0:
+        return 0.0
+    return tips.instance_noise * max(0.0, 1.0 - step / max(tips.instance_noise_steps, 1))
+
+
+def make_step(config: GANConfig):
+    """The step function: one D update (unless skipped) and one G update per batch."""
+    tips, nz = config.tips, config.model.nz
+    kind = "wgan" if tips.loss == "wgan-gp" else tips.loss
+
+    def step(ctx: StepContext, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, Any]:
+        real = batch[0]
+        sigma = instance_noise_std(config, ctx.step)
+
+        def noisy(x: torch.Tensor) -> torch.Tensor:
+            return x + sigma * torch.randn_like(x) if sigma > 0 else x
+
+        fake = ctx.models["G"](torch.randn(len(real), nz, device=ctx.device))
+        skip = False
+        if tips.d_skip_below > 0:  # decided on a no-grad probe, averaged over ranks, so all ranks agree
+            with torch.no_grad():
+                d_bare = ctx.module("D")
+                probe = d_loss(d_bare(noisy(real)), d_bare(noisy(fake)), kind, tips.real_label)
+            probe = ctx.accelerator.reduce(probe.reshape(1), "mean")[0]
+            skip = bool(probe < tips.d_skip_below)
+        if skip:
+            loss_d, gp = probe, torch.zeros((), device=ctx.device)
+        else:
+            logits_real = ctx.models["D"](noisy(real))
+            logits_fake = ctx.models["D"](noisy(fake.detach()))
+            loss_d = d_loss(logits_real, logits_fake, kind, tips.real_label)
+            total = loss_d
+            gp = torch.zeros((), device=ctx.device)
+            if tips.loss == "wgan-gp":
+                gp = gradient_penalty(ctx.module("D"), real, fake)
+                total = loss_d + tips.gp_weight * gp
+            ctx.update("D", total)
+        loss_g = g_loss(ctx.module("D")(noisy(fake)), kind)
+        ctx.update("G", loss_g)
+        return {"loss_d": loss_d, "loss_g": loss_g, "gp": gp, "d_skipped": float(skip), "noise_std": sigma}
+
+    return step
+
+
+def generator_for_sampling(trainer: Trainer) -> nn.Module:
+    """The EMA generator when EMA is on, else the generator; callers switch it to eval mode."""
+    return trainer.ema["G"].shadow if "G" in trainer.ema else trainer.unwrap("G")
+
+
+@torch.no_grad()
+def generate(generator: nn.Module, n: int, seed: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """``n`` images in [-1, 1] from fixed noise (``seed``), generator in eval mode, restored afterwards."""
+    was_training = generator.training
+    generator.eval()
+    z = torch.randn(n, generator.config.nz, generator=torch.Generator().manual_seed(seed)).to(device)
+    images = torch.cat([generator(chunk) for chunk in z.split(256)])
+    generator.train(was_training)
+    return images
+
+
+def load_or_train_feature_net(run_dir: Path, train_set: ImageSet, config: GANConfig, save: bool) -> FeatureNet:
+    """The run's feature network: loaded from ``run_dir/feature_net`` or trained (and saved when ``save``)."""
+    path = run_dir / "feature_net"
+    if (path / "manifest.json").is_file():
+        return FeatureNet.from_pretrained(path).eval()
+    net, _ = train_feature_net(
+        train_set.images, train_set.labels, len(train_set.classes), steps=config.feature_steps, seed=config.train.seed
+    )
+    if save:
+        net.save_pretrained(path)
+    return net
+
+
+def _is_main_process() -> bool:
+    """Rank 0 of a launched job (read from the launcher's environment: no accelerate state exists yet)."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def build_trainer(config: GANConfig) -> Trainer:
+    """Data, models, optimizers, feature network and the Trainer for ``config`` (nothing trained yet)."""
+    seed_everything(config.train.seed)
+    train_set, holdout = prepare_data(config)
+    generator, discriminator = build_models(config.model, wgan_gp=config.tips.loss == "wgan-gp")
+    betas = (config.tips.beta1, config.tips.beta2)
+    optimizers = {
+        "G": torch.optim.Adam(generator.parameters(), config.tips.lr_g, betas=betas),
+        "D": torch.optim.Adam(discriminator.parameters(), config.tips.lr_d, betas=betas),
+    }
+    run_dir = Path(config.train.output_dir)
+    # Trained before the loop (evaluation runs under no_grad) and saved with the run, so resumed runs and
+    # `dcgan-tutorial evaluate` measure with the very same features.
+    net = load_or_train_feature_net(run_dir, train_set, config, save=_is_main_process())
+    floor = real_floor(net, train_set.images[: len(holdout.images)], holdout.images)
+
+    def evaluate(trainer: Trainer) -> dict[str, float]:
+        fake = generate(generator_for_sampling(trainer), config.eval_samples, seed=1, device=trainer.accelerator.device)
+        return {**image_diagnostics(net, fake.cpu(), holdout.images, len(train_set.classes)), **floor}
+
+    def samples(trainer: Trainer) -> torch.Tensor:
+        return generate(generator_for_sampling(trainer), 64, seed=0, device=trainer.accelerator.device) * 0.5 + 0.5
+
+    return Trainer(
+        config.train, {"G": generator, "D": discriminator}, optimizers, make_step(config),
+        TensorPairs(train_set, flip=True),
+        ema={"G": config.tips.ema_decay} if config.tips.ema_decay > 0 else None,
+        sample_fn=samples, eval_fn=evaluate, run_config=to_dict(config),
+    )  # fmt: skip
+
+
+def run_training(config: GANConfig, resume: str | None = None) -> FitResult:
+    """Train the configured GAN; writes the run directory, ``model/generator`` and ``model/discriminator``."""
+    trainer = build_trainer(config)
+    run_dir = trainer.run_dir
+    result = trainer.fit(resume=resume)
+    if trainer.is_main and result.reason != "preempted":
+        generator_for_sampling(trainer).save_pretrained(run_dir / "model" / "generator")
+        trainer.unwrap("D").save_pretrained(run_dir / "model" / "discriminator")
+        m = result.metrics
+        summary = ", ".join(f"{k} {m[k]:.4g}" for k in ("fd", "fd_floor", "kid", "diversity", "coverage") if k in m)
+        trainer.print(f"done ({result.reason}) at step {result.step}: {run_dir}/samples, losses.png, model/; {summary}")
+    return result
+
+
+if __name__ == "__main__":  # accelerate launch -m dcgan_tutorial.train [options]
+    import sys
+
+    from dcgan_tutorial.cli import main
+
+    main(["train", *sys.argv[1:]])
