@@ -14,8 +14,13 @@ $(STAMP): constraints.txt requirements-dev.txt $(wildcard packages/*/pyproject.t
 	$(PY) -m pip install --quiet --no-deps -e ./packages/core
 	@touch $(STAMP)
 
+# Each demo resumes its own run directory, so running `make demo` again continues instead of failing.
 demo: $(STAMP)
-	$(PY) -m gencore demo --output-dir runs/gencore-demo
+	$(VENV)/bin/gencore demo --output-dir runs/gencore-demo --resume auto
+	$(VENV)/bin/dcgan-tutorial train --output-dir runs/dcgan-tutorial-demo --max-steps 600 --resume auto \
+		--set train.sample_every=200 --set train.eval_every=200 --set train.checkpoint_every=200
+	$(VENV)/bin/dcgan-tutorial collapse-demo --output-dir runs/dcgan-collapse-demo --steps 1000
+	@echo "demo outputs: runs/gencore-demo, runs/dcgan-tutorial-demo, runs/dcgan-collapse-demo (samples/*.png, losses.png, collapse.png)"
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -19,8 +19,9 @@ import time
 from pathlib import Path
 
 import torch
-from gencore.train import TrainConfig, Trainer, seed_everything
 from torch import nn
+
+from gencore.train import TrainConfig, Trainer, seed_everything
 
 
 def make_model(width: int) -> nn.Module:

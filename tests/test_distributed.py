@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from gencore.checkpoint import list_checkpoints, verify_dir
 
 SCRIPT = Path(__file__).parent / "distributed" / "toy_gan.py"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from gencore.testing import Points, make_gan_trainer
 
 

@@ -6,6 +6,8 @@ import random
 import numpy as np
 import pytest
 import torch
+from torch import nn
+
 from gencore.checkpoint import (
     atomic_dir,
     latest_checkpoint,
@@ -19,7 +21,6 @@ from gencore.checkpoint import (
 )
 from gencore.demo import ShapesVAE, VAEConfig
 from gencore.errors import CheckpointError
-from torch import nn
 
 
 def test_tree_round_trip_keeps_types(tmp_path):

@@ -8,6 +8,7 @@ import time
 
 import pytest
 from click.testing import CliRunner
+
 from gencore.checkpoint import list_checkpoints, verify_dir
 from gencore.cli import main
 from gencore.train import PREEMPTED_EXIT_CODE

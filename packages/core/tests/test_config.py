@@ -5,11 +5,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from gencore.config import build_config, from_dict, load_file, parse_override, save_config, to_dict
 from gencore.errors import ConfigError
 from gencore.train import TrainConfig
-from hypothesis import given
-from hypothesis import strategies as st
 
 
 @dataclass

@@ -3,6 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from PIL import Image
+
 from gencore.data import (
     FilenameLabelDataset,
     ImageFolderDataset,
@@ -12,7 +14,6 @@ from gencore.data import (
     split_indices,
 )
 from gencore.errors import DataError
-from PIL import Image
 
 
 def _png(path, value=128, size=(8, 6)):

@@ -4,9 +4,10 @@ import math
 
 import pytest
 import torch
-from gencore import losses
 from torch import nn
 from torch.distributions import Normal, kl_divergence
+
+from gencore import losses
 
 
 @pytest.mark.parametrize("kind", ["nonsaturating", "hinge", "lsgan", "wgan"])

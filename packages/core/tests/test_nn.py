@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import torch
-from gencore import nn as gnn
 from torch import nn
+
+from gencore import nn as gnn
 
 
 def test_block_shapes():

@@ -5,11 +5,12 @@ import math
 
 import pytest
 import torch
+from torch import nn
+
 from gencore.checkpoint import list_checkpoints, load_tree, verify_dir
 from gencore.errors import CheckpointError, ConfigError, NonFiniteLossError
 from gencore.testing import assert_same_tensors, trainer_tensors
 from gencore.train import StepContext, TrainConfig, Trainer
-from torch import nn
 
 
 def test_resume_is_bitwise_equal_to_an_unbroken_run(tmp_path, make_gan):

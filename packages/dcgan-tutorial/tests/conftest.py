@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from dcgan_tutorial.config import GANConfig
 from gencore.config import build_config
 

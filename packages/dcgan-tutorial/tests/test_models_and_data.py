@@ -3,12 +3,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from PIL import Image
+
 from dcgan_tutorial.config import GANConfig, ModelConfig
 from dcgan_tutorial.data import load_source, train_holdout
 from dcgan_tutorial.model import DCGANDiscriminator, build_models
 from gencore.config import build_config
 from gencore.errors import ConfigError, DataError
-from PIL import Image
 
 
 @pytest.mark.parametrize("size", [16, 32, 64, 128, 256])
@@ -21,7 +22,7 @@ def test_dcgan_any_power_of_two(size, channels):
 
 
 def test_reference_size_has_the_reference_parameter_count():
-    g, d = build_models(ModelConfig(image_size=64, channels=3))
+    g, d = build_models(ModelConfig(image_size=64, channels=3, ngf=64, ndf=64))
     # pytorch/examples dcgan at 64 px, nz 100, ngf = ndf = 64, nc 3: 3,576,704 and 2,765,568 parameters
     assert sum(p.numel() for p in g.parameters()) == 3_576_704
     assert sum(p.numel() for p in d.parameters()) == 2_765_568

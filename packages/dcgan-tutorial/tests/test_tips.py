@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+
 from dcgan_tutorial.train import build_trainer, generator_for_sampling, instance_noise_std
 
 

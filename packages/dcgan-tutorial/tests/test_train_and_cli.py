@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from PIL import Image
+
 from dcgan_tutorial.cli import main
 from dcgan_tutorial.collapse import COLLAPSING, HEALTHY, mode_centres, mode_stats, train_ring
 from dcgan_tutorial.data import load_source
@@ -14,7 +16,6 @@ from dcgan_tutorial.features import train_feature_net
 from dcgan_tutorial.train import build_trainer
 from gencore.checkpoint import verify_dir
 from gencore.testing import assert_resume_exact
-from PIL import Image
 
 TINY_CLI = [
     "--image-size",
@@ -172,6 +173,7 @@ def test_stylize_lowers_its_loss_and_names_its_features(tmp_path):
 
 def test_stylize_uses_vgg_weights_from_the_torch_cache(tmp_path, monkeypatch):
     import torchvision
+
     from dcgan_tutorial.style import feature_extractor
 
     (tmp_path / "hub" / "checkpoints").mkdir(parents=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+
 from gencore.cli import Group, config_from_options, run_fit, training_options
 from gencore.errors import CheckpointError, ConfigError
 
@@ -104,9 +105,8 @@ def _generator(path: str):
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default="samples.png", show_default=True)
 def sample(run: str, num: int, seed: int, output: str) -> None:
     """Write a grid of NUM generated images from RUN (a run directory or a model/generator directory)."""
-    from gencore.viz import save_image_grid
-
     from dcgan_tutorial.train import generate
+    from gencore.viz import save_image_grid
 
     images = generate(_generator(run), num, seed)
     click.echo(f"wrote {save_image_grid(images * 0.5 + 0.5, output)}")
@@ -131,12 +131,11 @@ def sample(run: str, num: int, seed: int, output: str) -> None:
 )
 def evaluate(run: str, num: int, output: str | None) -> None:
     """Fréchet distance and KID of RUN's generator against held-out real images, with the real-vs-real floor."""
-    from gencore.config import from_dict
-    from gencore.viz import save_image_grid
-
     from dcgan_tutorial.config import GANConfig
     from dcgan_tutorial.diagnostics import image_diagnostics, real_floor
     from dcgan_tutorial.train import generate, load_or_train_feature_net, prepare_data
+    from gencore.config import from_dict
+    from gencore.viz import save_image_grid
 
     run_dir = Path(run)
     if not (run_dir / "config.json").is_file():

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
+
 from gencore.losses import d_loss, g_loss, gradient_penalty
 from gencore.train import StepContext, TrainConfig, Trainer, seed_everything
-from torch import nn
 
 MODES = 8
 RADIUS = 2.0
@@ -119,6 +120,7 @@ def train_ring(run: RingRun, out_dir: Path, steps: int, seed: int, snapshots: in
 def run_collapse_demo(out_dir: Path, steps: int = 2000, seed: int = 0, log: Callable[[str], None] = print):
     """Train both runs and write ``collapse.png`` (scatter per evaluation, one row per run) and ``collapse.json``."""
     import json
+    import tempfile
 
     import matplotlib
 
@@ -127,9 +129,10 @@ def run_collapse_demo(out_dir: Path, steps: int = 2000, seed: int = 0, log: Call
 
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = {}
-    for run in (COLLAPSING, HEALTHY):
-        log(f"training the {run.name} GAN ({run.loss}, lr_g {run.lr_g}, lr_d {run.lr_d})")
-        runs[run.name] = train_ring(run, out_dir, steps, seed)
+    with tempfile.TemporaryDirectory() as scratch:  # the toy runs' checkpoints and logs are not worth keeping
+        for run in (COLLAPSING, HEALTHY):
+            log(f"training the {run.name} GAN ({run.loss}, lr_g {run.lr_g}, lr_d {run.lr_d})")
+            runs[run.name] = train_ring(run, Path(scratch), steps, seed)
     cols = max(len(s) for s in runs.values())
     fig, axes = plt.subplots(2, cols, figsize=(2.6 * cols, 5.6), squeeze=False)
     real = sample_ring(1000, torch.Generator().manual_seed(seed + 2))

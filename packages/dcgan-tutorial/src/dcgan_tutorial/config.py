@@ -16,8 +16,8 @@ class ModelConfig:
     image_size: int = 32  # a power of two from 16 to 256 (DCGAN); any size for "fc"
     channels: int = 1  # 1 = grey, 3 = colour
     nz: int = 100  # noise dimension
-    ngf: int = 64  # generator width (DCGAN: channels of the last hidden layer)
-    ndf: int = 64  # discriminator width (DCGAN: channels of the first layer)
+    ngf: int = 32  # generator width (DCGAN: channels of the last hidden layer; the reference uses 64)
+    ndf: int = 32  # discriminator width (DCGAN: channels of the first layer; the reference uses 64)
     fc_hidden: tuple[int, int, int] = (256, 512, 1024)  # the lesson's FC GAN: 100 -> 256 -> 512 -> 1024 -> pixels
 
     def __post_init__(self) -> None:

@@ -22,9 +22,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.utils.data import Dataset
+
 from gencore.data import IMAGE_EXTENSIONS, ImageFolderDataset, image_to_tensor, load_image, split_indices
 from gencore.errors import DataError
-from torch.utils.data import Dataset
 
 BUILTIN = {
     "textures": ("brick", "grass", "gravel"),

@@ -11,9 +11,9 @@
 from __future__ import annotations
 
 import torch
-from gencore.metrics import frechet_distance, kernel_inception_distance
 
 from dcgan_tutorial.features import FeatureNet
+from gencore.metrics import frechet_distance, kernel_inception_distance
 
 
 def mean_pairwise_distance(features: torch.Tensor, max_items: int = 512) -> float:

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from gencore.checkpoint import PretrainedMixin
 from torch import nn
+
+from gencore.checkpoint import PretrainedMixin
 
 
 @dataclass

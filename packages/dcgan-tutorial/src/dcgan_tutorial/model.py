@@ -9,11 +9,11 @@ from __future__ import annotations
 import math
 
 import torch
-from gencore.checkpoint import PretrainedMixin
-from gencore.nn import init_normal
 from torch import nn
 
 from dcgan_tutorial.config import ModelConfig
+from gencore.checkpoint import PretrainedMixin
+from gencore.nn import init_normal
 
 
 def _widths(base: int, n: int, cap: int = 8) -> list[int]:

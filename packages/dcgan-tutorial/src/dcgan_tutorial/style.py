@@ -17,11 +17,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
 from gencore.data import image_to_tensor, load_image
 from gencore.errors import CheckpointError
 from gencore.losses import content_loss, style_loss, total_variation
 from gencore.viz import save_image_grid
-from torch import nn
 
 # torchvision's published file names (hash suffixes) for the ImageNet weights
 VGG_FILES = {"vgg19": "vgg19-dcbb9e9d.pth", "vgg16": "vgg16-397923af.pth"}

@@ -11,9 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from gencore.config import to_dict
-from gencore.losses import d_loss, g_loss, gradient_penalty
-from gencore.train import FitResult, StepContext, Trainer, seed_everything
 from torch import nn
 
 from dcgan_tutorial.config import GANConfig
@@ -21,6 +18,9 @@ from dcgan_tutorial.data import ImageSet, TensorPairs, load_source, train_holdou
 from dcgan_tutorial.diagnostics import image_diagnostics, real_floor
 from dcgan_tutorial.features import FeatureNet, train_feature_net
 from dcgan_tutorial.model import build_models
+from gencore.config import to_dict
+from gencore.losses import d_loss, g_loss, gradient_penalty
+from gencore.train import FitResult, StepContext, Trainer, seed_everything
 
 
 def prepare_data(config: GANConfig) -> tuple[ImageSet, ImageSet]:

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import Sampler
 
+from gencore.errors import DataError
+
 
 class ShardedBatchSampler(Sampler[list[int]]):
     """Yields this rank's batches of a seeded per-epoch permutation, starting at a given batch index.
@@ -27,14 +29,15 @@ class ShardedBatchSampler(Sampler[list[int]]):
         drop_last: bool = True,
     ) -> None:
         if num_samples < 1:
-            raise ValueError("the data set is empty")
+            raise DataError("the data set is empty")
         self.num_samples, self.batch_size = num_samples, batch_size
         self.rank, self.world_size = rank, world_size
         self.seed, self.shuffle, self.drop_last = seed, shuffle, drop_last
         self.epoch, self.start = 0, 0
         if len(self) == 0:
-            raise ValueError(
-                f"{num_samples} samples are too few for batch size {batch_size} on {world_size} process(es)"
+            raise DataError(
+                f"{num_samples} samples are too few for batch size {batch_size} on {world_size} process(es) "
+                "with drop_last (use a smaller batch size or train.drop_last=false)"
             )
 
     def set_epoch(self, epoch: int, start: int = 0) -> None:
