@@ -81,12 +81,16 @@ def ours_steps(steps: int, batch: int, device: str, data: torch.Tensor, fast: bo
     stamps: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         overrides = [
-            "model.image_size=64", "model.channels=3", f"train.batch_size={batch}", f"train.max_steps={steps}",
+            "model.image_size=64", "model.channels=3", "model.ngf=64", "model.ndf=64", f"train.batch_size={batch}",
+            f"train.max_steps={steps}",
             f"train.output_dir={tmp!r}", "train.log_every=1000000", "train.checkpoint_every=0", "feature_steps=1",
             "train.progress_bar=false", "train.tensorboard=false", "data.num_images=160", "eval_samples=16",
             f"train.cpu={str(device == 'cpu').lower()}", f"train.precision={'bf16' if fast else 'no'}",
         ]  # fmt: skip
         trainer = build_trainer(build_config(GANConfig, overrides=overrides))
+        counts = [sum(p.numel() for p in trainer.unwrap(n).parameters()) for n in ("G", "D")]
+        if counts != [3_576_704, 2_765_568]:  # pytorch/examples' DCGAN at 64 px RGB, ngf = ndf = 64
+            raise SystemExit(f"our models have {counts} parameters, not the reference's [3576704, 2765568]")
         trainer.eval_fn = trainer.sample_fn = None  # the reference neither evaluates nor samples per step
         trainer.loader.dataset.data = ImageSet(data, torch.zeros(len(data), dtype=torch.long), ["random"])
         trainer.sampler.num_samples = len(data)
