@@ -141,3 +141,22 @@ def test_sigterm_saves_a_resumable_checkpoint_and_exits_for_requeue(tmp_path):
     result = run(["demo", "--output-dir", str(out), "--max-steps", str(stopped_at + 5), "--resume", "auto", *FAST])
     assert result.exit_code == 0, result.output
     assert list_checkpoints(out / "checkpoints")[-1].name == f"step_{stopped_at + 5:06d}"
+
+
+def test_unknown_early_stop_metric_is_a_config_error(tmp_path):
+    result = run(
+        [
+            "demo",
+            "--output-dir",
+            str(tmp_path / "r"),
+            "--max-steps",
+            "2",
+            *FAST,
+            "--set",
+            "train.early_stop_metric='nope'",
+            "--set",
+            "train.patience=1",
+        ]
+    )
+    assert result.exit_code == 2
+    assert "early_stop_metric 'nope' is not among the evaluation metrics" in result.output

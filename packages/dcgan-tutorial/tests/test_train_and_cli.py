@@ -187,3 +187,12 @@ def test_stylize_uses_vgg_weights_from_the_torch_cache(tmp_path, monkeypatch):
     assert net.kind == "vgg" and net.name == "vgg16"
     styles, content = net(torch.rand(1, 3, 32, 32))
     assert len(styles) == 5 and content.shape[1] == 512
+
+
+def test_corrupt_run_config_is_a_one_line_error(tmp_path):
+    (tmp_path / "config.json").write_text("{not json")
+    for command in (["evaluate", str(tmp_path)], ["sample", str(tmp_path)]):
+        result = CliRunner().invoke(main, command)
+        assert result.exit_code == 2, result.output
+        assert "config.json is unreadable or not JSON" in result.output
+        assert len(result.output.strip().splitlines()) == 1

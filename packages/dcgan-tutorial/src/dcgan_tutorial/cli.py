@@ -85,6 +85,17 @@ def train(**options: Any) -> None:
     run_fit(lambda: run_training(config, resume))
 
 
+def _read_json(path: Path) -> dict:
+    """A run's JSON file, or a one-line error naming it."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise CheckpointError(f"{path} is unreadable or not JSON ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path} does not hold a JSON object")
+    return data
+
+
 def _generator(path: str):
     from dcgan_tutorial.model import DCGANGenerator, FCGenerator
 
@@ -94,7 +105,7 @@ def _generator(path: str):
     config_file = directory / "config.json"
     if not config_file.is_file():
         raise CheckpointError(f"no generator in {path} (expected RUN_DIR or RUN_DIR/model/generator)")
-    kind = json.loads(config_file.read_text()).get("kind", "dcgan")
+    kind = _read_json(config_file).get("kind", "dcgan")
     return (FCGenerator if kind == "fc" else DCGANGenerator).from_pretrained(directory)
 
 
@@ -140,7 +151,7 @@ def evaluate(run: str, num: int, output: str | None) -> None:
     run_dir = Path(run)
     if not (run_dir / "config.json").is_file():
         raise ConfigError(f"{run} is not a run directory (no config.json)")
-    config = from_dict(GANConfig, json.loads((run_dir / "config.json").read_text()))
+    config = from_dict(GANConfig, _read_json(run_dir / "config.json"))
     train_set, holdout = prepare_data(config)
     net = load_or_train_feature_net(run_dir, train_set, config, save=True)
     generator = _generator(run)

@@ -493,7 +493,7 @@ class Trainer:
         if not key:
             return False
         if key not in metrics:
-            raise ValueError(f"early_stop_metric {key!r} is not among the evaluation metrics {sorted(metrics)}")
+            raise ConfigError(f"early_stop_metric {key!r} is not among the evaluation metrics {sorted(metrics)}")
         value = metrics[key]
         sign = 1.0 if self.config.early_stop_mode == "min" else -1.0
         if math.isfinite(value) and (self.best is None or sign * value < sign * self.best):
