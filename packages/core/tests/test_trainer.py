@@ -163,3 +163,34 @@ def test_fresh_start_refuses_a_directory_with_checkpoints(tmp_path, make_gan):
         make_gan(tmp_path, max_steps=5).fit()
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == before
     assert make_gan(tmp_path, max_steps=6).fit(resume="auto").step == 6
+
+
+def test_a_step_that_logs_and_evaluates_gives_one_line_with_the_patience_count(tmp_path, make_gan, capsys):
+    values = iter([3.0, 2.0, 2.5, 2.6, 2.7])
+    trainer = make_gan(tmp_path, max_steps=20, eval_every=2, early_stop_metric="val", patience=3, checkpoint_every=0)
+    trainer.eval_fn = lambda t: {"val": next(values)}
+    trainer.console_columns = ["elapsed_s", "loss_d", "eval/val", "eval/bad_evals"]
+    result = trainer.fit()
+    assert result.reason == "early_stop" and result.step == 10
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("step")]
+    assert len(lines) == 5  # log_every == eval_every == 2: one line per step, not two
+    assert [part.split()[0] for part in lines[-1].split(" | ")] == ["step", "elapsed_s", "loss_d", "eval/val",
+                                                                    "eval/bad_evals"]  # fmt: skip
+    assert lines[-1].endswith("eval/bad_evals 3")
+    with open(tmp_path / "metrics.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["step"] for r in rows] == ["2", "4", "6", "8", "10"]
+    assert [r["eval/bad_evals"] for r in rows] == ["0", "0", "1", "2", "3"]
+    elapsed = [float(r["elapsed_s"]) for r in rows]
+    assert elapsed == sorted(elapsed) and "steps_per_s" in rows[0]  # the CSV keeps every column
+
+
+def test_elapsed_time_continues_across_a_resume(tmp_path, make_gan):
+    make_gan(tmp_path, max_steps=6).fit()
+    saved = load_tree(tmp_path / "checkpoints" / "step_000006")["trainer"]["elapsed"]
+    assert saved > 0
+    resumed = make_gan(tmp_path, max_steps=8)
+    resumed.fit(resume="auto")
+    with open(tmp_path / "metrics.csv") as fh:
+        last = list(csv.DictReader(fh))[-1]
+    assert float(last["elapsed_s"]) >= saved

@@ -2,10 +2,10 @@
 
 Modules: ``nn`` (blocks), ``losses`` (GAN/VAE/style), ``train`` (Trainer on Accelerate), ``checkpoint``
 (safetensors, atomic, verified), ``config`` (dataclass configs), ``data`` (datasets, robust image loading),
-``metrics`` (Fréchet distance, KID, IW-ELBO...), ``viz`` (PNG grids and plots), ``cli`` (shared click options).
+``metrics`` (Fréchet distance, KID, IW-ELBO...), ``viz`` (PNG grids and plots), ``noise`` (Perlin noise), ``cli`` (shared click options).
 """
 
-from gencore import checkpoint, cli, config, data, errors, losses, metrics, nn, train, viz
+from gencore import checkpoint, cli, config, data, errors, losses, metrics, nn, noise, train, viz
 from gencore.errors import CheckpointError, ConfigError, DataError, GencoreError, NonFiniteLossError
 
 __version__ = "0.1.0"
@@ -24,6 +24,7 @@ __all__ = [
     "losses",
     "metrics",
     "nn",
+    "noise",
     "train",
     "viz",
 ]

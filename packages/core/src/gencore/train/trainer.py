@@ -25,7 +25,7 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,6 +166,8 @@ class Trainer:
         eval_fn: ``eval_fn(trainer) -> {metric: value}``, run on every process (it may gather).
         run_config: the package's full config, saved as ``config.json`` in the run and in every checkpoint.
         collate_fn: optional DataLoader collate function.
+        console_columns: the logged names shown in the console line (all of them by default); ``metrics.csv``
+            and TensorBoard always get every value. Evaluation values are named ``eval/<metric>``.
     """
 
     def __init__(
@@ -182,6 +184,7 @@ class Trainer:
         eval_fn: Callable[[Trainer], Mapping[str, float]] | None = None,
         run_config: Mapping[str, Any] | None = None,
         collate_fn: Callable | None = None,
+        console_columns: Sequence[str] | None = None,
     ) -> None:
         unknown = set(optimizers) - set(models)
         if unknown:
@@ -190,6 +193,7 @@ class Trainer:
         self.run_dir = Path(config.output_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.step_fn, self.sample_fn, self.eval_fn = step_fn, sample_fn, eval_fn
+        self.console_columns = list(console_columns) if console_columns is not None else None
         self.run_config = dict(run_config or {"train": config.__dict__})
         self.accelerator = _make_accelerator(config)
         acc = self.accelerator
@@ -217,6 +221,8 @@ class Trainer:
         self.batch_in_epoch = 0
         self.best: float | None = None
         self.bad_evals = 0
+        self.elapsed = 0.0  # training wall time in seconds, summed over resumed segments
+        self._t_fit = time.perf_counter()
         self.last_checkpoint: Path | None = None
         self.last_metrics: dict[str, float] = {}
         self._signal: int | None = None
@@ -234,6 +240,10 @@ class Trainer:
     def unwrap(self, name: str) -> nn.Module:
         """The bare module of model ``name`` (no DDP wrapper)."""
         return self.accelerator.unwrap_model(self.models[name])
+
+    def elapsed_s(self) -> float:
+        """Seconds of training so far, including the segments before a resume."""
+        return self.elapsed + time.perf_counter() - self._t_fit
 
     def print(self, message: str) -> None:
         """Print once (main process), without breaking the progress bar."""
@@ -276,6 +286,7 @@ class Trainer:
                 "batch_in_epoch": self.batch_in_epoch,
                 "best": self.best,
                 "bad_evals": self.bad_evals,
+                "elapsed": self.elapsed_s(),
                 "world_size": self.accelerator.num_processes,
             },  # fmt: skip
         }
@@ -329,6 +340,7 @@ class Trainer:
         state = tree["trainer"]
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         self.best, self.bad_evals = state["best"], state["bad_evals"]
+        self.elapsed, self._t_fit = float(state.get("elapsed", 0.0)), time.perf_counter()
         rngs = tree["rng"]
         if len(rngs) == self.accelerator.num_processes:
             self._set_rng_state(rngs[self.accelerator.process_index])
@@ -365,6 +377,7 @@ class Trainer:
             )
         if start is None:
             seed_everything(cfg.seed + acc.process_index)
+            self.elapsed, self._t_fit = 0.0, time.perf_counter()
         else:
             self.load_checkpoint(start)
             self.print(f"resumed from {start} at step {self.step}")
@@ -427,13 +440,16 @@ class Trainer:
 
     def _after_step(self, bar: tqdm) -> str | None:
         cfg = self.config
+        # Evaluation first, so that a step that both logs and evaluates gives one console line and one CSV row.
+        eval_values, stop_early = None, False
+        if cfg.eval_every and self.step % cfg.eval_every == 0:
+            eval_values, stop_early = self._evaluate()
         if self.step % cfg.log_every == 0:
-            self._log_train(bar)
+            self._log_train(bar, eval_values)
+        elif eval_values is not None:
+            self._log_values(eval_values)
         if cfg.sample_every and self.step % cfg.sample_every == 0:
             self.write_samples()
-        stop_early = False
-        if cfg.eval_every and self.step % cfg.eval_every == 0:
-            stop_early = self.evaluate()
         if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
             self.save_checkpoint()
         if self._any(self._signal is not None):
@@ -444,7 +460,7 @@ class Trainer:
             return "max_steps"
         return None
 
-    def _log_train(self, bar: tqdm | _NullBar) -> None:
+    def _log_train(self, bar: tqdm | _NullBar, extra: Mapping[str, float] | None = None) -> None:
         keys = sorted(self._sums)
         if keys:
             means = torch.stack([torch.as_tensor(self._sums[k]).float() for k in keys]) / max(self._count, 1)
@@ -459,10 +475,18 @@ class Trainer:
         values["steps_per_s"] = (self.step - self._last_log_step) / max(now - self._t_log, 1e-9)
         self._t_log, self._last_log_step = now, self.step
         values["epoch"] = self.epoch
+        values["elapsed_s"] = round(self.elapsed_s(), 2)
+        values.update(extra or {})
         if self.is_main:
             bar.set_postfix({k: f"{v:.3g}" for k, v in values.items() if not k.startswith("lr_")}, refresh=False)
-            self.print(format_line(self.step, self.config.max_steps, values))
-            self.logger.log(self.step, values)
+        self._log_values(values)
+
+    def _log_values(self, values: Mapping[str, float]) -> None:
+        if not self.is_main:
+            return
+        shown = values if self.console_columns is None else {k: values[k] for k in self.console_columns if k in values}
+        self.print(format_line(self.step, self.config.max_steps, dict(shown)))
+        self.logger.log(self.step, dict(values))
 
     def write_samples(self) -> Path | None:
         """Call ``sample_fn`` and write ``samples/step_N.png`` (main process)."""
@@ -481,17 +505,21 @@ class Trainer:
 
     def evaluate(self) -> bool:
         """Run ``eval_fn``, log its metrics, update early stopping; returns True when patience ran out."""
+        values, stop = self._evaluate()
+        if values is not None:
+            self._log_values(values)
+        return stop
+
+    def _evaluate(self) -> tuple[dict[str, float] | None, bool]:
         if self.eval_fn is None:
-            return False
+            return None, False
         with torch.no_grad():
             metrics = {k: float(v) for k, v in self.eval_fn(self).items()}
         self.last_metrics = metrics
-        if self.is_main:
-            self.print(format_line(self.step, self.config.max_steps, {f"eval/{k}": v for k, v in metrics.items()}))
-            self.logger.log(self.step, {f"eval/{k}": v for k, v in metrics.items()})
+        values = {f"eval/{k}": v for k, v in metrics.items()}
         key = self.config.early_stop_metric
         if not key:
-            return False
+            return values, False
         if key not in metrics:
             raise ConfigError(f"early_stop_metric {key!r} is not among the evaluation metrics {sorted(metrics)}")
         value = metrics[key]
@@ -500,7 +528,8 @@ class Trainer:
             self.best, self.bad_evals = value, 0
         else:
             self.bad_evals += 1
-        return bool(self.config.patience) and self.bad_evals >= self.config.patience
+        values["eval/bad_evals"] = self.bad_evals
+        return values, bool(self.config.patience) and self.bad_evals >= self.config.patience
 
     def _finish(self, reason: str) -> FitResult:
         cfg = self.config
