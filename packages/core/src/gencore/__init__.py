@@ -2,7 +2,8 @@
 
 Modules: ``nn`` (blocks), ``losses`` (GAN/VAE/style), ``train`` (Trainer on Accelerate), ``checkpoint``
 (safetensors, atomic, verified), ``config`` (dataclass configs), ``data`` (datasets, robust image loading),
-``metrics`` (Fréchet distance, KID, IW-ELBO...), ``viz`` (PNG grids and plots), ``noise`` (Perlin noise), ``cli`` (shared click options).
+``metrics`` (Fréchet distance, KID, IW-ELBO...), ``viz`` (PNG grids and plots), ``noise`` (Perlin noise),
+``cli`` (shared click options).
 """
 
 from gencore import checkpoint, cli, config, data, errors, losses, metrics, nn, noise, train, viz
