@@ -147,3 +147,18 @@ def test_weights_only_reads_plain_weights_but_never_runs_a_payload(tmp_path):
     with pytest.raises(CheckpointError, match="cannot load"):
         load_torch_file(tmp_path / "evil.pth", weights_only=True)
     assert not marker.exists()
+
+
+def test_atomic_file_replaces_only_on_success(tmp_path):
+    from gencore.checkpoint import atomic_file
+
+    target = tmp_path / "sub" / "out.npy"
+    with atomic_file(target) as tmp:
+        assert tmp.suffix == ".npy" and tmp.parent == target.parent
+        np.save(tmp, np.arange(3))
+    np.testing.assert_array_equal(np.load(target), np.arange(3))
+    with pytest.raises(RuntimeError), atomic_file(target) as tmp:
+        np.save(tmp, np.zeros(5))
+        raise RuntimeError("writer failed half-way")
+    np.testing.assert_array_equal(np.load(target), np.arange(3))  # the old file is intact
+    assert sorted(p.name for p in target.parent.iterdir()) == ["out.npy"]  # no temporary left behind

@@ -26,7 +26,10 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 T = TypeVar("T")
 
-__all__ = ["build_config", "from_dict", "to_dict", "load_file", "save_config", "parse_override", "apply_overrides"]
+__all__ = [
+    "build_config", "from_dict", "to_dict", "load_file", "load_run_config", "save_config", "parse_override",
+    "apply_overrides",
+]  # fmt: skip
 
 
 def to_dict(config: Any) -> dict[str, Any]:
@@ -64,6 +67,14 @@ def load_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a table/object at the top level")
     return data
+
+
+def load_run_config(cls: type[T], run_dir: str | Path) -> T:
+    """The config a run was trained with (``RUN/config.json``, written by the Trainer) as a ``cls`` instance."""
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise ConfigError(f"{run_dir} is not a run directory (no config.json)")
+    return from_dict(cls, load_file(path))
 
 
 def _type_hints(cls: type) -> dict[str, Any]:

@@ -1,0 +1,28 @@
+"""m1-hyperspectral: the M1 VAE of Kingma et al. (2014) on hyperspectral pixels, on gencore."""
+
+from m1_hyperspectral.config import DataConfig, M1RunConfig, ModelConfig, SynthConfig
+from m1_hyperspectral.data import Pixels, Scene, labeled_split, load_scene, load_scenes, pixels_from_scenes
+from m1_hyperspectral.features import extract_features, load_features, save_features
+from m1_hyperspectral.model import M1, M1Config
+from m1_hyperspectral.synth import make_scene
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DataConfig",
+    "M1",
+    "M1Config",
+    "M1RunConfig",
+    "ModelConfig",
+    "Pixels",
+    "Scene",
+    "SynthConfig",
+    "extract_features",
+    "labeled_split",
+    "load_features",
+    "load_scene",
+    "load_scenes",
+    "make_scene",
+    "pixels_from_scenes",
+    "save_features",
+]

@@ -1,0 +1,251 @@
+"""``m1-hyperspectral``: data synth, train, sample, extract, classify, evaluate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gencore.cli import Group, config_from_options, run_fit, training_options
+from gencore.errors import CheckpointError, ConfigError
+
+CUBE_KEY = click.option("--cube-key", default=None, help="Variable/dataset name of the cube [default: detected].")
+GT_KEY = click.option("--gt-key", default=None, help="Variable/dataset name of the ground truth [default: detected].")
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="m1-hyperspectral")
+def main() -> None:
+    """M1 (Kingma et al. 2014) on hyperspectral pixels: train on all pixels, extract latent features, classify."""
+
+
+@main.group(cls=Group)
+def data() -> None:
+    """Make the embedded synthetic scene."""
+
+
+@data.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default="scene.h5", show_default=True)
+@click.option("--height", type=click.IntRange(2, 4096), default=96, show_default=True)
+@click.option("--width", type=click.IntRange(2, 4096), default=96, show_default=True)
+@click.option("--bands", type=click.IntRange(2, 2000), default=100, show_default=True, help="From 400 to 2500 nm.")
+@click.option("--endmembers", type=click.IntRange(1, 6), default=5, show_default=True, help="Materials = classes.")
+@click.option("--scale", type=float, default=24.0, show_default=True, help="Perlin cell size in pixels.")
+@click.option("--sharpness", type=float, default=6.0, show_default=True, help="Larger = purer patches.")
+@click.option("--noise-std", type=float, default=0.005, show_default=True, help="Reflectance noise.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def synth(output: str, **options: Any) -> None:
+    """Write a synthetic scene (cube, ground truth, wavelengths, endmembers, abundances) as HDF5, plus a preview PNG.
+
+    How it is made is in the package README ("The embedded scene").
+    """
+    from m1_hyperspectral.config import SynthConfig
+    from m1_hyperspectral.plots import preview_scene
+    from m1_hyperspectral.synth import make_scene, save_scene
+
+    config = SynthConfig(**options)
+    scene = make_scene(config)
+    save_scene(scene, output, config)
+    png = preview_scene(scene.cube, scene.gt, scene.wavelengths, Path(output).with_suffix(".png"))
+    labeled = int((scene.gt > 0).sum())
+    click.echo(
+        f"wrote {output} ({config.height}x{config.width} pixels, {config.bands} bands, {config.endmembers} classes: "
+        f"{', '.join(scene.names)}; {labeled} labeled pixels) and {png}"
+    )
+
+
+@main.command()
+@click.argument("data_files", nargs=-1, type=click.Path())
+@training_options("runs/m1-hyperspectral")
+@CUBE_KEY
+@GT_KEY
+@click.option(
+    "--likelihood",
+    type=click.Choice(["gaussian", "bernoulli", "bounded01"]),
+    default=None,
+    help="p(x|z) of the per-band normalised values [default: gaussian].",
+)
+@click.option(
+    "--patience",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Stop after this many evaluations (every 10 steps) without a better validation log-likelihood "
+    "[default: 100; the paper's code used 1000].",
+)
+@click.option("--latent", type=click.IntRange(min=1), default=None, help="Latent units [default: 50].")
+@click.option("--lr", type=float, default=None, help="Adam learning rate [default: 3e-4].")
+def train(data_files: tuple[str, ...], **options: Any) -> None:
+    """Train M1 on every pixel of DATA_FILES (.mat v5/v7.3, .h5, .npy), or on the embedded synthetic scene.
+
+    Prints every 10 steps: step, elapsed seconds, training batch ELBO, validation log-likelihood and the number
+    of evaluations without improvement; the same columns go to metrics.csv (and TensorBoard). Writes samples/
+    (sampled vs real spectra, the decoded scene), losses.png, checkpoints/ and model/ (the best validation
+    weights, with the band normalisation) into the run directory.
+    """
+    from m1_hyperspectral.config import M1RunConfig
+    from m1_hyperspectral.train import run_training
+
+    flags = {
+        "data.paths": list(data_files) or None, "data.cube_key": options.pop("cube_key"),
+        "data.gt_key": options.pop("gt_key"), "model.likelihood": options.pop("likelihood"),
+        "train.patience": options.pop("patience"), "model.latent": options.pop("latent"), "lr": options.pop("lr"),
+    }  # fmt: skip
+    options["overrides"] = (*options["overrides"], *(f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None))
+    config, resume = config_from_options(M1RunConfig, options)
+    run_fit(lambda: run_training(config, resume))
+
+
+def _load(run: str):  # noqa: ANN202 - (M1, M1RunConfig | None)
+    """The model of RUN (a run directory or a model directory) and the run's config when there is one."""
+    from gencore.config import load_run_config
+    from m1_hyperspectral.config import M1RunConfig
+    from m1_hyperspectral.model import M1
+
+    path = Path(run)
+    model_dir = path / "model" if (path / "model" / "config.json").is_file() else path
+    if not (model_dir / "config.json").is_file():
+        raise CheckpointError(f"no M1 model in {run} (expected a run directory or its model/ directory)")
+    model = M1.from_pretrained(model_dir)
+    config = load_run_config(M1RunConfig, path) if model_dir != path else None
+    return model.eval(), config
+
+
+def _pixels(run: str, data_files: tuple[str, ...], cube_key: str | None, gt_key: str | None):  # noqa: ANN202
+    """(model, pixels, run config) for DATA_FILES, or for the run's own data when none are given."""
+    from m1_hyperspectral.data import load_scenes, pixels_from_scenes
+    from m1_hyperspectral.train import prepare_data
+
+    model, config = _load(run)
+    if data_files:
+        return model, pixels_from_scenes(load_scenes(data_files, cube_key, gt_key)), config
+    if config is None:
+        raise ConfigError(f"{run} is a bare model directory: give the DATA files to use")
+    return model, prepare_data(config).pixels, config
+
+
+@main.command()
+@click.argument("run", type=click.Path())
+@click.option("-n", "--num", type=click.IntRange(1, 100000), default=8, show_default=True, help="Spectra.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default="spectra.png", show_default=True)
+@click.option("--npy", type=click.Path(dir_okay=False), default=None, help="Also save the spectra (N, bands) here.")
+def sample(run: str, num: int, seed: int, output: str, npy: str | None) -> None:
+    """Draw NUM spectra from RUN's model (z ~ N(0, I), the mean of p(x|z), raw units) and plot them."""
+    import numpy as np
+    import torch
+
+    from gencore.checkpoint import atomic_file
+    from m1_hyperspectral.plots import save_tensor_image, spectra_figure
+    from m1_hyperspectral.train import prepare_data
+
+    model, config = _load(run)
+    fake = model.sample(num, torch.Generator().manual_seed(seed))
+    wavelengths, real = None, fake[:0]
+    if config is not None:  # real spectra of the run's validation pixels for comparison
+        prep = prepare_data(config)
+        wavelengths = prep.scenes[0].wavelengths
+        real = torch.from_numpy(prep.pixels.spectra[prep.valid[: min(num, 16)]])
+    save_tensor_image(spectra_figure(real, fake[:16], wavelengths, f"{num} samples from {run}"), output)
+    if npy:
+        with atomic_file(npy) as tmp:
+            np.save(tmp, fake.numpy())
+    click.echo(f"wrote {output}" + (f" and {npy}" if npy else ""))
+
+
+@main.command()
+@click.argument("run", type=click.Path())
+@click.argument("data_files", nargs=-1, type=click.Path())
+@click.option("-o", "--output", type=click.Path(), default="features.h5", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["h5", "npy"]), default=None,
+              help="h5 = one file, npy = a folder of .npy files [default: from the output's suffix].")  # fmt: skip
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampled features z.")
+@CUBE_KEY
+@GT_KEY
+def extract(run: str, data_files: tuple[str, ...], output: str, fmt: str | None, seed: int, **keys: Any) -> None:
+    """Latent features of every pixel of DATA_FILES (default: the run's data) with RUN's model.
+
+    Writes mean and logvar of q(z|x), a sampled z = mean + std·eps, labels (0 = unlabeled) and pixel
+    coordinates (file index, row, column).
+    """
+    from m1_hyperspectral.features import extract_features, feature_format, save_features
+
+    model, pixels, _ = _pixels(run, data_files, keys["cube_key"], keys["gt_key"])
+    features = extract_features(model, pixels, seed)
+    path = save_features(features, pixels.files, output, feature_format(output, fmt))
+    labeled = int((pixels.labels > 0).sum())
+    click.echo(f"wrote {path}: {len(pixels)} pixels x {model.config.latent} latent units ({labeled} labeled)")
+
+
+@main.command()
+@click.argument("run", type=click.Path())
+@click.argument("data_files", nargs=-1, type=click.Path())
+@click.option("--labels-per-class", default="5,10,50", show_default=True, help="Comma-separated values of N.")
+@click.option("--repeats", type=click.IntRange(1, 100), default=5, show_default=True, help="Random splits per N.")
+@click.option("--classifier", type=click.Choice(["logreg", "svm"]), default="logreg", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="JSON results [default: RUN/classify.json for a run directory].")  # fmt: skip
+@CUBE_KEY
+@GT_KEY
+def classify(run: str, data_files: tuple[str, ...], labels_per_class: str, repeats: int, classifier: str,
+             seed: int, output: str | None, **keys: Any) -> None:  # fmt: skip
+    """Linear classifier with N labels per class on M1 features (posterior mean) vs raw spectra: OA, AA, kappa."""
+    import torch
+
+    from gencore.checkpoint import atomic_write_text
+    from m1_hyperspectral.classify import TABLE_HEADER, compare
+    from m1_hyperspectral.features import extract_features
+
+    try:
+        per_class = [int(v) for v in labels_per_class.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(
+            f"--labels-per-class must be integers separated by commas, got {labels_per_class!r}"
+        ) from None
+    if not per_class or min(per_class) < 1:
+        raise ConfigError("--labels-per-class needs positive integers")
+    model, pixels, _ = _pixels(run, data_files, keys["cube_key"], keys["gt_key"])
+    labeled = pixels.labels > 0
+    if not labeled.any():
+        raise ConfigError("the data has no ground truth (no labeled pixels): nothing to classify")
+    features = extract_features(model, pixels.subset(labeled.nonzero()[0]), seed)
+    raw = model.normalize(torch.from_numpy(pixels.spectra[labeled])).numpy()
+    click.echo(TABLE_HEADER)
+    rows = compare({"M1 features": features["mean"], "raw spectra": raw}, pixels.labels[labeled], per_class,
+                   repeats, classifier, seed, progress=click.echo)  # fmt: skip
+    out = Path(output) if output else (Path(run) / "classify.json" if (Path(run) / "model").is_dir() else None)
+    if out is not None:
+        atomic_write_text(out, json.dumps({"classifier": classifier, "files": pixels.files, "rows": rows}, indent=2))
+        click.echo(f"wrote {out}")
+
+
+@main.command()
+@click.argument("run", type=click.Path())
+@click.option("-k", "--samples", "k", type=click.IntRange(1, 100000), default=100, show_default=True,
+              help="Importance samples K of the IW bound.")  # fmt: skip
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="JSON results [default: RUN/evaluation.json].")  # fmt: skip
+def evaluate(run: str, k: int, seed: int, output: str | None) -> None:
+    """Test-split ELBO, K-sample importance-weighted log-likelihood and active units of RUN (a run directory)."""
+    import torch
+
+    from gencore.checkpoint import atomic_write_text
+    from m1_hyperspectral.evaluate import evaluate_model
+    from m1_hyperspectral.train import prepare_data
+
+    model, config = _load(run)
+    if config is None:
+        raise ConfigError(f"{run} is not a run directory: evaluate needs the run's test split")
+    prep = prepare_data(config)
+    if len(prep.test) == 0:
+        raise ConfigError("the run has no test pixels (data.test_fraction = 0)")
+    x = model.normalize(torch.from_numpy(prep.pixels.spectra[prep.test]))
+    metrics = evaluate_model(model, x, k, seed)
+    for key, value in metrics.items():
+        click.echo(f"{key:>13}: {value:.4f}" if isinstance(value, float) else f"{key:>13}: {value}")
+    out = Path(output) if output else Path(run) / "evaluation.json"
+    atomic_write_text(out, json.dumps(metrics, indent=2) + "\n")
+    click.echo(f"wrote {out}")

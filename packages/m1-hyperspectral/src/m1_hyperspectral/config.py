@@ -1,0 +1,79 @@
+"""Configuration of an m1-hyperspectral run. Every field is an option (``--set key=value`` or a TOML/JSON file)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from gencore.train import TrainConfig
+
+Likelihood = Literal["gaussian", "bernoulli", "bounded01"]
+
+
+@dataclass
+class SynthConfig:
+    """The embedded synthetic scene (see ``m1_hyperspectral.synth`` for exactly how it is made)."""
+
+    height: int = 96
+    width: int = 96
+    bands: int = 100  # evenly spaced from 400 to 2500 nm
+    endmembers: int = 5  # 1..6 of: vegetation, soil, water, concrete, clay mineral, dry grass
+    scale: float = 24.0  # Perlin cell size in pixels of the abundance maps (larger = bigger patches)
+    octaves: int = 3
+    sharpness: float = 6.0  # softmax temperature of the abundances: larger = purer pixels
+    noise_std: float = 0.005  # reflectance noise (higher in the water-vapour absorption bands)
+    labeled_purity: float = 0.5  # pixels whose dominant abundance is below this get label 0 (background)
+    seed: int = 0
+
+
+@dataclass
+class DataConfig:
+    """Which pixels to train on and how they are split."""
+
+    paths: list[str] = field(default_factory=list)  # cube files; empty = the embedded synthetic scene
+    cube_key: str | None = None  # variable/dataset name of the cube (auto-detected when None)
+    gt_key: str | None = None  # ... of the ground truth (auto-detected when None; optional)
+    valid_fraction: float = 0.1  # of all pixels (labeled or not), for the validation log-likelihood
+    test_fraction: float = 0.1  # held out for `evaluate`
+    synth: SynthConfig = field(default_factory=SynthConfig)
+
+    def __post_init__(self) -> None:
+        if not (0 < self.valid_fraction < 1 and 0 <= self.test_fraction < 1):
+            raise ValueError("valid_fraction must be in (0, 1) and test_fraction in [0, 1)")
+        if self.valid_fraction + self.test_fraction >= 1:
+            raise ValueError("valid_fraction + test_fraction must leave some pixels for training")
+
+
+@dataclass
+class ModelConfig:
+    """The M1 networks (the paper's setting: 500-500 softplus MLPs and 50 latent units)."""
+
+    hidden: list[int] = field(default_factory=lambda: [500, 500])  # encoder widths; the decoder mirrors them
+    latent: int = 50
+    activation: Literal["softplus", "tanh", "relu"] = "softplus"
+    likelihood: Likelihood = "gaussian"  # p(x|z) of the band values, normalised to [0, 1] per band
+
+
+@dataclass
+class M1RunConfig:
+    """A whole run: model, data, optimiser and the shared Trainer options."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    lr: float = 3e-4  # Adam, betas (0.9, 0.999) as in the paper's code
+    weight_prior_sd: float = 1.0  # N(0, sd^2) prior on weights, its log density scaled by batch/train size (0: off)
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(
+            output_dir="runs/m1-hyperspectral",
+            max_steps=100_000,
+            batch_size=1000,
+            drop_last=False,
+            log_every=10,
+            eval_every=10,
+            sample_every=500,
+            checkpoint_every=500,
+            early_stop_metric="valid_ll",
+            early_stop_mode="max",
+            patience=100,
+        )  # fmt: skip
+    )

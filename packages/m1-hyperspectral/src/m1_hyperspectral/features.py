@@ -1,0 +1,88 @@
+"""Latent features of every pixel (the point of M1) and their files.
+
+For each pixel: the posterior mean and log-variance of q(z|x) (the original's ``dist_qz``), one sample
+z = mean + std·ε (seeded), the label (0 = unlabeled/background) and the coordinates (file index, row, column).
+Formats: one HDF5 file (datasets of those names, the source file names in the attribute ``files``), or a folder
+of ``.npy`` files (``mean.npy``, ``logvar.npy``, ``z.npy``, ``labels.npy``, ``coords.npy``, ``files.json``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gencore.checkpoint import atomic_dir, atomic_file
+from gencore.errors import DataError
+from m1_hyperspectral.data import Pixels
+from m1_hyperspectral.model import M1
+
+ARRAYS = ("mean", "logvar", "z", "labels", "coords")
+
+
+@torch.no_grad()
+def extract_features(model: M1, pixels: Pixels, seed: int = 0, batch: int = 8192) -> dict[str, np.ndarray]:
+    """Encode every pixel of ``pixels`` (raw spectra) with ``model``; returns the arrays of :data:`ARRAYS`."""
+    if pixels.bands != model.config.bands:
+        raise DataError(f"the model expects {model.config.bands} bands but the data has {pixels.bands}")
+    model.eval()
+    device = next(model.parameters()).device
+    gen = torch.Generator().manual_seed(seed)
+    means, logvars, zs = [], [], []
+    for chunk in torch.from_numpy(pixels.spectra).split(batch):
+        mean, logvar = model.encode(model.normalize(chunk.to(device)))
+        eps = torch.randn(mean.shape, generator=gen).to(device)
+        means.append(mean.cpu())
+        logvars.append(logvar.cpu())
+        zs.append((mean + (0.5 * logvar).exp() * eps).cpu())
+    return {
+        "mean": torch.cat(means).numpy(), "logvar": torch.cat(logvars).numpy(), "z": torch.cat(zs).numpy(),
+        "labels": pixels.labels.astype(np.int64), "coords": pixels.coords.astype(np.int64),
+    }  # fmt: skip
+
+
+def feature_format(path: str | Path, fmt: str | None) -> str:
+    """``fmt`` if given, else ``h5`` for a ``.h5``/``.hdf5`` path and ``npy`` (a folder) otherwise."""
+    if fmt:
+        return fmt
+    return "h5" if Path(path).suffix.lower() in (".h5", ".hdf5") else "npy"
+
+
+def save_features(features: dict[str, np.ndarray], files: list[str], path: str | Path, fmt: str) -> Path:
+    """Write ``features`` atomically as ``fmt`` (``h5`` or ``npy``); an existing output is replaced only whole."""
+    path = Path(path)
+    if fmt == "h5":
+        import h5py
+
+        with atomic_file(path) as tmp, h5py.File(tmp, "w") as fh:
+            for key in ARRAYS:
+                fh.create_dataset(key, data=features[key])
+            fh.attrs["files"] = json.dumps(files)
+        return path
+    if fmt != "npy":
+        raise ValueError(f"format must be h5 or npy, got {fmt!r}")
+    with atomic_dir(path) as tmp:
+        for key in ARRAYS:
+            np.save(tmp / f"{key}.npy", features[key])
+        (tmp / "files.json").write_text(json.dumps(files) + "\n")
+    return path
+
+
+def load_features(path: str | Path) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Read a file or folder written by :func:`save_features`; returns (arrays, source file names)."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            arrays = {k: np.load(path / f"{k}.npy", allow_pickle=False) for k in ARRAYS}
+            files = json.loads((path / "files.json").read_text())
+        else:
+            import h5py
+
+            with h5py.File(path, "r") as fh:
+                arrays = {k: fh[k][()] for k in ARRAYS}
+                files = json.loads(fh.attrs["files"])
+    except (OSError, KeyError, ValueError) as exc:
+        raise DataError(f"{path}: not a features file written by `m1-hyperspectral extract` ({exc})") from None
+    return arrays, files

@@ -1,0 +1,165 @@
+"""M1 (Kingma et al. 2014): a VAE whose encoder mean is used as features for a separate classifier.
+
+x is one pixel's spectrum, normalised per band to [0, 1] with the minimum and range of the training pixels;
+those statistics are buffers of the model, so a saved model takes raw spectra. q(z|x) and p(x|z) are MLPs
+(the paper: two hidden layers of 500 softplus units, 50 latent units). The KL to the N(0, I) prior is analytic
+(the original's "gaussianmarg"), so the ELBO is log p(x|z) - KL(q(z|x) || p(z)) with one sample of z.
+
+Likelihoods of the normalised band values (as in the original code):
+- ``bernoulli``: cross-entropy with the decoder's sigmoid output (values in [0, 1] taken as probabilities);
+- ``gaussian``: a mean and a log-variance per band, both from the decoder;
+- ``bounded01``: a sigmoid mean, one learned log-variance per band, mixed with a uniform density on [0, 1] with
+  a learned weight per band (robust to outliers): p = w + (1 - w) N(x; mean, var).
+Log-variances are soft-clamped to (-10, 10) (the original did not clamp, which can give NaNs).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gencore.checkpoint import PretrainedMixin
+from gencore.losses import bernoulli_log_likelihood, gaussian_kl, gaussian_log_likelihood, soft_clamp
+
+ACTIVATIONS = {"softplus": nn.Softplus, "tanh": nn.Tanh, "relu": nn.ReLU}
+LOGVAR_BOUND = 10.0
+
+
+@dataclass
+class M1Config:
+    """Architecture of a saved M1 model (``model/config.json``)."""
+
+    bands: int = 100
+    hidden: list[int] = field(default_factory=lambda: [500, 500])
+    latent: int = 50
+    activation: str = "softplus"
+    likelihood: str = "gaussian"
+
+    def __post_init__(self) -> None:
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
+        if self.likelihood not in ("gaussian", "bernoulli", "bounded01"):
+            raise ValueError(f"likelihood must be gaussian, bernoulli or bounded01, got {self.likelihood!r}")
+        if self.bands < 1 or self.latent < 1 or any(h < 1 for h in self.hidden):
+            raise ValueError("bands, latent and hidden widths must be positive")
+
+
+def _mlp(widths: list[int], activation: str) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for w_in, w_out in zip(widths[:-1], widths[1:]):
+        layers += [nn.Linear(w_in, w_out), ACTIVATIONS[activation]()]
+    return nn.Sequential(*layers)
+
+
+class M1(PretrainedMixin, nn.Module):
+    """The M1 VAE over spectra of ``config.bands`` bands."""
+
+    config_class = M1Config
+
+    def __init__(self, config: M1Config) -> None:
+        super().__init__()
+        self.config = config
+        enc = [config.bands, *config.hidden]
+        self.encoder = _mlp(enc, config.activation)
+        self.q_mean = nn.Linear(enc[-1], config.latent)
+        self.q_logvar = nn.Linear(enc[-1], config.latent)
+        dec = [config.latent, *config.hidden[::-1]]
+        self.decoder = _mlp(dec, config.activation)
+        self.p_out = nn.Linear(dec[-1], config.bands)
+        if config.likelihood == "gaussian":
+            self.p_logvar = nn.Linear(dec[-1], config.bands)
+        elif config.likelihood == "bounded01":
+            self.p_logvar_bias = nn.Parameter(torch.full((config.bands,), -4.0))
+            self.p_uniform_logit = nn.Parameter(torch.full((config.bands,), -4.0))
+        self.register_buffer("band_min", torch.zeros(config.bands))
+        self.register_buffer("band_range", torch.ones(config.bands))
+
+    # --- normalisation ---------------------------------------------------------------------------------------
+
+    def set_normalization(self, spectra: torch.Tensor) -> None:
+        """Store per-band minimum and range of (training) ``spectra`` (N, bands)."""
+        lo, hi = spectra.min(0).values, spectra.max(0).values
+        self.band_min.copy_(lo)
+        self.band_range.copy_((hi - lo).clamp(min=1e-6))
+
+    def normalize(self, spectra: torch.Tensor) -> torch.Tensor:
+        """Raw spectra -> [0, 1] per band (values outside the training range are clipped)."""
+        return ((spectra - self.band_min) / self.band_range).clamp(0.0, 1.0)
+
+    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
+        """[0, 1] band values -> the units of the raw spectra."""
+        return x * self.band_range + self.band_min
+
+    # --- the two distributions -------------------------------------------------------------------------------
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z|x) of normalised spectra: mean and log-variance (the original's ``dist_qz``)."""
+        h = self.encoder(x)
+        return self.q_mean(h), soft_clamp(self.q_logvar(h), LOGVAR_BOUND)
+
+    def decode(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Parameters of p(x|z): ``logits`` (bernoulli) or ``mean`` and ``logvar`` (gaussian, bounded01)."""
+        h = self.decoder(z)
+        out = self.p_out(h)
+        if self.config.likelihood == "bernoulli":
+            return {"logits": out}
+        if self.config.likelihood == "gaussian":
+            return {"mean": out, "logvar": soft_clamp(self.p_logvar(h), LOGVAR_BOUND)}
+        return {"mean": torch.sigmoid(out), "logvar": soft_clamp(self.p_logvar_bias, LOGVAR_BOUND).expand_as(out)}
+
+    def log_px(self, x: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
+        """log p(x|z) per pixel, summed over bands."""
+        kind = self.config.likelihood
+        if kind == "bernoulli":
+            return bernoulli_log_likelihood(params["logits"], x)
+        if kind == "gaussian":
+            return gaussian_log_likelihood(x, params["mean"], params["logvar"])
+        log_normal = -0.5 * (
+            math.log(2 * math.pi) + params["logvar"] + (x - params["mean"]) ** 2 / params["logvar"].exp()
+        )
+        log_w = F.logsigmoid(self.p_uniform_logit)  # log of the uniform component's weight
+        log_1mw = F.logsigmoid(-self.p_uniform_logit)
+        return torch.logaddexp(log_w.expand_as(x), log_1mw + log_normal).sum(-1)
+
+    def mean_x(self, params: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The expected normalised spectrum under p(x|z)."""
+        return torch.sigmoid(params["logits"]) if "logits" in params else params["mean"]
+
+    # --- bounds ----------------------------------------------------------------------------------------------
+
+    def elbo(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Single-sample ELBO per pixel with its two terms: ``elbo = rec - kl`` (nats), each of shape (N,)."""
+        mean, logvar = self.encode(x)
+        z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
+        rec = self.log_px(x, self.decode(z))
+        kl = gaussian_kl(mean, logvar)
+        return {"elbo": rec - kl, "rec": rec, "kl": kl}
+
+    def log_weights(self, x: torch.Tensor, k: int) -> torch.Tensor:
+        """(k, N) importance log-weights log p(x, z_i) - log q(z_i|x) with z_i ~ q(z|x)."""
+        mean, logvar = self.encode(x)
+        std = (0.5 * logvar).exp()
+        z = mean + torch.randn(k, *mean.shape, device=x.device, dtype=x.dtype) * std
+        log_q = gaussian_log_likelihood(z.flatten(0, 1), mean.repeat(k, 1), logvar.repeat(k, 1)).view(k, -1)
+        log_p = gaussian_log_likelihood(z.flatten(0, 1), torch.zeros_like(z.flatten(0, 1)), 0.0).view(k, -1)
+        rec = self.log_px(x.repeat(k, 1), self.decode(z.flatten(0, 1))).view(k, -1)
+        return rec + log_p - log_q
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The ELBO terms of normalised spectra (what training differentiates)."""
+        return self.elbo(x)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` spectra in raw units: the mean of p(x|z) for z drawn from the prior."""
+        p = next(self.parameters())
+        z = torch.randn(n, self.config.latent, generator=generator).to(p.device, p.dtype)
+        return self.denormalize(self.mean_x(self.decode(z)))
+
+    def weight_log_prior(self, sd: float) -> torch.Tensor:
+        """log N(w; 0, sd^2) of the weight matrices (biases excluded), up to a constant."""
+        return -0.5 * sum(m.weight.pow(2).sum() for m in self.modules() if isinstance(m, nn.Linear)) / sd**2

@@ -1,0 +1,201 @@
+"""Training M1 on all pixels (labeled or not) on gencore's Trainer, with the original's log and patience stop.
+
+Every ``log_every`` (10) steps one line: step, elapsed seconds, the training batch ELBO, the validation
+log-likelihood (a single-sample ELBO over the validation pixels, as the original's ``est_loglik`` with one
+sample) and the number of evaluations without improvement; training stops after ``patience`` (100) of them.
+
+``python -m m1_hyperspectral.train [DATA...] [options]`` (and so ``accelerate launch -m m1_hyperspectral.train``)
+is the same as ``m1-hyperspectral train``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gencore.config import to_dict
+from gencore.train import FitResult, StepContext, Trainer, seed_everything
+from m1_hyperspectral.config import M1RunConfig
+from m1_hyperspectral.data import Pixels, Scene, load_scenes, pixels_from_scenes, split_pixels, synthetic_scenes
+from m1_hyperspectral.model import M1, M1Config
+from m1_hyperspectral.plots import scene_figure, spectra_figure
+
+CONSOLE = ["elapsed_s", "elbo", "eval/valid_ll", "eval/bad_evals"]
+
+
+class Spectra(torch.utils.data.Dataset):
+    """Normalised spectra; fetched a whole batch at a time (``__getitems__``), which matters at batch 1000."""
+
+    def __init__(self, x: torch.Tensor) -> None:
+        self.x = x
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.x[i]
+
+    def __getitems__(self, indices: list[int]) -> torch.Tensor:
+        return self.x[torch.as_tensor(indices)]
+
+
+def _as_batch(batch: torch.Tensor) -> torch.Tensor:
+    return batch
+
+
+@dataclass
+class Prepared:
+    """The data of a run: the scenes, all pixels and the split indices."""
+
+    scenes: list[Scene]
+    pixels: Pixels
+    train: np.ndarray
+    valid: np.ndarray
+    test: np.ndarray
+
+
+def prepare_data(config: M1RunConfig) -> Prepared:
+    """Load the configured files (or make the synthetic scene) and split the pixels with the run's seed."""
+    d = config.data
+    scenes = load_scenes(d.paths, d.cube_key, d.gt_key) if d.paths else synthetic_scenes(d.synth)
+    pixels = pixels_from_scenes(scenes)
+    train, valid, test = split_pixels(len(pixels), d.valid_fraction, d.test_fraction, config.train.seed)
+    return Prepared(scenes, pixels, train, valid, test)
+
+
+def build_model(config: M1RunConfig, train_spectra: np.ndarray) -> M1:
+    """An M1 for these spectra, with the per-band normalisation of the training pixels stored inside."""
+    m = config.model
+    model = M1(M1Config(train_spectra.shape[1], list(m.hidden), m.latent, m.activation, m.likelihood))
+    model.set_normalization(torch.from_numpy(train_spectra))
+    return model
+
+
+@torch.no_grad()
+def mean_elbo(model: M1, x: torch.Tensor, seed: int, batch: int = 4096) -> float:
+    """Mean single-sample ELBO (nats per pixel) of normalised ``x``, with fixed noise so evaluations compare."""
+    device = next(model.parameters()).device
+    state = torch.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        total = sum(float(model.elbo(chunk.to(device))["elbo"].sum()) for chunk in x.split(batch))
+    finally:
+        torch.set_rng_state(state)  # evaluation must not shift the training noise
+    return total / len(x)
+
+
+def make_step(config: M1RunConfig, n_train: int):
+    """One Adam step on -ELBO minus the weight log-prior scaled by 1/n_train (the original's weight decay)."""
+
+    def step(ctx: StepContext, x: torch.Tensor) -> dict[str, Any]:
+        terms = ctx.models["M1"](x)
+        loss = -terms["elbo"].mean()
+        if config.weight_prior_sd > 0:
+            loss = loss - ctx.module("M1").weight_log_prior(config.weight_prior_sd) / n_train
+        ctx.update("M1", loss)
+        return {"elbo": terms["elbo"].mean(), "rec": terms["rec"].mean(), "kl": terms["kl"].mean()}
+
+    return step
+
+
+class BestModel:
+    """Keeps the weights of the best validation log-likelihood (the original's ``w_best``/``v_best``).
+
+    They are written to ``run_dir/model`` at most every ``min_interval`` seconds and at the end of training,
+    so frequent improvements early in training do not turn into a file write every 10 steps.
+    """
+
+    def __init__(self, run_dir: Path, min_interval: float = 30.0) -> None:
+        self.path, self.min_interval = run_dir / "model", min_interval
+        self.model: M1 | None = None
+        self.dirty, self.last_write = False, 0.0
+
+    def update(self, trainer: Trainer, value: float) -> None:
+        """Remember the current weights when ``value`` beats the best so far (main process)."""
+        if not trainer.is_main or (trainer.best is not None and not value > trainer.best):
+            return
+        current = trainer.unwrap("M1")
+        if self.model is None:
+            self.model = M1(current.config)
+        self.model.load_state_dict({k: v.detach().cpu() for k, v in current.state_dict().items()})
+        self.dirty = True
+        if time.monotonic() - self.last_write > self.min_interval:
+            self.write()
+
+    def write(self) -> None:
+        """Save the remembered best weights (atomic) if they changed since the last write."""
+        if self.dirty and self.model is not None:
+            self.model.save_pretrained(self.path)
+            self.dirty, self.last_write = False, time.monotonic()
+
+
+def build_trainer(config: M1RunConfig, prepared: Prepared | None = None) -> Trainer:
+    """Data, model, optimiser and the Trainer for ``config`` (nothing trained yet)."""
+    seed_everything(config.train.seed)
+    prep = prepared or prepare_data(config)
+    spectra = prep.pixels.spectra
+    model = build_model(config, spectra[prep.train])
+    x_train = model.normalize(torch.from_numpy(spectra[prep.train]))
+    x_valid = model.normalize(torch.from_numpy(spectra[prep.valid]))
+    optimizer = torch.optim.Adam(model.parameters(), config.lr, betas=(0.9, 0.999))
+    scene = prep.scenes[0]
+
+    best = BestModel(Path(config.train.output_dir))
+
+    def evaluate(trainer: Trainer) -> dict[str, float]:
+        value = mean_elbo(trainer.unwrap("M1"), x_valid, seed=config.train.seed)
+        best.update(trainer, value)
+        return {"valid_ll": value}
+
+    def samples(trainer: Trainer) -> dict[str, torch.Tensor]:
+        m = trainer.unwrap("M1")
+        real = torch.from_numpy(spectra[prep.valid[:8]])
+        fake = m.sample(8, torch.Generator().manual_seed(0)).cpu()
+        return {
+            "spectra": spectra_figure(real, fake, scene.wavelengths, f"step {trainer.step}")[None],
+            "scene": scene_figure(m, scene)[None],
+        }
+
+    trainer = Trainer(
+        config.train, {"M1": model}, {"M1": optimizer}, make_step(config, len(prep.train)), Spectra(x_train),
+        sample_fn=samples, eval_fn=evaluate, run_config=to_dict(config), collate_fn=_as_batch,
+        console_columns=CONSOLE,
+    )  # fmt: skip
+    trainer.best_model = best  # type: ignore[attr-defined]
+    return trainer
+
+
+def run_training(config: M1RunConfig, resume: str | None = None) -> FitResult:
+    """Train; writes the run directory and ``model/`` (the best validation weights with the normalisation)."""
+    prep = prepare_data(config)
+    trainer = build_trainer(config, prep)
+    p = prep.pixels
+    trainer.print(
+        f"{len(p)} pixels x {p.bands} bands from {', '.join(p.files)}: {len(prep.train)} train, "
+        f"{len(prep.valid)} validation, {len(prep.test)} test; {int((p.labels > 0).sum())} labeled"
+    )
+    result = trainer.fit(resume=resume)
+    run_dir = Path(config.train.output_dir)
+    if trainer.is_main:
+        trainer.best_model.write()
+        if not (run_dir / "model" / "config.json").is_file():  # e.g. no finite validation value at all
+            trainer.unwrap("M1").save_pretrained(run_dir / "model")
+    if trainer.is_main and result.reason != "preempted":
+        trainer.print(
+            f"done ({result.reason}) at step {result.step}: valid_ll {result.metrics.get('valid_ll', float('nan')):.4g}"
+            f" nats/pixel (best {trainer.best:.4g}); {run_dir}/model, samples/, metrics.csv, losses.png"
+        )
+    return result
+
+
+if __name__ == "__main__":  # accelerate launch -m m1_hyperspectral.train [DATA...] [options]
+    import sys
+
+    from m1_hyperspectral.cli import main
+
+    main(["train", *sys.argv[1:]])
