@@ -10,6 +10,7 @@ is the same as ``m1-hyperspectral train``.
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,9 +121,10 @@ class BestModel:
         if not trainer.is_main or (trainer.best is not None and not value > trainer.best):
             return
         current = trainer.unwrap("M1")
-        if self.model is None:
-            self.model = M1(current.config)
-        self.model.load_state_dict({k: v.detach().cpu() for k, v in current.state_dict().items()})
+        if self.model is None:  # a copy, not a new M1: building one would draw from the training RNG
+            self.model = copy.deepcopy(current).cpu()
+        else:
+            self.model.load_state_dict({k: v.detach().cpu() for k, v in current.state_dict().items()})
         self.dirty = True
         if time.monotonic() - self.last_write > self.min_interval:
             self.write()
