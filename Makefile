@@ -20,7 +20,11 @@ demo: $(STAMP)
 	$(VENV)/bin/dcgan-tutorial train --output-dir runs/dcgan-tutorial-demo --max-steps 600 --resume auto \
 		--set train.sample_every=200 --set train.eval_every=200 --set train.checkpoint_every=200
 	$(VENV)/bin/dcgan-tutorial collapse-demo --output-dir runs/dcgan-collapse-demo --steps 1000
-	@echo "demo outputs: runs/gencore-demo, runs/dcgan-tutorial-demo, runs/dcgan-collapse-demo (samples/*.png, losses.png, collapse.png)"
+	$(VENV)/bin/m1-hyperspectral train --output-dir runs/m1-hyperspectral-demo --max-steps 1500 --patience 20 \
+		--resume auto
+	$(VENV)/bin/m1-hyperspectral classify runs/m1-hyperspectral-demo --labels-per-class 5,10,50 --repeats 3
+	@echo "demo outputs: runs/gencore-demo, runs/dcgan-tutorial-demo, runs/dcgan-collapse-demo," \
+		"runs/m1-hyperspectral-demo (samples/*.png, losses.png, collapse.png, classify.json)"
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -115,6 +115,16 @@ def test_early_stopping_counts_evaluations_without_improvement(tmp_path, make_ga
     assert trainer.best == 0.5
 
 
+def test_resuming_an_early_stopped_run_does_not_train_further(tmp_path, make_gan):
+    trainer = make_gan(tmp_path, max_steps=100, eval_every=2, early_stop_metric="val", patience=2)
+    trainer.eval_fn = lambda t: {"val": 1.0}
+    assert trainer.fit().step == 6  # best at step 2, then 2 evaluations without improvement
+    again = make_gan(tmp_path, max_steps=100, eval_every=2, early_stop_metric="val", patience=2)
+    again.eval_fn = lambda t: {"val": 1.0}
+    result = again.fit(resume="auto")
+    assert (result.reason, result.step) == ("early_stop", 6)
+
+
 def test_samples_are_written_as_png(tmp_path, make_gan):
     trainer = make_gan(tmp_path, sample_every=6)
     trainer.sample_fn = lambda t: torch.rand(4, 3, 8, 8)

@@ -388,6 +388,8 @@ class Trainer:
             atomic_write_text(self.run_dir / "config.json", json.dumps(self.run_config, indent=2, default=str) + "\n")
             self.logger = MetricsLogger(self.run_dir, cfg.tensorboard, resume_step=self.step if start else None)
         reason = "max_steps" if self.step >= cfg.max_steps else None
+        if reason is None and cfg.patience and self.bad_evals >= cfg.patience:
+            reason = "early_stop"  # resuming a run that already stopped early does not train it further
         bar = tqdm(total=cfg.max_steps, initial=self.step, disable=not (self.is_main and cfg.progress_bar),
                    dynamic_ncols=True, desc="train")  # fmt: skip
         ctx = StepContext(self)
