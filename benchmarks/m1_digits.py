@@ -28,6 +28,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--patience", type=int, default=100)
+    parser.add_argument("--max-steps", type=int, default=5000, help="cap (the ELBO creeps up for a long time)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="benchmarks/results")
     args = parser.parse_args()
@@ -49,7 +50,8 @@ def main() -> None:
         run = Path(tmp) / "run"
         config = build_config(M1RunConfig, overrides=[
             f"data.paths=[{str(Path(tmp) / 'digits.npy')!r}]", "model.likelihood='bernoulli'",
-            "train.batch_size=100", f"train.patience={args.patience}", f"train.seed={args.seed}",
+            "train.batch_size=100", f"train.patience={args.patience}", f"train.max_steps={args.max_steps}",
+            f"train.seed={args.seed}",
             f"train.output_dir={str(run)!r}", "train.progress_bar=false", "train.sample_every=0",
             "train.checkpoint_every=0", "train.tensorboard=false",
         ])  # fmt: skip
