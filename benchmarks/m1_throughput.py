@@ -24,8 +24,9 @@ import torch
 from torch import nn
 
 from gencore.train import TrainConfig, Trainer
+from m1_hyperspectral.config import M1RunConfig
 from m1_hyperspectral.model import M1, M1Config
-from m1_hyperspectral.train import Spectra, _as_batch, make_step
+from m1_hyperspectral.train import Spectra, _as_batch, make_optimizer, make_step
 
 
 def timed(fn, seconds: float, min_reps: int = 3) -> float:
@@ -53,12 +54,10 @@ def step_flops(model: M1, batch: int) -> float:
 
 def trainer_step_time(bands: int, batch: int, steps: float) -> float:
     """Median seconds per update of `m1-hyperspectral train`'s step run by gencore's Trainer (no eval/logging)."""
-    from m1_hyperspectral.config import M1RunConfig
-
     steps = max(int(steps), 20)
     model = M1(M1Config(bands=bands))
     data = Spectra(torch.rand(20 * batch, bands))
-    inner = make_step(M1RunConfig(), len(data))
+    inner = make_step(M1RunConfig())
     stamps: list[float] = []
 
     def step(ctx, x):  # noqa: ANN001, ANN202
@@ -68,7 +67,7 @@ def trainer_step_time(bands: int, batch: int, steps: float) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = TrainConfig(output_dir=tmp, max_steps=steps, batch_size=batch, log_every=10**6, checkpoint_every=0,
                           tensorboard=False, progress_bar=False)  # fmt: skip
-        opt = torch.optim.Adam(model.parameters(), 3e-4)
+        opt = make_optimizer(M1RunConfig(), model, len(data))
         Trainer(cfg, {"M1": model}, {"M1": opt}, step, data, collate_fn=_as_batch).fit()
     deltas = sorted(b - a for a, b in zip(stamps[2:], stamps[3:]))  # step to step, after two warm-up steps
     return deltas[len(deltas) // 2]
@@ -86,7 +85,7 @@ def main() -> None:
     peak = matmul_peak(args.seconds)
     model = M1(M1Config(bands=args.bands))
     x = torch.rand(args.batch, args.bands)
-    opt = torch.optim.Adam(model.parameters(), 3e-4)
+    opt = make_optimizer(M1RunConfig(), model, 20 * args.batch)
 
     def bare_step() -> None:
         loss = -model.elbo(x)["elbo"].mean()

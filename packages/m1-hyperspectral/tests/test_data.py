@@ -12,7 +12,9 @@ from m1_hyperspectral.synth import MATERIALS, endmember_spectra, make_scene, sav
 @pytest.mark.parametrize("writer", ["mat5", "mat73"], ids=["mat-v5", "mat-v7.3"])
 def test_indian_pines_layout_is_found_by_file_name_alone(tmp_path, files, writer):
     cube, gt = files.random_scene()
-    path = getattr(files, writer)(tmp_path / "Indian_pines.mat", {"indian_pines_corrected": cube, "indian_pines_gt": gt})
+    path = getattr(files, writer)(
+        tmp_path / "Indian_pines.mat", {"indian_pines_corrected": cube, "indian_pines_gt": gt}
+    )
     scene = load_scene(path)
     np.testing.assert_allclose(scene.cube, cube, rtol=1e-6)
     np.testing.assert_array_equal(scene.gt, gt)

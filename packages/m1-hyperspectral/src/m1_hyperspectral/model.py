@@ -65,14 +65,12 @@ class M1(PretrainedMixin, nn.Module):
         self.config = config
         enc = [config.bands, *config.hidden]
         self.encoder = _mlp(enc, config.activation)
-        self.q_mean = nn.Linear(enc[-1], config.latent)
-        self.q_logvar = nn.Linear(enc[-1], config.latent)
+        # Mean and log-variance heads share one matrix multiply (one GEMM instead of two: faster on CPU).
+        self.q_head = nn.Linear(enc[-1], 2 * config.latent)
         dec = [config.latent, *config.hidden[::-1]]
         self.decoder = _mlp(dec, config.activation)
-        self.p_out = nn.Linear(dec[-1], config.bands)
-        if config.likelihood == "gaussian":
-            self.p_logvar = nn.Linear(dec[-1], config.bands)
-        elif config.likelihood == "bounded01":
+        self.p_head = nn.Linear(dec[-1], (2 if config.likelihood == "gaussian" else 1) * config.bands)
+        if config.likelihood == "bounded01":
             self.p_logvar_bias = nn.Parameter(torch.full((config.bands,), -4.0))
             self.p_uniform_logit = nn.Parameter(torch.full((config.bands,), -4.0))
         self.register_buffer("band_min", torch.zeros(config.bands))
@@ -99,16 +97,18 @@ class M1(PretrainedMixin, nn.Module):
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """q(z|x) of normalised spectra: mean and log-variance (the original's ``dist_qz``)."""
         h = self.encoder(x)
-        return self.q_mean(h), soft_clamp(self.q_logvar(h), LOGVAR_BOUND)
+        mean, logvar = self.q_head(h).chunk(2, dim=-1)
+        return mean, soft_clamp(logvar, LOGVAR_BOUND)
 
     def decode(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
         """Parameters of p(x|z): ``logits`` (bernoulli) or ``mean`` and ``logvar`` (gaussian, bounded01)."""
         h = self.decoder(z)
-        out = self.p_out(h)
+        out = self.p_head(h)
         if self.config.likelihood == "bernoulli":
             return {"logits": out}
         if self.config.likelihood == "gaussian":
-            return {"mean": out, "logvar": soft_clamp(self.p_logvar(h), LOGVAR_BOUND)}
+            mean, logvar = out.chunk(2, dim=-1)
+            return {"mean": mean, "logvar": soft_clamp(logvar, LOGVAR_BOUND)}
         return {"mean": torch.sigmoid(out), "logvar": soft_clamp(self.p_logvar_bias, LOGVAR_BOUND).expand_as(out)}
 
     def log_px(self, x: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -160,6 +160,13 @@ class M1(PretrainedMixin, nn.Module):
         z = torch.randn(n, self.config.latent, generator=generator).to(p.device, p.dtype)
         return self.denormalize(self.mean_x(self.decode(z)))
 
-    def weight_log_prior(self, sd: float) -> torch.Tensor:
-        """log N(w; 0, sd^2) of the weight matrices (biases excluded), up to a constant."""
-        return -0.5 * sum(m.weight.pow(2).sum() for m in self.modules() if isinstance(m, nn.Linear)) / sd**2
+    def optimizer_groups(self, weight_decay: float) -> list[dict]:
+        """Parameter groups for Adam: weight matrices with ``weight_decay``, biases and the rest without.
+
+        Adam's ``weight_decay`` adds ``weight_decay * w`` to the gradient, i.e. the gradient of a Gaussian log-prior
+        on the weights; the original put its prior in exactly this way (no extra autograd work per step).
+        """
+        matrices = [m.weight for m in self.modules() if isinstance(m, nn.Linear)]
+        ids = {id(p) for p in matrices}
+        rest = [p for p in self.parameters() if id(p) not in ids]
+        return [{"params": matrices, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]

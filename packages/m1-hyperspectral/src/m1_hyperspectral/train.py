@@ -90,14 +90,26 @@ def mean_elbo(model: M1, x: torch.Tensor, seed: int, batch: int = 4096) -> float
     return total / len(x)
 
 
-def make_step(config: M1RunConfig, n_train: int):
-    """One Adam step on -ELBO minus the weight log-prior scaled by 1/n_train (the original's weight decay)."""
+def weight_decay(config: M1RunConfig, n_train: int) -> float:
+    """Adam weight decay equal to a N(0, sd^2) weight prior whose log density is scaled by batch/train size.
+
+    The original maximises sum_batch ELBO + (batch/n_train) log p(w); per pixel that is mean ELBO + log p(w)/n_train,
+    whose gradient adds -w / (sd^2 n_train).
+    """
+    return 1.0 / (config.weight_prior_sd**2 * n_train) if config.weight_prior_sd > 0 else 0.0
+
+
+def make_optimizer(config: M1RunConfig, model: M1, n_train: int) -> torch.optim.Adam:
+    """Adam (betas 0.9/0.999 as in the paper's code) with the weight prior as weight decay on the matrices."""
+    return torch.optim.Adam(model.optimizer_groups(weight_decay(config, n_train)), config.lr, betas=(0.9, 0.999))
+
+
+def make_step(config: M1RunConfig):
+    """One Adam step on the negative mean ELBO of the batch (the weight prior lives in the optimizer)."""
 
     def step(ctx: StepContext, x: torch.Tensor) -> dict[str, Any]:
         terms = ctx.models["M1"](x)
         loss = -terms["elbo"].mean()
-        if config.weight_prior_sd > 0:
-            loss = loss - ctx.module("M1").weight_log_prior(config.weight_prior_sd) / n_train
         ctx.update("M1", loss)
         return {"elbo": terms["elbo"].mean(), "rec": terms["rec"].mean(), "kl": terms["kl"].mean()}
 
@@ -144,7 +156,7 @@ def build_trainer(config: M1RunConfig, prepared: Prepared | None = None) -> Trai
     model = build_model(config, spectra[prep.train])
     x_train = model.normalize(torch.from_numpy(spectra[prep.train]))
     x_valid = model.normalize(torch.from_numpy(spectra[prep.valid]))
-    optimizer = torch.optim.Adam(model.parameters(), config.lr, betas=(0.9, 0.999))
+    optimizer = make_optimizer(config, model, len(prep.train))
     scene = prep.scenes[0]
 
     best = BestModel(Path(config.train.output_dir))
@@ -164,7 +176,7 @@ def build_trainer(config: M1RunConfig, prepared: Prepared | None = None) -> Trai
         }
 
     trainer = Trainer(
-        config.train, {"M1": model}, {"M1": optimizer}, make_step(config, len(prep.train)), Spectra(x_train),
+        config.train, {"M1": model}, {"M1": optimizer}, make_step(config), Spectra(x_train),
         sample_fn=samples, eval_fn=evaluate, run_config=to_dict(config), collate_fn=_as_batch,
         console_columns=CONSOLE,
     )  # fmt: skip
