@@ -20,11 +20,14 @@ demo: $(STAMP)
 	$(VENV)/bin/dcgan-tutorial train --output-dir runs/dcgan-tutorial-demo --max-steps 600 --resume auto \
 		--set train.sample_every=200 --set train.eval_every=200 --set train.checkpoint_every=200
 	$(VENV)/bin/dcgan-tutorial collapse-demo --output-dir runs/dcgan-collapse-demo --steps 1000
+	$(VENV)/bin/hvae-captcha train --output-dir runs/hvae-captcha-demo --max-steps 400 --resume auto \
+		--set data.num_images=2048 --set train.sample_every=200 --set train.eval_every=400
+	$(VENV)/bin/hvae-captcha sample runs/hvae-captcha-demo -n 16 -o runs/hvae-captcha-demo/samples.png
 	$(VENV)/bin/m1-hyperspectral train --output-dir runs/m1-hyperspectral-demo --max-steps 1500 --patience 20 \
 		--resume auto
 	$(VENV)/bin/m1-hyperspectral classify runs/m1-hyperspectral-demo --labels-per-class 5,10,50 --repeats 3
 	@echo "demo outputs: runs/gencore-demo, runs/dcgan-tutorial-demo, runs/dcgan-collapse-demo," \
-		"runs/m1-hyperspectral-demo (samples/*.png, losses.png, collapse.png, classify.json)"
+		"runs/hvae-captcha-demo, runs/m1-hyperspectral-demo (samples/*.png, losses.png, collapse.png, classify.json)"
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

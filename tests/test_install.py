@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = {  # directory: (import name, console script, a sub-command its --help must list)
     "core": ("gencore", "gencore", "demo"),
     "dcgan-tutorial": ("dcgan_tutorial", "dcgan-tutorial", "collapse-demo"),
+    "hvae-captcha": ("hvae_captcha", "hvae-captcha", "inspect-config"),
     "m1-hyperspectral": ("m1_hyperspectral", "m1-hyperspectral", "classify"),
 }
 

@@ -204,3 +204,13 @@ def test_elapsed_time_continues_across_a_resume(tmp_path, make_gan):
     with open(tmp_path / "metrics.csv") as fh:
         last = list(csv.DictReader(fh))[-1]
     assert float(last["elapsed_s"]) >= saved
+
+
+def test_sampling_and_evaluation_do_not_shift_the_training_random_streams(tmp_path, make_gan):
+    plain = make_gan(tmp_path / "plain", max_steps=8)
+    plain.fit()
+    busy = make_gan(tmp_path / "busy", max_steps=8, sample_every=2, eval_every=3)
+    busy.sample_fn = lambda t: torch.rand(2, 1, 4, 4)  # draw from the global RNG on purpose
+    busy.eval_fn = lambda t: {"noise": float(torch.randn(()))}
+    busy.fit()
+    assert_same_tensors(trainer_tensors(busy), trainer_tensors(plain))

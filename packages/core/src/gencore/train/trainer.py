@@ -25,7 +25,7 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -271,6 +271,16 @@ class Trainer:
         if "cuda" in state and self.accelerator.device.type == "cuda":
             torch.cuda.set_rng_state(state["cuda"], self.accelerator.device)
 
+    @contextlib.contextmanager
+    def _rng_isolated(self) -> Iterator[None]:
+        """Sampling and evaluation draw from the RNGs but must not shift training's random streams: the streams
+        are restored afterwards, so a run with and without them (or resumed between them) trains the same."""
+        state = self._rng_state()
+        try:
+            yield
+        finally:
+            self._set_rng_state(state)
+
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly (RNG state of this process only)."""
         scaler = self.accelerator.scaler
@@ -496,7 +506,7 @@ class Trainer:
             return None
         from gencore.viz import save_image_grid
 
-        with torch.no_grad():
+        with torch.no_grad(), self._rng_isolated():
             images = self.sample_fn(self)
         items = images.items() if isinstance(images, Mapping) else [("", images)]
         path = None
@@ -515,7 +525,7 @@ class Trainer:
     def _evaluate(self) -> tuple[dict[str, float] | None, bool]:
         if self.eval_fn is None:
             return None, False
-        with torch.no_grad():
+        with torch.no_grad(), self._rng_isolated():
             metrics = {k: float(v) for k, v in self.eval_fn(self).items()}
         self.last_metrics = metrics
         values = {f"eval/{k}": v for k, v in metrics.items()}

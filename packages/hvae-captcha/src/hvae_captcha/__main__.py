@@ -1,0 +1,4 @@
+from hvae_captcha.cli import main
+
+if __name__ == "__main__":
+    main()

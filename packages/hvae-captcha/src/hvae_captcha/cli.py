@@ -1,0 +1,324 @@
+"""``hvae-captcha``: data make, train, sample, reconstruct, evaluate, inspect-config."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gencore.cli import Group, config_from_options, run_fit, training_options
+from gencore.errors import CheckpointError, ConfigError
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="hvae-captcha")
+def main() -> None:
+    """A hierarchical VAE, built from a layer config, that generates CAPTCHA images."""
+
+
+# --- data ----------------------------------------------------------------------------------------------------
+
+
+@main.group(cls=Group)
+def data() -> None:
+    """Render the embedded CAPTCHA data set."""
+
+
+@data.command("make")
+@click.option("-o", "--output", type=click.Path(file_okay=False), required=True, help="Folder to write PNGs to.")
+@click.option("-n", "--num", type=click.IntRange(1, 10_000_000), default=1000, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--text-length", type=click.IntRange(1, 32), default=5, show_default=True)
+@click.option("--alphabet", default=None, help="Characters to draw from [default: qwertyuiopasdfghjklzxcvbnm26].")
+@click.option("--width", type=click.IntRange(8, 4096), default=200, show_default=True, help="Render width.")
+@click.option("--height", type=click.IntRange(8, 4096), default=50, show_default=True, help="Render height.")
+@click.option("--noise-dots", type=click.IntRange(0, 10_000), default=30, show_default=True)
+@click.option("--no-curve", is_flag=True, help="Leave out the random arc.")
+def data_make(output: str, num: int, seed: int, text_length: int, alphabet: str | None, width: int, height: int,
+              noise_dots: int, no_curve: bool) -> None:  # fmt: skip
+    """Render NUM CAPTCHAs into OUTPUT as <text>.png (the layout of the public CAPTCHA sets)."""
+    from hvae_captcha.config import ORIGINAL_VOCABULARY, DataConfig
+    from hvae_captcha.data import render_captchas, write_folder
+
+    cfg = DataConfig(text_length=text_length, render_width=width, render_height=height, noise_dots=noise_dots,
+                     noise_curve=not no_curve)  # fmt: skip
+    images, texts = render_captchas(cfg, alphabet or ORIGINAL_VOCABULARY, num, seed)
+    paths = write_folder(Path(output), images, texts)
+    click.echo(f"wrote {len(paths)} images ({width}×{height}) to {output}")
+
+
+# --- train ---------------------------------------------------------------------------------------------------
+
+
+def _preset_option(fn):  # noqa: ANN001, ANN202
+    return click.option(
+        "--preset", type=click.Choice(["compact", "original"]), default=None,
+        help="Starting configuration: compact (default) or the original project's (3×50×250, latent 512, ~1.1e8 "
+        "parameters); --config/--set apply on top.",
+    )(fn)  # fmt: skip
+
+
+def _layer_options(fn):  # noqa: ANN001, ANN202
+    fn = click.option("--inner", default=None, metavar="LAYERS",
+                      help='Inner blocks, e.g. "pool 2, conv 64; pool 2, conv 64" (";" between blocks, "" = none).'
+                      )(fn)  # fmt: skip
+    return click.option(
+        "--outer", default=None, metavar="LAYERS", help='Outer block, e.g. "conv 32, pool 2, conv 64".'
+    )(fn)
+
+
+def _layer_overrides(outer: str | None, inner: str | None) -> list[str]:
+    from hvae_captcha.config import parse_layers
+
+    out = []
+    if outer is not None:
+        out.append(f"model.outer_config={json.dumps(parse_layers(outer)[0])}")
+    if inner is not None:
+        blocks = [b for b in parse_layers(inner) if b]
+        out.append(f"model.inner_config={json.dumps(blocks)}")
+    return out
+
+
+@main.command()
+@training_options("runs/hvae-captcha")
+@_preset_option
+@_layer_options
+@click.option(
+    "--data",
+    "source",
+    default=None,
+    metavar="SOURCE",
+    help="render (default: CAPTCHAs drawn by the captcha library) or a folder of <text>.png images.",
+)
+@click.option("--conditioned", is_flag=True, default=None, help="Condition prior and decoder on the CAPTCHA text.")
+@click.option(
+    "--likelihood",
+    type=click.Choice(["logistic", "gaussian", "bernoulli"]),
+    default=None,
+    help="p(x|z1): discretized logistic (default), Gaussian on dequantized pixels, Bernoulli (binarized).",
+)
+@click.option("--rgb", is_flag=True, default=None, help="Three colour channels instead of grey (the original).")
+@click.option("--size", default=None, metavar="HxW", help="Model input size [default: 32x128].")
+@click.option("--latent-dim", type=click.IntRange(min=1), default=None, help="Latent channels (vector: size).")
+@click.option("--lr", type=float, default=None, help="AdamW learning rate [default: 2e-3].")
+@click.option("--ema", type=float, default=None, help="EMA decay, 0 = off [default: 0.995].")
+def train(**options: Any) -> None:
+    """Train; writes config.json, metrics.csv, losses.png, samples/, checkpoints/ and model/ into the run directory.
+
+    Every option is also a config key (see the package README), e.g. --set loss.free_bits=0.05.
+    """
+    from hvae_captcha.config import PRESETS, HVAEConfig
+    from hvae_captcha.train import run_training
+
+    size = options.pop("size")
+    height = width = None
+    if size is not None:
+        try:
+            height, width = (int(v) for v in size.lower().split("x"))
+        except ValueError:
+            raise ConfigError(f"--size expects HxW such as 32x128, got {size!r}") from None
+    flags = {
+        "data.source": options.pop("source"), "model.conditioned": options.pop("conditioned"),
+        "model.likelihood": options.pop("likelihood"), "model.channels": 3 if options.pop("rgb") else None,
+        "model.height": height, "model.width": width, "model.latent_dim": options.pop("latent_dim"),
+        "optim.lr": options.pop("lr"), "optim.ema_decay": options.pop("ema"),
+    }  # fmt: skip
+    preset = PRESETS[options.pop("preset") or "compact"]
+    layers = _layer_overrides(options.pop("outer"), options.pop("inner"))
+    extra = [f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None]
+    options["overrides"] = (*preset, *options["overrides"], *layers, *extra)
+    config, resume = config_from_options(HVAEConfig, options)
+    run_fit(lambda: run_training(config, resume))
+
+
+# --- using a trained model -------------------------------------------------------------------------------------
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise CheckpointError(f"{path} is unreadable or not JSON ({str(exc).splitlines()[0]})") from None
+    if not isinstance(value, dict):
+        raise CheckpointError(f"{path} does not hold a JSON object")
+    return value
+
+
+def _load_model(run: str):  # noqa: ANN202
+    from hvae_captcha.model import HVAE
+
+    directory = Path(run)
+    if (directory / "model" / "config.json").is_file():
+        directory = directory / "model"
+    if not (directory / "config.json").is_file():
+        raise CheckpointError(f"no model in {run} (expected RUN_DIR with model/, or a model directory)")
+    _read_json(directory / "config.json")  # a one-line error for a corrupt file
+    return HVAE.from_pretrained(directory).eval()
+
+
+def _run_config(run: str):  # noqa: ANN202
+    from gencore.config import from_dict
+    from hvae_captcha.config import HVAEConfig
+
+    path = Path(run) / "config.json"
+    if not path.is_file() or not (Path(run) / "model").is_dir():
+        raise ConfigError(f"{run} is not a run directory (no config.json and model/)")
+    return from_dict(HVAEConfig, _read_json(path))
+
+
+def _held_out(run: str, source: str | None, num: int):  # noqa: ANN202
+    """The run's held-out images (re-rendered from its config), or the images of ``source``."""
+    from hvae_captcha.data import CaptchaData, load_data
+    from hvae_captcha.train import prepare_data
+
+    config = _run_config(run)
+    if source is not None:
+        config.data.source = source
+        data = load_data(config.data, config.model, seed=config.train.seed)
+        return config, CaptchaData(data.images[:num], data.texts[:num])
+    _, holdout = prepare_data(config)
+    return config, holdout.subset(list(range(min(num, len(holdout.texts)))))
+
+
+def _grid_columns(width: int, height: int) -> int:
+    return max(1, round(8 * height / width * 2)) if width > height else 8
+
+
+@main.command()
+@click.argument("run", type=click.Path())
+@click.option("-n", "--num", type=click.IntRange(1, 4096), default=64, show_default=True, help="Images.")
+@click.option("--text", default=None, help="Text to draw (conditioned models only), e.g. --text 2b8c7.")
+@click.option(
+    "--temperature",
+    type=click.FloatRange(0, 10),
+    default=1.0,
+    show_default=True,
+    help="Scales the prior's standard deviations (lower = cleaner, less varied).",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default="samples.png", show_default=True)
+def sample(run: str, num: int, text: str | None, temperature: float, seed: int, output: str) -> None:
+    """Write a grid of NUM samples from RUN (a run directory or its model/ directory): decoder means."""
+    import torch
+
+    from gencore.viz import save_image_grid
+
+    model = _load_model(run)
+    if text is not None and not model.config.conditioned:
+        raise ConfigError("--text needs a model trained with --conditioned")
+    if text is None and model.config.conditioned:
+        raise ConfigError("this model is conditioned on text: pass --text")
+    torch.manual_seed(seed)
+    try:
+        images, _ = model.sample(num, [text] * num if text is not None else None, temperature)
+    except ValueError as exc:  # a character outside the vocabulary, a text too long
+        raise ConfigError(str(exc)) from None
+    cfg = model.config
+    save_image_grid(images, output, nrow=_grid_columns(cfg.width, cfg.height))
+    click.echo(f"wrote {output}")
+
+
+@main.command()
+@click.argument("run", type=click.Path())
+@click.option("-n", "--num", type=click.IntRange(1, 1024), default=16, show_default=True)
+@click.option("--data", "source", default=None, help="A folder of <text>.png images [default: the run's hold-out].")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default="reconstructions.png", show_default=True)
+def reconstruct(run: str, num: int, source: str | None, seed: int, output: str) -> None:
+    """Write images next to their reconstructions (decoded from one posterior sample) from RUN's model."""
+    import torch
+
+    from gencore.viz import save_image_grid
+    from hvae_captcha.data import to_float
+
+    model = _load_model(run)
+    _, data = _held_out(run, source, num)
+    torch.manual_seed(seed)
+    x = to_float(data.images)
+    y = model.encode_text(data.texts) if model.config.conditioned else None
+    pairs = torch.stack([model.binarize_if_needed(x), model.reconstruct(x, y)], 1).flatten(0, 1)
+    save_image_grid(pairs, output, nrow=2 * max(1, _grid_columns(model.config.width, model.config.height) // 2))
+    click.echo(f"wrote {output} (left: image, right: reconstruction)")
+
+
+@main.command()
+@click.argument("run", type=click.Path())
+@click.option(
+    "-k",
+    "--iw-samples",
+    type=click.IntRange(1, 10_000),
+    default=64,
+    show_default=True,
+    help="Importance samples K of the IWAE bound.",
+)
+@click.option(
+    "-n", "--num", type=click.IntRange(1, 100_000), default=512, show_default=True, help="Held-out images evaluated."
+)
+@click.option("--data", "source", default=None, help="A folder of <text>.png images [default: the run's hold-out].")
+@click.option("--batch-size", type=click.IntRange(1, 4096), default=32, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="JSON file to write [default: RUN/eval/evaluation.json].",
+)
+def evaluate(run: str, iw_samples: int, num: int, source: str | None, batch_size: int, seed: int,
+             output: str | None) -> None:  # fmt: skip
+    """IWAE negative log-likelihood (bits/dim), ELBO, per-level KL and active units, reconstruction PSNR."""
+    import torch
+
+    from hvae_captcha.evaluate import evaluate_model
+
+    model = _load_model(run)
+    config, data = _held_out(run, source, num)
+    torch.manual_seed(seed)
+    metrics: dict[str, Any] = evaluate_model(model, data, iw_samples, batch_size)
+    metrics.update({"images": len(data.texts), "data": source or config.data.source,
+                    "parameters": sum(p.numel() for p in model.parameters()),
+                    "input": f"{model.config.channels}x{model.config.height}x{model.config.width}"})  # fmt: skip
+    out = Path(output) if output else Path(run) / "eval" / "evaluation.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(metrics, indent=2) + "\n")
+    for key, value in metrics.items():
+        click.echo(f"{key:>24}: {value:.4f}" if isinstance(value, float) else f"{key:>24}: {value}")
+    click.echo(f"wrote {out}")
+
+
+@main.command("inspect-config")
+@_preset_option
+@_layer_options
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None, help="TOML or JSON config.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override one config value.")
+@click.option("--quiet", is_flag=True, help="Only the per-block summary and the parameter count.")
+def inspect_config(preset: str | None, outer: str | None, inner: str | None, config_file: str | None,
+                   overrides: tuple[str, ...], quiet: bool) -> None:  # fmt: skip
+    """Print the layer table (every layer, its parameters) and the parameter count of a configuration."""
+    from gencore.config import build_config
+    from hvae_captcha.config import PRESETS, HVAEConfig
+    from hvae_captcha.model import HVAE, parameter_table
+
+    config = build_config(HVAEConfig, config_file, [*PRESETS[preset or "compact"], *overrides,
+                                                    *_layer_overrides(outer, inner)])  # fmt: skip
+    m = config.model
+    model = HVAE(m)
+    rows = parameter_table(model)
+    click.echo(f"input {m.channels}×{m.height}×{m.width}, {m.levels} latent level(s), {m.latent} latents, "
+               f"likelihood {m.likelihood}")  # fmt: skip
+    for level, shape in enumerate(model.latent_shapes, 1):
+        block = "×".join(map(str, model.level_shapes[level - 1]))
+        click.echo(f"  z{level}: {'×'.join(map(str, shape))}  (block output {block})")
+    if not quiet:
+        width = max(len(r[0]) for r in rows)
+        click.echo(f"{'module':<{width}}  {'layer':<34} {'parameters':>12}")
+        for name, label, count in rows:
+            click.echo(f"{name:<{width}}  {label:<34} {count:>12,}")
+    blocks: dict[str, int] = {}
+    for name, _, count in rows:
+        blocks[name.split(".")[0]] = blocks.get(name.split(".")[0], 0) + count
+    click.echo("per part: " + ", ".join(f"{k} {v:,}" for k, v in blocks.items()))
+    total = sum(p.numel() for p in model.parameters())
+    click.echo(f"layers: {len(rows)}  parameters: {total:,} ({total:.2e})")

@@ -1,0 +1,206 @@
+"""CAPTCHA images: rendered offline with the ``captcha`` library, or read from a folder named by text.
+
+* ``render``: ``captcha.image.ImageCaptcha(width, height).generate_image(text)`` on a ``render_width`` ×
+  ``render_height`` canvas (the public CAPTCHA sets are 200×50), resized to the model input. The library draws its
+  randomness from :mod:`secrets`, which cannot be seeded; :func:`seeded_captcha_randomness` substitutes a seeded
+  generator for the duration of a render, so the same seed gives the same images.
+* a folder: every file is an image whose file-name stem is its text (``2b827.png``; a suffix after ``_`` is
+  ignored, ``2b827_1.png``), any size, converted to the model's channels and size. A non-image file or an
+  unreadable image stops loading with a :class:`~gencore.errors.DataError` naming the file.
+
+Images are kept as uint8 (N, C, H, W) in memory and served as float tensors in [-1, 1].
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from gencore.data import IMAGE_EXTENSIONS, load_image, split_indices
+from gencore.errors import DataError
+from hvae_captcha.config import DataConfig, ModelConfig
+
+
+class _SeededSecrets:
+    """The three functions of :mod:`secrets` the captcha library calls, backed by a seeded ``random.Random``."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self._rng = rng
+
+    def randbelow(self, n: int) -> int:
+        return self._rng.randrange(n)
+
+    def randbits(self, k: int) -> int:
+        return self._rng.getrandbits(k)
+
+    def choice(self, seq):  # noqa: ANN001, ANN201 - mirrors secrets.choice
+        return self._rng.choice(seq)
+
+
+@contextlib.contextmanager
+def seeded_captcha_randomness(rng: random.Random) -> Iterator[None]:
+    """Make the captcha library draw from ``rng`` inside the block (restored afterwards, also on errors)."""
+    import captcha.image as captcha_image
+
+    if not hasattr(captcha_image, "secrets"):
+        raise DataError("this version of the captcha library does not draw from `secrets`; install captcha>=0.7")
+    saved = captcha_image.secrets
+    captcha_image.secrets = _SeededSecrets(rng)
+    try:
+        yield
+    finally:
+        captcha_image.secrets = saved
+
+
+def _make_renderer(config: DataConfig):  # noqa: ANN202 - an ImageCaptcha subclass instance
+    from captcha.image import ImageCaptcha
+
+    for font in config.fonts:
+        if not Path(font).is_file():
+            raise DataError(f"font file not found: {font}")
+
+    class Renderer(ImageCaptcha):
+        """ImageCaptcha with the amount of noise taken from the config."""
+
+        def create_noise_dots(self, image, color, width=3, number=30):  # noqa: ANN001, ANN201
+            return super().create_noise_dots(image, color, width, config.noise_dots) if config.noise_dots else image
+
+        def create_noise_curve(self, image, color):  # noqa: ANN001, ANN201
+            return super().create_noise_curve(image, color) if config.noise_curve else image
+
+    return Renderer(config.render_width, config.render_height, fonts=config.fonts or None,
+                    font_sizes=tuple(config.font_sizes))  # fmt: skip
+
+
+def render_captchas(config: DataConfig, alphabet: str, n: int, seed: int) -> tuple[list[Image.Image], list[str]]:
+    """``n`` CAPTCHA images (PIL, render size) with random texts over ``alphabet``; deterministic in ``seed``."""
+    if not alphabet:
+        raise DataError("the alphabet to draw CAPTCHA texts from is empty")
+    rng = random.Random(seed)
+    renderer = _make_renderer(config)
+    images, texts = [], []
+    with seeded_captcha_randomness(rng):
+        for _ in range(n):
+            text = "".join(rng.choice(alphabet) for _ in range(config.text_length))
+            images.append(renderer.generate_image(text))
+            texts.append(text)
+    return images, texts
+
+
+def _to_array(img: Image.Image, model: ModelConfig) -> np.ndarray:
+    img = img.convert("L" if model.channels == 1 else "RGB")
+    if img.size != (model.width, model.height):
+        img = img.resize((model.width, model.height), Image.BICUBIC)
+    array = np.asarray(img, dtype=np.uint8)
+    return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+
+
+def write_folder(directory: Path, images: list[Image.Image], texts: list[str]) -> list[Path]:
+    """Save images as ``<text>.png`` (``<text>_<k>.png`` when a text repeats) in ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    used: dict[str, int] = {}
+    paths = []
+    for img, text in zip(images, texts):
+        k = used.get(text, 0)
+        used[text] = k + 1
+        path = directory / (f"{text}.png" if k == 0 and not (directory / f"{text}.png").exists() else f"{text}_{k}.png")
+        img.save(path)
+        paths.append(path)
+    return paths
+
+
+def text_of(path: Path) -> str:
+    """The CAPTCHA text of an image file: its stem up to the first underscore."""
+    return path.stem.split("_")[0]
+
+
+def read_folder(root: Path, model: ModelConfig) -> tuple[np.ndarray, list[str]]:
+    """All images of ``root`` as uint8 (N, C, H, W) at the model's size, and their texts (from the file names)."""
+    if not root.is_dir():
+        raise DataError(f"data folder not found: {root}")
+    files = sorted(p for p in root.iterdir() if not p.name.startswith("."))
+    arrays, texts = [], []
+    for path in files:
+        if path.is_dir():
+            continue
+        if path.suffix.lower() not in IMAGE_EXTENSIONS:
+            raise DataError(
+                f"{path} is not an image (expected {', '.join(IMAGE_EXTENSIONS)}); the folder must hold only "
+                "CAPTCHA images named by their text"
+            )
+        arrays.append(_to_array(load_image(path, "L" if model.channels == 1 else "RGB"), model))
+        texts.append(text_of(path))
+    if not arrays:
+        raise DataError(f"no images in {root} (expected files such as 2b827.png)")
+    return np.stack(arrays), texts
+
+
+@dataclass
+class CaptchaData:
+    """Images (uint8, N×C×H×W) and their texts."""
+
+    images: torch.Tensor
+    texts: list[str]
+
+    def subset(self, index: list[int]) -> CaptchaData:
+        return CaptchaData(self.images[index], [self.texts[i] for i in index])
+
+
+def load_data(data: DataConfig, model: ModelConfig, seed: int) -> CaptchaData:
+    """The configured images at the model's size: rendered (``source = "render"``) or read from a folder."""
+    if data.source == "render":
+        alphabet = data.alphabet or model.vocabulary
+        images, texts = render_captchas(data, alphabet, data.num_images, seed)
+        arrays = np.stack([_to_array(img, model) for img in images])
+    else:
+        arrays, texts = read_folder(Path(data.source), model)
+    if model.conditioned:
+        known = set(model.vocabulary)
+        for i, text in enumerate(texts):
+            bad = sorted(set(text) - known)
+            if bad or len(text) > model.text_length:
+                where = f"{data.source}: image {i}" if data.source == "render" else f"{_nth_file(data.source, i)}"
+                problem = (f"characters {''.join(bad)!r} not in model.vocabulary {model.vocabulary!r}" if bad
+                           else f"text longer than model.text_length {model.text_length}")  # fmt: skip
+                raise DataError(f"{where}: text {text!r} has {problem}")
+    return CaptchaData(torch.from_numpy(arrays), texts)
+
+
+def _nth_file(root: str, i: int) -> str:
+    files = sorted(p for p in Path(root).iterdir() if p.is_file() and not p.name.startswith("."))
+    return str(files[i]) if i < len(files) else root
+
+
+def train_holdout(data: CaptchaData, fraction: float, seed: int) -> tuple[CaptchaData, CaptchaData]:
+    """Deterministic split into training and held-out images."""
+    train_idx, hold_idx = split_indices(len(data.texts), [1 - fraction, fraction], seed)
+    if not train_idx or not hold_idx:
+        raise DataError(f"too few images ({len(data.texts)}) to hold out {fraction:.0%} for evaluation")
+    return data.subset(train_idx), data.subset(hold_idx)
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images -> float in [-1, 1]."""
+    return images.float() / 127.5 - 1.0
+
+
+class CaptchaDataset(Dataset):
+    """Items ``(image in [-1, 1], text one-hot)``; the one-hot is empty (0 values) for unconditioned models."""
+
+    def __init__(self, data: CaptchaData, onehot: torch.Tensor | None = None) -> None:
+        self.data = data
+        self.onehot = onehot if onehot is not None else torch.zeros(len(data.texts), 0)
+
+    def __len__(self) -> int:
+        return len(self.data.texts)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return to_float(self.data.images[i]), self.onehot[i]

@@ -1,0 +1,191 @@
+"""Training of the hierarchical VAE on gencore's Trainer.
+
+``python -m hvae_captcha.train [options]`` (and so ``accelerate launch -m hvae_captcha.train``) is the same as
+``hvae-captcha train``. The loss is per image (reconstruction and every KL summed over their dimensions, then
+averaged over the batch), divided by the number of pixel dimensions so the learning rate does not depend on the
+image size; the logged ``elbo_bpd`` is the unweighted training bound in bits per dimension.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+
+from gencore.config import to_dict
+from gencore.losses import free_bits, kl_warmup
+from gencore.train import FitResult, StepContext, Trainer, seed_everything
+from hvae_captcha.config import HVAEConfig, LossConfig
+from hvae_captcha.data import CaptchaData, CaptchaDataset, load_data, to_float, train_holdout
+from hvae_captcha.evaluate import evaluate_model
+from hvae_captcha.model import HVAE
+
+
+class GuardedAdamW(torch.optim.AdamW):
+    """AdamW that measures the gradient norm, skips the update when it exceeds ``skip_threshold`` (or is not
+    finite), and otherwise clips it to ``grad_clip`` (VDVAE practice: a rare huge gradient is dropped, not applied
+    shrunk). ``last_grad_norm`` / ``last_skipped`` describe the latest call; ``skipped`` counts skips."""
+
+    def __init__(self, params: Any, *, grad_clip: float = 0.0, skip_threshold: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(params, **kwargs)
+        self.grad_clip, self.skip_threshold = grad_clip, skip_threshold
+        self.last_grad_norm, self.last_skipped, self.skipped = 0.0, False, 0
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        grads = [p.grad for group in self.param_groups for p in group["params"] if p.grad is not None]
+        if not grads:
+            return super().step(closure)
+        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]))
+        value = float(norm)  # one device sync per update
+        self.last_grad_norm = value
+        self.last_skipped = not math.isfinite(value) or (self.skip_threshold > 0 and value > self.skip_threshold)
+        if self.last_skipped:
+            self.skipped += 1
+            return None
+        if self.grad_clip > 0 and value > self.grad_clip:
+            torch._foreach_mul_(grads, self.grad_clip / (value + 1e-6))
+        return super().step(closure)
+
+
+def ramp(epoch: int, start: float, epochs: int) -> float:
+    """The original's per-epoch weight schedules as a linear ramp from ``start`` to 1 over ``epochs``."""
+    return 1.0 if epochs <= 0 else min(1.0, start + (1.0 - start) * epoch / epochs)
+
+
+def kl_penalty(kl_units: torch.Tensor, nats: float) -> torch.Tensor:
+    """Per-image KL of one level (mean over the batch), with free bits per latent unit when ``nats`` > 0."""
+    return free_bits(kl_units, nats) if nats > 0 else kl_units.flatten(1).sum(1).mean()
+
+
+def loss_terms(
+    log_px: torch.Tensor, kls: list[torch.Tensor], loss: LossConfig, step: int, epoch: int
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """The weighted objective (nats per image) and the values to log; ``kls`` come top level first."""
+    rec = -log_px.mean()
+    penalties = [kl_penalty(k, loss.free_bits) for k in kls]
+    if loss.objective == "elbo":
+        weights = {"kl_weight": kl_warmup(step, loss.kl_warmup_steps)}
+        total = rec + weights["kl_weight"] * sum(penalties)
+    else:  # the original's reconstruction + prior matching (top level) + consistency (the levels below)
+        weights = {"prior_weight": ramp(epoch, loss.prior_weight_start, loss.prior_weight_epochs),
+                   "consistency_weight": ramp(epoch, loss.consistency_start, loss.consistency_epochs)}  # fmt: skip
+        total = rec + weights["prior_weight"] * penalties[0] + weights["consistency_weight"] * sum(penalties[1:])
+    logged: dict[str, Any] = {"rec_nats": rec, **weights}
+    for i, k in enumerate(kls):
+        logged[f"kl{len(kls) - i}_nats"] = k.flatten(1).sum(1).mean()
+    return total, logged
+
+
+@contextlib.contextmanager
+def isolated_rng(seed: int, device: torch.device) -> Iterator[None]:
+    """Seeded random draws that leave the training run's random streams untouched (so resume stays exact)."""
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def prepare_data(config: HVAEConfig) -> tuple[CaptchaData, CaptchaData]:
+    """Training and held-out images of the configured source."""
+    data = load_data(config.data, config.model, seed=config.train.seed)
+    return train_holdout(data, config.data.holdout_fraction, config.train.seed)
+
+
+def make_dataset(model: HVAE, data: CaptchaData) -> CaptchaDataset:
+    """The training set; conditioned models get the one-hot texts."""
+    onehot = model.encode_text(data.texts).cpu() if model.config.conditioned else None
+    return CaptchaDataset(data, onehot)
+
+
+def make_step(config: HVAEConfig, optimizer: GuardedAdamW):
+    """The step function: one posterior pass, the objective, one guarded update."""
+    dims = config.model.channels * config.model.height * config.model.width
+    conditioned = config.model.conditioned
+
+    def step(ctx: StepContext, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, Any]:
+        x, y = batch
+        log_px, levels = ctx.models["hvae"](x, y if conditioned else None)
+        kls = [level.kl() for level in levels]
+        total, logged = loss_terms(log_px, kls, config.loss, ctx.step, ctx.epoch)
+        ctx.update("hvae", total / dims)
+        elbo = logged["rec_nats"] + sum(logged[k] for k in logged if k.startswith("kl") and k.endswith("_nats"))
+        logged.update({"elbo_bpd": elbo / (dims * math.log(2)), "grad_norm": optimizer.last_grad_norm,
+                       "skipped": float(optimizer.last_skipped)})  # fmt: skip
+        return logged
+
+    return step
+
+
+def model_for_sampling(trainer: Trainer) -> HVAE:
+    """The EMA model when EMA is on, else the trained one; callers switch it to eval mode."""
+    return trainer.ema["hvae"].shadow if "hvae" in trainer.ema else trainer.unwrap("hvae")
+
+
+@torch.no_grad()
+def sample_grid_images(model: HVAE, holdout: CaptchaData, n: int, device: torch.device) -> dict[str, torch.Tensor]:
+    """Prior samples (for the held-out texts when conditioned) and held-out/reconstruction pairs, in [0, 1]."""
+    was_training = model.training
+    model.eval()
+    texts = holdout.texts[:n] if model.config.conditioned else None
+    prior, _ = model.sample(n if texts is None else len(texts), texts)
+    x = to_float(holdout.images[:16]).to(device)
+    y = model.encode_text(holdout.texts[:16]) if model.config.conditioned else None
+    pairs = torch.stack([model.binarize_if_needed(x), model.reconstruct(x, y)], 1).flatten(0, 1)
+    model.train(was_training)
+    return {"prior": prior, "reconstruction": pairs}
+
+
+def build_trainer(config: HVAEConfig) -> Trainer:
+    """Data, model, optimiser, schedule and the Trainer for ``config`` (nothing trained yet)."""
+    seed_everything(config.train.seed)
+    train_set, holdout = prepare_data(config)
+    model = HVAE(config.model)
+    o = config.optim
+    optimizer = GuardedAdamW(model.parameters(), lr=o.lr, betas=o.betas, weight_decay=o.weight_decay,
+                             grad_clip=o.grad_clip, skip_threshold=o.skip_threshold)  # fmt: skip
+    warm = max(o.lr_warmup_steps, 1)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warm))
+    evaluated = holdout.subset(list(range(min(config.eval.num_images, len(holdout.texts)))))
+
+    def evaluate(trainer: Trainer) -> dict[str, float]:
+        device = trainer.accelerator.device
+        with isolated_rng(config.train.seed + 1, device):
+            metrics = evaluate_model(model_for_sampling(trainer), evaluated, config.eval.iw_samples,
+                                     config.eval.batch_size, device)  # fmt: skip
+        return {k: v for k, v in metrics.items() if not k.startswith("units_") and k != "iw_samples"}
+
+    def samples(trainer: Trainer) -> dict[str, torch.Tensor]:
+        device = trainer.accelerator.device
+        with isolated_rng(config.train.seed, device):
+            return sample_grid_images(model_for_sampling(trainer), holdout, 32, device)
+
+    return Trainer(
+        config.train, {"hvae": model}, {"hvae": optimizer}, make_step(config, optimizer),
+        make_dataset(model, train_set),
+        schedulers={"hvae": schedule}, ema={"hvae": o.ema_decay} if o.ema_decay > 0 else None,
+        sample_fn=samples, eval_fn=evaluate, run_config=to_dict(config),
+    )  # fmt: skip
+
+
+def run_training(config: HVAEConfig, resume: str | None = None) -> FitResult:
+    """Train; writes the run directory and ``model/`` (the EMA weights when EMA is on)."""
+    trainer = build_trainer(config)
+    result = trainer.fit(resume=resume)
+    if trainer.is_main and result.reason != "preempted":
+        model_for_sampling(trainer).save_pretrained(trainer.run_dir / "model")
+        m = result.metrics
+        figures = ", ".join(f"{k} {m[k]:.4g}" for k in ("nll_bits_per_dim", "elbo_bits_per_dim", "psnr_db") if k in m)
+        trainer.print(f"done ({result.reason}) at step {result.step}: {trainer.run_dir}/model, samples/; {figures}")
+    return result
+
+
+if __name__ == "__main__":  # accelerate launch -m hvae_captcha.train [options]
+    import sys
+
+    from hvae_captcha.cli import main
+
+    main(["train", *sys.argv[1:]])

@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from gencore.checkpoint import verify_dir
+from gencore.testing import assert_resume_exact
+from hvae_captcha.cli import main
+from hvae_captcha.config import DataConfig, ModelConfig
+from hvae_captcha.data import read_folder, render_captchas
+from hvae_captcha.train import build_trainer
+
+
+def test_resume_equals_an_unbroken_run(tmp_path, tiny_config):
+    def make(run_dir, max_steps):
+        return build_trainer(tiny_config(run_dir, f"train.max_steps={max_steps}", "optim.ema_decay=0.9",
+                                         "train.sample_every=2", "train.eval_every=2"))  # fmt: skip
+
+    assert_resume_exact(make, tmp_path, stop_at=3, total=5)
+
+
+def test_three_term_objective_and_conditioning_train(tmp_path, tiny_config):
+    config = tiny_config(tmp_path, "loss.objective='three-term'", "loss.prior_weight_start=0.2",
+                         "loss.prior_weight_epochs=2", "model.conditioned=true", "train.max_steps=3")  # fmt: skip
+    result = build_trainer(config).fit()
+    assert result.step == 3 and result.metrics["nll_bits_per_dim"] > 0
+
+
+def test_rendering_is_seeded_and_configurable():
+    cfg = DataConfig(text_length=4, noise_dots=0, noise_curve=False)
+    a, texts_a = render_captchas(cfg, "ab26", 3, seed=5)
+    b, texts_b = render_captchas(cfg, "ab26", 3, seed=5)
+    c, _ = render_captchas(cfg, "ab26", 3, seed=6)
+    assert texts_a == texts_b and all(set(t) <= set("ab26") and len(t) == 4 for t in texts_a)
+    assert all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(a, b))
+    assert not np.array_equal(np.asarray(a[0]), np.asarray(c[0]))
+    assert a[0].size == (200, 50)
+
+
+def test_data_make_then_train_on_the_folder(tmp_path, tiny_cli):
+    folder = tmp_path / "captchas"
+    result = CliRunner().invoke(main, ["data", "make", "-o", str(folder), "-n", "40", "--width", "100",
+                                       "--height", "30"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    files = sorted(folder.glob("*.png"))
+    assert len(files) == 40 and all(len(f.stem.split("_")[0]) == 5 for f in files)
+    Image.new("L", (77, 19), 128).save(folder / "zz26q.jpg")  # another size and mode: resized, converted
+    images, texts = read_folder(folder, ModelConfig(channels=3, height=16, width=32, inner_config=[]))
+    assert images.shape == (41, 3, 16, 32) and images.dtype == np.uint8 and "zz26q" in texts
+    run = tmp_path / "run"
+    result = CliRunner().invoke(main, ["train", "--data", str(folder), "--output-dir", str(run), *tiny_cli])
+    assert result.exit_code == 0, result.output
+    verify_dir(run / "model")
+
+
+def test_cli_train_sample_reconstruct_evaluate(tmp_path, tiny_cli):
+    run = tmp_path / "run"
+    args = ["train", "--output-dir", str(run), "--conditioned", *tiny_cli]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "nll_bits_per_dim" in result.output and (run / "samples").is_dir()
+    result = CliRunner().invoke(main, [*args, "--max-steps", "6", "--resume", "auto"])
+    assert result.exit_code == 0 and "resumed from" in result.output
+    grid = tmp_path / "grid.png"
+    result = CliRunner().invoke(main, ["sample", str(run), "--text", "2b6qa", "-n", "4", "-o", str(grid)])
+    assert result.exit_code == 0, result.output
+    assert Image.open(grid).size[0] > 64
+    result = CliRunner().invoke(main, ["sample", str(run), "--text", "AB!", "-o", str(grid)])
+    assert result.exit_code == 2 and "not in the vocabulary" in result.output
+    result = CliRunner().invoke(main, ["reconstruct", str(run), "-n", "4", "-o", str(tmp_path / "rec.png")])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(main, ["evaluate", str(run), "-k", "3", "-n", "8"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads((run / "eval" / "evaluation.json").read_text())
+    assert figures["nll_bits_per_dim"] > 0 and figures["iw_samples"] == 3 and figures["images"] == 8
+    assert figures["nll_bits_per_dim"] <= figures["elbo_bits_per_dim"] + 0.05
+    assert {"active_units_level1", "active_units_level2", "psnr_db", "kl_level1_nats"} <= set(figures)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (None, "error: data folder not found"),
+        (lambda d: (d / "notes.txt").write_text("hi"), "notes.txt is not an image"),
+        (lambda d: (d / "2b827.png").write_bytes(b"\x89PNG\r\n\x1a\n broken"), "cannot read image"),
+        (lambda d: (d / "empty.png").write_bytes(b""), "empty.png: empty file"),
+        (lambda d: None, "error: no images in"),
+    ],
+)
+def test_bad_data_folder_is_one_line_exit_2(tmp_path, make, message, tiny_cli):
+    folder = tmp_path / "data"
+    if make is not None:
+        folder.mkdir()
+        make(folder)
+    result = CliRunner().invoke(main, ["train", "--data", str(folder), "--output-dir", str(tmp_path / "r"), *tiny_cli])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_conditioned_training_rejects_texts_outside_the_vocabulary(tmp_path, tiny_cli):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    Image.new("RGB", (200, 50), "white").save(folder / "AB9.png")
+    result = CliRunner().invoke(main, ["train", "--data", str(folder), "--conditioned", "--output-dir",
+                                       str(tmp_path / "r"), *tiny_cli])  # fmt: skip
+    assert result.exit_code == 2 and "AB9.png" in result.output and "not in model.vocabulary" in result.output
+
+
+def test_bad_options_are_one_line_errors(tmp_path, tiny_cli):
+    for args, message in [
+        (["--set", "train.grad_clip=1.0"], "set optim.grad_clip"),
+        (["--set", "loss.objectiv='elbo'"], "unknown config key loss.objectiv"),
+        (["--size", "abc"], "--size expects HxW"),
+    ]:
+        result = CliRunner().invoke(main, ["train", "--output-dir", str(tmp_path / "r"), *tiny_cli, *args])
+        assert result.exit_code == 2 and message in result.output, result.output
+    assert CliRunner().invoke(main, ["sample", str(tmp_path)]).exit_code == 2
+
+
+def test_gaussian_and_bernoulli_likelihoods_train(tmp_path, tiny_config):
+    for likelihood in ("gaussian", "bernoulli"):
+        config = tiny_config(tmp_path / likelihood, f"model.likelihood='{likelihood}'", "train.max_steps=2")
+        result = build_trainer(config).fit()
+        assert torch.isfinite(torch.tensor(result.metrics["nll_bits_per_dim"]))
