@@ -20,6 +20,24 @@ def test_indian_pines_layout_is_found_by_file_name_alone(tmp_path, files, writer
     np.testing.assert_array_equal(scene.gt, gt)
 
 
+@pytest.mark.parametrize("writer", ["mat5", "mat73"], ids=["mat-v5", "mat-v7.3"])
+def test_the_public_two_file_layout_pairs_cube_and_ground_truth(tmp_path, files, writer):
+    write = getattr(files, writer)
+    (c1, g1), (c2, g2) = files.random_scene(seed=3), files.random_scene(4, 3, seed=4)
+    paths = [
+        write(tmp_path / "Indian_pines_corrected.mat", {"indian_pines_corrected": c1}),
+        write(tmp_path / "Indian_pines_gt.mat", {"indian_pines_gt": g1}),
+        write(tmp_path / "other.mat", {"cube": c2, "gt": g2}),  # a one-file scene after it keeps its own gt
+    ]
+    first, second = load_scenes(paths)
+    np.testing.assert_array_equal(first.gt, g1)
+    np.testing.assert_array_equal(second.gt, g2)
+    with pytest.raises(DataError, match="no cube and no H×W ground truth matching"):
+        load_scenes([paths[0], write(tmp_path / "bad_gt.mat", {"indian_pines_gt": g2})])
+    with pytest.raises(DataError, match="no H×W×B cube"):
+        load_scenes([paths[1]])  # a ground truth with no cube before it
+
+
 def test_h5_and_npy_with_ground_truth_sibling(tmp_path, files):
     import h5py
 

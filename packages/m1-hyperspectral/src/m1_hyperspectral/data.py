@@ -138,14 +138,28 @@ def _pick_gt(path: Path, arrays: dict[str, np.ndarray], key: str | None, hw: tup
     return fits[0] if len(fits) == 1 else None
 
 
-def load_scene(path: str | Path, cube_key: str | None = None, gt_key: str | None = None) -> Scene:
-    """Load and validate one cube (and its ground truth when there is one) from ``path``."""
-    path = Path(path)
+def _ground_truth(path: Path, arrays: dict[str, np.ndarray], key: str | None, hw: tuple[int, int]) -> np.ndarray | None:
+    gkey = _pick_gt(path, arrays, key, hw)
+    if gkey is None:
+        return None
+    gt = arrays[gkey]
+    if gt.shape != hw:
+        raise DataError(f"{path}: ground truth {gkey!r} is {tuple(gt.shape)} but the cube is {hw}")
+    if not np.all(np.isfinite(gt)) or not np.array_equal(gt, np.round(gt)) or gt.min() < 0:
+        raise DataError(f"{path}: ground truth {gkey!r} must hold non-negative integer class ids")
+    return gt.astype(np.int64)
+
+
+def _read_with_sibling(path: Path) -> dict[str, np.ndarray]:
     arrays = read_arrays(path)
     if path.suffix.lower() == ".npy":
         sibling = path.with_name(f"{path.stem}_gt.npy")  # the .npy convention: scene.npy + scene_gt.npy
         if sibling.is_file():
             arrays.update({sibling.stem: read_arrays(sibling)[sibling.stem]})
+    return arrays
+
+
+def _scene(path: Path, arrays: dict[str, np.ndarray], cube_key: str | None, gt_key: str | None) -> Scene:
     ckey = _pick_cube(path, arrays, cube_key)
     cube = arrays[ckey]
     if cube.ndim != 3:
@@ -156,19 +170,17 @@ def load_scene(path: str | Path, cube_key: str | None = None, gt_key: str | None
     bad = int(np.size(cube) - np.isfinite(cube).sum())
     if bad:
         raise DataError(f"{path}: {ckey!r} holds {bad} NaN/inf values; fill or mask them before training")
-    gkey = _pick_gt(path, arrays, gt_key, cube.shape[:2])
-    gt = None
-    if gkey is not None:
-        gt = arrays[gkey]
-        if gt.shape != cube.shape[:2]:
-            raise DataError(f"{path}: ground truth {gkey!r} is {tuple(gt.shape)} but the cube is {cube.shape[:2]}")
-        if not np.all(np.isfinite(gt)) or not np.array_equal(gt, np.round(gt)) or gt.min() < 0:
-            raise DataError(f"{path}: ground truth {gkey!r} must hold non-negative integer class ids")
-        gt = gt.astype(np.int64)
+    gt = _ground_truth(path, arrays, gt_key, cube.shape[:2])
     wavelengths = arrays.get("wavelengths")
     if wavelengths is not None and wavelengths.shape != (cube.shape[2],):
         wavelengths = None
     return Scene(path.name, cube, gt, wavelengths)
+
+
+def load_scene(path: str | Path, cube_key: str | None = None, gt_key: str | None = None) -> Scene:
+    """Load and validate one cube (and its ground truth when the file holds one) from ``path``."""
+    path = Path(path)
+    return _scene(path, _read_with_sibling(path), cube_key, gt_key)
 
 
 def pixels_from_scenes(scenes: Sequence[Scene]) -> Pixels:
@@ -196,8 +208,31 @@ def pixels_from_scenes(scenes: Sequence[Scene]) -> Pixels:
 
 
 def load_scenes(paths: Sequence[str | Path], cube_key: str | None = None, gt_key: str | None = None) -> list[Scene]:
-    """:func:`load_scene` for every path (same keys for all)."""
-    return [load_scene(p, cube_key, gt_key) for p in paths]
+    """Load every path; a file without a cube is the ground truth of the cube file before it.
+
+    So the public two-file layout (``Indian_pines_corrected.mat Indian_pines_gt.mat``) works as given. With a
+    separate ground-truth file, ``gt_key`` names the variable in that file.
+    """
+    paths = [Path(p) for p in paths]
+    contents = [_read_with_sibling(p) for p in paths]
+
+    def has_cube(arrays: dict[str, np.ndarray]) -> bool:
+        return cube_key in arrays if cube_key else any(v.ndim == 3 for v in arrays.values())
+
+    scenes: list[Scene] = []
+    for i, (path, arrays) in enumerate(zip(paths, contents)):
+        if not has_cube(arrays) and scenes and scenes[-1].gt is None:
+            gt = _ground_truth(path, arrays, gt_key, scenes[-1].cube.shape[:2])
+            if gt is None:
+                raise DataError(
+                    f"{path}: no cube and no H×W ground truth matching {scenes[-1].name} "
+                    f"{scenes[-1].cube.shape[:2]} (numeric variables: {_describe(arrays)})"
+                )
+            scenes[-1].gt = gt
+            continue
+        separate_gt = i + 1 < len(paths) and not has_cube(contents[i + 1])
+        scenes.append(_scene(path, arrays, cube_key, None if separate_gt else gt_key))
+    return scenes
 
 
 def synthetic_scenes(config: object) -> list[Scene]:
