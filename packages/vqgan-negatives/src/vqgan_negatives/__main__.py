@@ -1,0 +1,4 @@
+from vqgan_negatives.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""First-stage (VQGAN) training on gencore's Trainer.
+
+One update per batch: the autoencoder ("vq") minimises L1 + perceptual + codebook/commitment and, once
+``loss.disc_start`` updates have passed, the adaptive-weighted generator term; the discriminator ("D") is updated
+with the hinge loss from the same step on (before that neither is trained adversarially, as in taming).
+
+``python -m vqgan_negatives.train [options]`` (and so ``accelerate launch -m vqgan_negatives.train``) is the same
+as ``vqgan-negatives train-vqgan``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gencore.config import to_dict
+from gencore.data import TensorImageDataset, split_indices
+from gencore.losses import adaptive_weight, d_loss, g_loss
+from gencore.metrics import codebook_usage, psnr
+from gencore.train import FitResult, StepContext, Trainer, seed_everything
+from vqgan_negatives.config import VQGANConfig
+from vqgan_negatives.data import load_training_images
+from vqgan_negatives.model import PatchDiscriminator, VQModel
+from vqgan_negatives.perceptual import build_perceptual, perceptual_distance
+
+__all__ = ["prepare_data", "make_vq_step", "evaluate_vq", "build_trainer", "run_training"]
+
+
+def prepare_data(config: VQGANConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """(training images, held-out images) at the model's resolution, in [-1, 1]."""
+    images = load_training_images(config.data, config.model.resolution, config.train.seed)
+    if images.shape[1] != config.model.in_channels:
+        raise ValueError(f"data has {images.shape[1]} channels, model.in_channels is {config.model.in_channels}")
+    train_idx, hold_idx = split_indices(len(images), [1 - config.data.holdout_fraction, config.data.holdout_fraction],
+                                        seed=config.train.seed)  # fmt: skip
+    if not hold_idx or len(train_idx) < config.train.batch_size:
+        raise ValueError(f"{len(images)} images are too few for batch size {config.train.batch_size} and a holdout")
+    return images[train_idx], images[hold_idx]
+
+
+def make_vq_step(config: VQGANConfig, perceptual: torch.nn.Module | None):
+    """The step function: autoencoder update, then (after ``disc_start``) the discriminator update."""
+    lc, size = config.loss, config.model.quantizer.codebook_size
+
+    def step(ctx: StepContext, x: torch.Tensor) -> dict[str, Any]:
+        xrec, q_loss, indices = ctx.models["vq"](x)
+        l1 = (x - xrec).abs().mean()
+        p_loss = perceptual_distance(perceptual, x, xrec)
+        nll = lc.l1_weight * l1 + lc.perceptual_weight * p_loss
+        adversarial = ctx.step >= lc.disc_start
+        zero = torch.zeros((), device=x.device)
+        gen, weight = zero, zero
+        if adversarial:
+            gen = g_loss(ctx.module("D")(xrec), lc.disc_loss)
+            weight = adaptive_weight(nll, gen, ctx.module("vq").last_layer) * lc.disc_weight
+        ctx.update("vq", nll + weight * gen + lc.codebook_weight * q_loss)
+        disc = zero
+        if adversarial:
+            disc = d_loss(ctx.models["D"](x), ctx.models["D"](xrec.detach()), lc.disc_loss)
+            ctx.update("D", disc)
+        usage = codebook_usage(indices.detach(), size)
+        return {"l1": l1, "perceptual": p_loss, "codebook": q_loss, "g": gen, "d": disc, "d_weight": weight,
+                "batch_usage": usage["usage"], "batch_perplexity": usage["perplexity"]}  # fmt: skip
+
+    return step
+
+
+@torch.no_grad()
+def evaluate_vq(model: VQModel, images: torch.Tensor, batch_size: int = 64) -> dict[str, float]:
+    """PSNR (dB, on [0, 1]), L1 and codebook usage/perplexity over ``images`` (distinct codes over the set)."""
+    was_training = model.training
+    model.eval()  # no codebook updates, no restarts
+    device = next(model.parameters()).device
+    indices, psnrs, l1s = [], [], []
+    for chunk in images.split(batch_size):
+        chunk = chunk.to(device)
+        rec, _, idx = model(chunk)
+        rec = rec.clamp(-1, 1)
+        indices.append(idx.cpu())
+        psnrs.append(psnr(rec * 0.5 + 0.5, chunk * 0.5 + 0.5).cpu())
+        l1s.append((rec - chunk).abs().flatten(1).mean(1).cpu())
+    model.train(was_training)
+    usage = codebook_usage(torch.cat(indices), model.config.quantizer.codebook_size)
+    return {"psnr": float(torch.cat(psnrs).mean()), "l1": float(torch.cat(l1s).mean()), **usage}
+
+
+def build_trainer(config: VQGANConfig) -> tuple[Trainer, str]:
+    """Data, models, optimizers and the Trainer (nothing trained yet); also says which perceptual loss is used."""
+    seed_everything(config.train.seed)
+    train_images, holdout = prepare_data(config)
+    model = VQModel(config.model)
+    disc = PatchDiscriminator(replace(config.disc, in_channels=config.model.in_channels))
+    perceptual, which = build_perceptual(config.loss.perceptual, config.loss.vgg_weights, config.loss.lpips_weights)
+    lc = config.loss
+    optimizers = {
+        "vq": torch.optim.Adam(model.parameters(), lc.lr, betas=(lc.beta1, lc.beta2)),
+        "D": torch.optim.Adam(disc.parameters(), lc.lr_disc, betas=(lc.beta1, lc.beta2)),
+    }
+    eval_set = holdout[: config.eval_images]
+    shown = holdout[:8]
+
+    def evaluate(trainer: Trainer) -> dict[str, float]:
+        return evaluate_vq(trainer.unwrap("vq"), eval_set.to(trainer.accelerator.device))
+
+    def samples(trainer: Trainer) -> torch.Tensor:
+        vq = trainer.unwrap("vq")
+        was_training = vq.training
+        vq.eval()
+        x = shown.to(trainer.accelerator.device)
+        rec = vq(x)[0].clamp(-1, 1)
+        vq.train(was_training)
+        return torch.cat([x, rec]) * 0.5 + 0.5  # top row: held-out originals, bottom row: reconstructions
+
+    trainer = Trainer(
+        config.train, {"vq": model, "D": disc}, optimizers, make_vq_step(config, perceptual),
+        TensorImageDataset(train_images), sample_fn=samples, eval_fn=evaluate, run_config=to_dict(config),
+        console_columns=["l1", "perceptual", "codebook", "g", "d", "d_weight", "batch_usage", "steps_per_s",
+                         "eval/psnr", "eval/usage", "eval/perplexity"],
+    )  # fmt: skip
+    if perceptual is not None:  # frozen, not a trained model: moved to the device by hand
+        perceptual.to(trainer.accelerator.device)
+    return trainer, which
+
+
+def run_training(config: VQGANConfig, resume: str | None = None) -> FitResult:
+    """Train the first stage; writes the run directory and ``model/vqgan`` (+ ``model/discriminator``)."""
+    trainer, which = build_trainer(config)
+    trainer.print(which)
+    if trainer.is_main:
+        trainer.run_dir.mkdir(parents=True, exist_ok=True)
+        (trainer.run_dir / "perceptual.txt").write_text(which + "\n")
+    result = trainer.fit(resume=resume)
+    if trainer.is_main and result.reason != "preempted":
+        run_dir = Path(trainer.run_dir)
+        trainer.unwrap("vq").save_pretrained(run_dir / "model" / "vqgan")
+        trainer.unwrap("D").save_pretrained(run_dir / "model" / "discriminator")
+        m = result.metrics
+        summary = ", ".join(f"{k} {m[k]:.4g}" for k in ("psnr", "usage", "perplexity") if k in m)
+        trainer.print(f"done ({result.reason}) at step {result.step}: {run_dir}/samples, model/vqgan; {summary}")
+    return result
+
+
+if __name__ == "__main__":  # accelerate launch -m vqgan_negatives.train [options]
+    import sys
+
+    from vqgan_negatives.cli import main
+
+    main(["train-vqgan", *sys.argv[1:]])

@@ -1,0 +1,137 @@
+"""Conditional-prior training on gencore's Trainer, over codes of a frozen first stage.
+
+Training pairs: each molecule image is the target; its conditioning image is made from it by
+:func:`~vqgan_negatives.data.condition_from_target` (blurred ink map + Perlin noise), so that at generation time a
+Perlin image is read as a layout of where strokes go. Both are encoded once, before training (the first stage is
+frozen), and the GPT learns p(target codes | conditioning codes).
+
+``python -m vqgan_negatives.train_transformer [options]`` is the same as ``vqgan-negatives train-transformer``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gencore.config import to_dict
+from gencore.data import split_indices
+from gencore.errors import CheckpointError
+from gencore.train import FitResult, StepContext, Trainer, seed_everything
+from vqgan_negatives.config import TransformerRunConfig
+from vqgan_negatives.data import PerlinParams, condition_from_target, load_training_images, perlin_images
+from vqgan_negatives.model import VQModel
+from vqgan_negatives.transformer import CondGPT
+
+__all__ = ["load_vqgan", "encode_codes", "build_trainer", "run_training", "CodePairs"]
+
+
+def load_vqgan(path: str | Path) -> VQModel:
+    """A trained first stage from a run directory, its ``model/`` or ``model/vqgan`` directory; frozen, eval mode."""
+    path = Path(path)
+    for candidate in (path / "model" / "vqgan", path / "vqgan", path):
+        if (candidate / "config.json").is_file() and (candidate / "model.safetensors").is_file():
+            model = VQModel.from_pretrained(candidate).eval()
+            return model.requires_grad_(False)
+    raise CheckpointError(f"no trained VQGAN in {path} (expected RUN_DIR/model/vqgan with model.safetensors)")
+
+
+@torch.no_grad()
+def encode_codes(model: VQModel, images: torch.Tensor, batch_size: int = 128) -> torch.Tensor:
+    """Code indices (N, h*w) of images (N, C, H, W) in raster order."""
+    out = [model.encode(chunk)[2].flatten(1) for chunk in images.split(batch_size)]
+    return torch.cat(out)
+
+
+class CodePairs(torch.utils.data.Dataset):
+    """(conditioning codes, target codes) pairs."""
+
+    def __init__(self, cond: torch.Tensor, target: torch.Tensor) -> None:
+        self.cond, self.target = cond, target
+
+    def __len__(self) -> int:
+        return len(self.target)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.cond[i], self.target[i]
+
+
+def make_pairs(config: TransformerRunConfig, vq: VQModel) -> tuple[CodePairs, CodePairs]:
+    """Training and held-out code pairs from the configured images."""
+    images = load_training_images(config.data, vq.config.resolution, config.train.seed)
+    cond = condition_from_target(images, config.condition, seed=config.train.seed)
+    pairs_c, pairs_t = encode_codes(vq, cond), encode_codes(vq, images)
+    train_idx, hold_idx = split_indices(len(images), [1 - config.data.holdout_fraction, config.data.holdout_fraction],
+                                        seed=config.train.seed)  # fmt: skip
+    return CodePairs(pairs_c[train_idx], pairs_t[train_idx]), CodePairs(pairs_c[hold_idx], pairs_t[hold_idx])
+
+
+def build_trainer(config: TransformerRunConfig) -> tuple[Trainer, VQModel]:
+    """Frozen first stage, code pairs, GPT and the Trainer (nothing trained yet)."""
+    seed_everything(config.train.seed)
+    vq = load_vqgan(config.vqgan)
+    side, size = vq.config.code_side, vq.config.quantizer.codebook_size
+    gpt_cfg = config.gpt
+    if gpt_cfg.vocab_size != 2 * size or gpt_cfg.block_size != 2 * side * side:
+        gpt_cfg = type(gpt_cfg)(**{**gpt_cfg.__dict__, "vocab_size": 2 * size, "block_size": 2 * side * side})
+        config.gpt = gpt_cfg  # the sizes follow the first stage; saved so that from_pretrained rebuilds the same
+    train_pairs, holdout = make_pairs(config, vq)
+    gpt = CondGPT(gpt_cfg)
+    optimizer = torch.optim.AdamW(gpt.parameters(), config.lr, betas=(0.9, 0.95), weight_decay=config.weight_decay)
+    perlin = perlin_images(8, vq.config.resolution, PerlinParams(seed=10_000), vq.config.in_channels)
+
+    def step(ctx: StepContext, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, Any]:
+        cond, target = batch
+        loss = _loss(ctx.models["gpt"], cond, target)
+        ctx.update("gpt", loss)
+        return {"loss": loss}
+
+    def evaluate(trainer: Trainer) -> dict[str, float]:
+        model = trainer.unwrap("gpt")
+        was_training = model.training
+        model.eval()
+        dev = trainer.accelerator.device
+        losses = [model.loss(c.to(dev), t.to(dev)) for c, t in zip(holdout.cond.split(128), holdout.target.split(128))]
+        model.train(was_training)
+        return {"val_loss": float(torch.stack(losses).mean())}
+
+    def samples(trainer: Trainer) -> torch.Tensor:
+        from vqgan_negatives.sample import generate
+
+        gen = generate(vq, trainer.unwrap("gpt"), perlin, config.temperature, config.top_k, seed=0)
+        return torch.cat([perlin, gen]) * 0.5 + 0.5  # top row: Perlin conditioning, bottom row: generated
+
+    trainer = Trainer(
+        config.train, {"gpt": gpt}, {"gpt": optimizer}, step, train_pairs, sample_fn=samples, eval_fn=evaluate,
+        run_config=to_dict(config),
+    )  # fmt: skip
+    vq.to(trainer.accelerator.device)
+    return trainer, vq
+
+
+def _loss(model: torch.nn.Module, cond: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    # through forward (not .loss) so that a DDP wrapper sees the call
+    logits = model(cond, target[:, :-1])
+    return torch.nn.functional.cross_entropy(logits.flatten(0, 1), target.flatten())
+
+
+def run_training(config: TransformerRunConfig, resume: str | None = None) -> FitResult:
+    """Train the prior; writes the run directory with ``model/gpt`` and a copy of the first stage, ``model/vqgan``."""
+    trainer, vq = build_trainer(config)
+    result = trainer.fit(resume=resume)
+    if trainer.is_main and result.reason != "preempted":
+        run_dir = Path(trainer.run_dir)
+        trainer.unwrap("gpt").save_pretrained(run_dir / "model" / "gpt")
+        vq.save_pretrained(run_dir / "model" / "vqgan")  # the prior is useless without its own first stage
+        val = result.metrics.get("val_loss")
+        trainer.print(f"done ({result.reason}) at step {result.step}: {run_dir}/model; val_loss {val:.4g}")
+    return result
+
+
+if __name__ == "__main__":  # accelerate launch -m vqgan_negatives.train_transformer [options]
+    import sys
+
+    from vqgan_negatives.cli import main
+
+    main(["train-transformer", *sys.argv[1:]])
