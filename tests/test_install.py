@@ -23,6 +23,7 @@ PACKAGES = {  # directory: (import name, console script, a sub-command its --hel
     "dcgan-tutorial": ("dcgan_tutorial", "dcgan-tutorial", "collapse-demo"),
     "hvae-captcha": ("hvae_captcha", "hvae-captcha", "inspect-config"),
     "m1-hyperspectral": ("m1_hyperspectral", "m1-hyperspectral", "classify"),
+    "vqgan-negatives": ("vqgan_negatives", "vqgan-negatives", "make-negatives"),
 }
 
 

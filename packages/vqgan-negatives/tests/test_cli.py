@@ -70,3 +70,30 @@ def test_sample_and_make_negatives_cli(trained_pipeline, tmp_path):
         rows = list(csv.DictReader(fh))
     assert sum(r["status"] == "kept" for r in rows) == 3
     assert len(list((tmp_path / "syn").glob("negative_*.png"))) == 3
+
+
+@pytest.mark.parametrize(
+    ("condition", "message"),
+    [
+        ("image:/no/such/picture.png", "not found"),
+        ("perlin:scale=abc", "bad value for scale"),
+        ("perlin:colour=3", "bad Perlin option"),
+        ("perlin:octaves=0", "octaves >= 1"),
+    ],
+)
+def test_bad_conditions_are_one_line_errors(trained_pipeline, tmp_path, condition, message):
+    code, out = _run("sample", str(trained_pipeline[1]), "-n", "1", "--condition", condition,
+                     "-o", str(tmp_path / "s.png"))  # fmt: skip
+    assert code == 2 and message in out and "Traceback" not in out, out
+    assert not (tmp_path / "s.png").exists()
+
+
+def test_damaged_model_file_is_refused(trained_pipeline, tmp_path):
+    import shutil
+
+    run = tmp_path / "copy"
+    shutil.copytree(trained_pipeline[1] / "model", run / "model")
+    weights = run / "model" / "gpt" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    code, out = _run("sample", str(run), "-n", "1", "-o", str(tmp_path / "s.png"))
+    assert code == 2 and "model.safetensors" in out and "Traceback" not in out, out

@@ -84,3 +84,12 @@ def test_pipeline_from_a_training_checkpoint(trained_pipeline):
     w_early, w_final = early.gpt.head.weight, final.gpt.head.weight
     assert w_early.shape == w_final.shape and not torch.equal(w_early, w_final)
     assert torch.equal(early.vq.quantizer.embedding, final.vq.quantizer.embedding)
+
+
+def test_transformer_resume_is_exact(trained_pipeline, tmp_path, tiny_gpt_config):
+    from gencore.testing import assert_resume_exact
+    from vqgan_negatives.train_transformer import build_trainer
+
+    vq_dir = trained_pipeline[0]
+    assert_resume_exact(lambda out, steps: build_trainer(tiny_gpt_config(out, vq_dir, f"train.max_steps={steps}"))[0],
+                        tmp_path, stop_at=2, total=4)  # fmt: skip
