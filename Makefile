@@ -26,8 +26,19 @@ demo: $(STAMP)
 	$(VENV)/bin/m1-hyperspectral train --output-dir runs/m1-hyperspectral-demo --max-steps 1500 --patience 20 \
 		--resume auto
 	$(VENV)/bin/m1-hyperspectral classify runs/m1-hyperspectral-demo --labels-per-class 5,10,50 --repeats 3
+	$(VENV)/bin/vqgan-negatives train-vqgan --output-dir runs/vqgan-negatives-demo/vqgan --max-steps 400 --resume auto \
+		--set data.num_images=800 --set loss.disc_start=250 --set train.sample_every=200 --set train.eval_every=200 \
+		--set train.checkpoint_every=200
+	$(VENV)/bin/vqgan-negatives train-transformer --vqgan runs/vqgan-negatives-demo/vqgan --max-steps 300 \
+		--output-dir runs/vqgan-negatives-demo/transformer --resume auto --set data.num_images=800 \
+		--set train.sample_every=300 --set train.eval_every=300 --set train.checkpoint_every=300
+	$(VENV)/bin/vqgan-negatives make-negatives runs/vqgan-negatives-demo/transformer -n 64 \
+		-o runs/vqgan-negatives-demo/synthetic_dataset
+	$(VENV)/bin/vqgan-negatives classifier-study --negatives runs/vqgan-negatives-demo/synthetic_dataset --seeds 0 \
+		--n-train 400 --n-test 200 --steps 150 -o runs/vqgan-negatives-demo/study
 	@echo "demo outputs: runs/gencore-demo, runs/dcgan-tutorial-demo, runs/dcgan-collapse-demo," \
-		"runs/hvae-captcha-demo, runs/m1-hyperspectral-demo (samples/*.png, losses.png, collapse.png, classify.json)"
+		"runs/hvae-captcha-demo, runs/m1-hyperspectral-demo, runs/vqgan-negatives-demo" \
+		"(samples/*.png, losses.png, collapse.png, classify.json, synthetic_dataset/, study/study.json)"
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -37,6 +48,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/trainer_overhead.py
+	$(PY) benchmarks/perlin.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -555,7 +555,9 @@ class Trainer:
         if self.last_checkpoint is None or self.last_checkpoint.name != f"step_{self.step:06d}":
             self.save_checkpoint()
         if reason == "preempted":
-            self.print(f"stopped by signal {self._signal}: saved {self.last_checkpoint}; resume with --resume auto")
+            # on a rank that was not signalled itself, the stop came from another rank through the shared flag
+            why = f"signal {self._signal}" if self._signal is not None else "a signal to another process"
+            self.print(f"stopped by {why}: saved {self.last_checkpoint}; resume with --resume auto")
         if self.logger is not None:
             self.logger.close()
             if self.is_main:
