@@ -24,6 +24,7 @@ PACKAGES = {  # directory: (import name, console script, a sub-command its --hel
     "hvae-captcha": ("hvae_captcha", "hvae-captcha", "inspect-config"),
     "m1-hyperspectral": ("m1_hyperspectral", "m1-hyperspectral", "classify"),
     "vqgan-negatives": ("vqgan_negatives", "vqgan-negatives", "make-negatives"),
+    "ganwriting-music": ("ganwriting_music", "ganwriting-music", "export-mashcima"),
 }
 
 

@@ -1,0 +1,389 @@
+"""``ganwriting-music``: read-classes, render-homus, export-fonts, clean, train, generate, export-mashcima,
+evaluate, classifier-study.
+
+Bad input (unknown class, empty folder, malformed HOMUS line, missing checkpoint...) ends with one line
+``error: ...`` and exit code 2 (gencore's error path); ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gencore.cli import Group, config_from_options, run_fit, training_options
+from gencore.errors import ConfigError, DataError
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ganwriting-music")
+def main() -> None:
+    """GANwriting for handwritten music symbols: generate a requested symbol class (SMuFL names such as gClef,
+    accidentalSharp, noteheadBlack) in the style of a few reference images of one writer.
+
+    \b
+    Data:   read-classes, render-homus, export-fonts, clean
+    Train:  train START_EPOCH   (0 = fresh, N = resume epoch N, auto = newest)
+    Use:    generate, export-mashcima, evaluate, classifier-study
+    """
+
+
+def _classes_option(fn):  # noqa: ANN001, ANN202
+    return click.option("--classes", default=None, metavar="A,B,...",
+                        help="Class names to accept [default: the 20 SMuFL classes of the original].")(fn)  # fmt: skip
+
+
+def _class_list(text: str | None) -> list[str]:
+    from ganwriting_music.config import CLASSES
+
+    if text is None:
+        return list(CLASSES)
+    names = [c.strip() for c in text.split(",") if c.strip()]
+    if not names:
+        raise ConfigError("--classes expects a comma-separated list of class names")
+    return names
+
+
+# --- data ----------------------------------------------------------------------------------------------------
+
+
+@main.command("read-classes")
+@click.argument("root", type=click.Path())
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="Index file to write.")
+@_classes_option
+@click.option("--skip-unknown", is_flag=True, help="Leave out folders that are not a known class (else an error).")
+def read_classes(root: str, output: str, classes: str | None, skip_unknown: bool) -> None:
+    """Scan class folders under ROOT and write an index file of ``path<TAB>class<TAB>writer`` lines.
+
+    ROOT is ``ROOT/<class>/*.png`` (one writer, named after ROOT) or ``ROOT/<writer>/<class>/*.png``. Class
+    folder names match case-insensitively (gclef -> gClef). Train on it with ``--data index.txt``.
+    """
+    from ganwriting_music.data import read_class_folders, write_index
+
+    entries = read_class_folders(root, _class_list(classes), skip_unknown)
+    write_index(entries, output)
+    per_class: dict[str, int] = {}
+    for _, cls, _ in entries:
+        per_class[cls] = per_class.get(cls, 0) + 1
+    writers = sorted({w for _, _, w in entries})
+    click.echo(f"wrote {output}: {len(entries)} images, {len(per_class)} classes, {len(writers)} writer(s)")
+    click.echo("  " + ", ".join(f"{c} {n}" for c, n in sorted(per_class.items())))
+
+
+def _write_set(data: Any, out: Path, index: bool = True) -> int:
+    """Write a SymbolSet as ``out/<writer>/<class>/NNNNN.png`` (+ ``out/index.txt``); returns the image count."""
+    from PIL import Image
+
+    from ganwriting_music.data import write_index
+
+    entries = []
+    counts: dict[tuple[int, int], int] = {}
+    for img, label, writer in zip(data.images[:, 0].numpy(), data.labels.tolist(), data.writers.tolist()):
+        cls, name = data.classes[label], data.writer_names[writer]
+        n = counts.get((writer, label), 0)
+        counts[(writer, label)] = n + 1
+        path = out / name / cls / f"{n:05d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(path)
+        entries.append((path, cls, name))
+    if index:
+        write_index(entries, out / "index.txt")
+    return len(entries)
+
+
+@main.command("render-homus")
+@click.argument("root", type=click.Path())
+@click.option("-o", "--output", type=click.Path(file_okay=False), required=True, help="Folder for the PNGs.")
+@click.option("--size", type=click.IntRange(8, 1024), default=128, show_default=True, help="Image side (pixels).")
+@click.option("--stroke", type=click.IntRange(1, 64), default=3, show_default=True, help="Line width (pixels).")
+@_classes_option
+def render_homus(root: str, output: str, size: int, stroke: int, classes: str | None) -> None:
+    """Render HOMUS stroke files under ROOT (one .txt per symbol: class name, then one ``x,y;x,y;...`` line per
+    stroke) to OUTPUT/<writer>/<class>/*.png and OUTPUT/index.txt.
+
+    HOMUS names are mapped to the SMuFL classes (G-Clef -> gClef, Sharp -> accidentalSharp, ...); HOMUS classes
+    without a counterpart are skipped and counted.
+    """
+    from ganwriting_music.data import read_homus
+
+    data, skipped = read_homus(root, _class_list(classes), size, stroke)
+    n = _write_set(data, Path(output))
+    click.echo(f"rendered {n} symbols of {len(data.writer_names)} writer(s) to {output} (index: {output}/index.txt)")
+    if skipped:
+        click.echo("skipped HOMUS classes without a SMuFL counterpart: "
+                   + ", ".join(f"{k} {v}" for k, v in sorted(skipped.items())))  # fmt: skip
+
+
+@main.command("export-fonts")
+@click.option("-o", "--output", type=click.Path(file_okay=False), required=True, help="Folder for the PNGs.")
+@click.option("--fonts", default=None, metavar="A,B", help="Fonts (writers) [default: all five].")
+@click.option("--size", type=click.IntRange(16, 1024), default=128, show_default=True, help="Image side.")
+@click.option("-n", "--per-class", type=click.IntRange(1, 100000), default=16, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@_classes_option
+def export_fonts(output: str, fonts: str | None, size: int, per_class: int, seed: int, classes: str | None) -> None:
+    """Write the embedded data (augmented glyphs of the verovio fonts) as OUTPUT/<font>/<class>/*.png."""
+    from ganwriting_music.config import FONTS, DataConfig
+    from ganwriting_music.data import font_symbols
+
+    names = [f.strip() for f in fonts.split(",")] if fonts else list(FONTS)
+    unknown = [n for n in names if n not in FONTS]
+    if unknown:
+        raise DataError(f"unknown font(s) {unknown} (the verovio wheel ships {', '.join(FONTS)})")
+    cfg = DataConfig(image_size=size, classes=_class_list(classes), fonts=names, holdout_writers=[])
+    n = _write_set(font_symbols(cfg, names, seed, per_class), Path(output))
+    click.echo(f"wrote {n} images ({size}×{size}) of {len(names)} font(s) to {output}")
+
+
+@main.command()
+@click.argument("source", type=click.Path())
+@click.option("-o", "--output", type=click.Path(file_okay=False), required=True, help="Folder for the clean set.")
+@click.option("--size", type=click.IntRange(8, 1024), default=128, show_default=True, help="Image side.")
+@click.option("--binarize", is_flag=True, help="Threshold to pure black ink on white.")
+@click.option("--min-ink", type=click.FloatRange(0, 1), default=0.002, show_default=True,
+              help="Drop images whose ink covers less than this fraction (blank crops).")  # fmt: skip
+@_classes_option
+def clean(source: str, output: str, size: int, binarize: bool, min_ink: float, classes: str | None) -> None:
+    """Clean and prepare SOURCE (index file, class folders or HOMUS folder) into OUTPUT.
+
+    Every image is read as grey (white-on-black scans inverted), cropped to its ink, centred on a square and
+    resized to SIZE; unreadable files, blank images and exact duplicates are dropped (and counted); the result
+    is OUTPUT/<writer>/<class>/*.png with OUTPUT/index.txt.
+    """
+    import hashlib
+
+    import torch
+
+    from ganwriting_music.config import DataConfig
+    from ganwriting_music.data import load_source
+
+    cfg = DataConfig(source=source, image_size=size, classes=_class_list(classes), holdout_writers=[], bad_files="skip")
+    data = load_source(cfg)
+    images = data.images
+    if binarize:
+        images = torch.where(images < 128, 0, 255).to(torch.uint8)
+    ink = (images < 128).float().mean((1, 2, 3))
+    seen: set[str] = set()
+    keep, blank, duplicate = [], 0, 0
+    for i in range(len(images)):
+        if ink[i] < min_ink:
+            blank += 1
+            continue
+        digest = hashlib.sha1(images[i].numpy().tobytes() + bytes([int(data.labels[i])])).hexdigest()
+        if digest in seen:
+            duplicate += 1
+            continue
+        seen.add(digest)
+        keep.append(i)
+    if not keep:
+        raise DataError(f"{source}: nothing left after cleaning ({blank} blank, {duplicate} duplicate)")
+    data.images = images
+    out = Path(output)
+    if out.exists() and any(out.iterdir()):
+        raise DataError(f"{out} is not empty; choose a new output folder")
+    n = _write_set(data.subset(keep), out)
+    click.echo(f"wrote {n} images to {output} (dropped {blank} blank, {duplicate} duplicate); index: "
+               f"{output}/index.txt")  # fmt: skip
+
+
+# --- training ------------------------------------------------------------------------------------------------
+
+
+@main.command(context_settings={"ignore_unknown_options": False})
+@click.argument("start_epoch", required=False, default="0")
+@training_options("runs/ganwriting-music")
+@click.option(
+    "--preset",
+    type=click.Choice(["original", "cpu"]),
+    default=None,
+    help="original (default: 128×128, batch 92, the original's learning rates) or cpu (64×64, small "
+    "networks, higher learning rates: minutes on two CPU cores); --config/--set apply on top.",
+)
+@click.option(
+    "--data",
+    "source",
+    default=None,
+    metavar="SOURCE",
+    help="fonts (default: the embedded glyphs), an index file, a class-folder root or a HOMUS folder.",
+)
+@click.option("--size", type=click.IntRange(16, 1024), default=None, help="Image side, a multiple of 16.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs to train in total.")
+@click.option("--save-every", type=click.IntRange(min=1), default=None, help="Save the full state every N epochs.")
+@click.option("--eval-every", type=click.IntRange(min=0), default=None, help="Evaluate + sample every N epochs.")
+@click.option("--lr-dis", type=float, default=None, help="Discriminator learning rate [default: 1e-5].")
+@click.option("--lr-gen", type=float, default=None, help="Generator learning rate [default: 1e-4].")
+@click.option("--lr-rec", type=float, default=None, help="Recognizer learning rate [default: 1e-5].")
+@click.option("--w-rec", type=float, default=None, help="Recognizer loss weight [default: 2.5].")
+@click.option("--w-gp", type=float, default=None, help="Gradient penalty weight [default: 0.3].")
+@click.option("--w-l1", type=float, default=None, help="L1 to a real image of the same writer/class [default: 0].")
+@click.option("--k-refs", type=click.IntRange(min=1), default=None, help="Style reference images per sample.")
+def train(start_epoch: str, **options: Any) -> None:
+    """Train generator, discriminator and recognizer from START_EPOCH (0 = fresh, N = continue from the state
+    saved at the end of epoch N, auto = newest checkpoint or fresh).
+
+    Writes config.json, metrics.csv, losses.png, samples/ (per writer: a row of real symbols, then a row generated
+    in that writer's style), checkpoints/ (+ epochs.json) and model/ into the run directory. The same command runs
+    as ``python -m ganwriting_music.train START_EPOCH`` and ``accelerate launch -m ganwriting_music.train
+    START_EPOCH``. Every option is a config key too (see the README), e.g. --set loss.w_writer=0.5.
+    """
+    from ganwriting_music.config import PRESETS, GanwritingConfig
+    from ganwriting_music.train import run_training
+
+    flags = {
+        "data.source": options.pop("source"), "data.image_size": options.pop("size"), "epochs": options.pop("epochs"),
+        "save_every_epochs": options.pop("save_every"), "eval_every_epochs": options.pop("eval_every"),
+        "optim.lr_dis": options.pop("lr_dis"), "optim.lr_gen": options.pop("lr_gen"),
+        "optim.lr_rec": options.pop("lr_rec"), "loss.w_rec": options.pop("w_rec"), "loss.w_gp": options.pop("w_gp"),
+        "loss.w_l1": options.pop("w_l1"), "model.k_refs": options.pop("k_refs"),
+    }  # fmt: skip
+    preset = PRESETS[options.pop("preset") or "original"]
+    extra = [f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None]
+    options["overrides"] = (*preset, *options["overrides"], *extra)
+    config, resume = config_from_options(GanwritingConfig, options)
+    run_fit(lambda: run_training(config, start_epoch, resume))
+
+
+# --- using a trained model -------------------------------------------------------------------------------------
+
+
+def _style_option(fn):  # noqa: ANN001, ANN202
+    return click.option("--style-from", default=None, metavar="DIR|font:NAME",
+                        help="Reference images of one writer: a folder of images, or font:NAME for an embedded "
+                        "font (font:Petaluma is the writer held out by default) [default: the run's first "
+                        "training writer].")(fn)  # fmt: skip
+
+
+def _style(run: str, spec: str | None, seed: int):  # noqa: ANN202
+    from ganwriting_music.evaluate import run_config, style_references
+
+    config = run_config(run)
+    if spec is None:
+        if config.data.source != "fonts":
+            raise ConfigError("--style-from is required for runs trained on your own data")
+        spec = f"font:{config.data.fonts[0]}"
+    return config, style_references(spec, config, seed)
+
+
+def _labels(nets: Any, names: str, n: int):  # noqa: ANN202
+    import torch
+
+    from ganwriting_music.data import canonical_class
+
+    classes = nets.config.classes
+    if names == "all":
+        chosen = list(range(len(classes)))
+    else:
+        chosen = [classes.index(canonical_class(c, classes)) for c in names.split(",") if c.strip()]
+    return torch.tensor([chosen[i % len(chosen)] for i in range(n)])
+
+
+@main.command()
+@click.argument("run", type=click.Path())
+@click.option("--class", "class_names", default="all", show_default=True, metavar="NAME[,NAME]|all",
+              help="Symbol class(es) to draw, e.g. gClef or accidentalSharp,noteheadBlack.")  # fmt: skip
+@_style_option
+@click.option("-n", "--num", type=click.IntRange(1, 100000), default=64, show_default=True, help="Images.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default="grid.png", show_default=True,
+              help="PNG grid to write.")  # fmt: skip
+@click.option("--save-dir", type=click.Path(file_okay=False), default=None, help="Also write each image as a PNG.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def generate(run: str, class_names: str, style_from: str | None, num: int, output: str, save_dir: str | None,
+             seed: int) -> None:  # fmt: skip
+    """Generate NUM symbols of the requested class(es) in the style of the --style-from writer."""
+    from PIL import Image
+
+    from ganwriting_music.evaluate import generate_from_style
+    from ganwriting_music.train import load_networks
+    from gencore.viz import save_image_grid
+
+    nets = load_networks(run)
+    config, refs = _style(run, style_from, seed)
+    labels = _labels(nets, class_names, num)
+    images = generate_from_style(nets, refs, labels, config.model.k_refs, seed)
+    ncol = len(set(labels.tolist())) if class_names == "all" else None
+    save_image_grid(images, output, nrow=ncol, value_range=(-1, 1))
+    if save_dir is not None:
+        folder = Path(save_dir)
+        for i, (img, label) in enumerate(zip(images, labels.tolist())):
+            path = folder / nets.config.classes[label] / f"{i:05d}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(((img[0].numpy() + 1) * 127.5 + 0.5).clip(0, 255).astype("uint8")).save(path)
+    click.echo(f"wrote {output} ({num} images)" + (f" and {save_dir}/<class>/*.png" if save_dir else ""))
+
+
+@main.command("export-mashcima")
+@click.argument("run", type=click.Path())
+@click.option("-o", "--output", type=click.Path(file_okay=False), required=True, help="Symbol repository folder.")
+@click.option("-n", "--per-class", type=click.IntRange(1, 100000), default=32, show_default=True)
+@click.option("--class", "class_names", default="all", show_default=True, metavar="NAME[,NAME]|all")
+@_style_option
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Ink darkness above which a pixel is ink.")  # fmt: skip
+@click.option("--seed", type=int, default=0, show_default=True)
+def export_mashcima(run: str, output: str, per_class: int, class_names: str, style_from: str | None,
+                    threshold: float, seed: int) -> None:  # fmt: skip
+    """Write generated symbols as Mashcima-style sprites: OUTPUT/<class>/<class>_NNNN.png, binary masks cropped to
+    the ink, ink = 1 (1-bit PNG), and OUTPUT/manifest.json."""
+    import torch
+
+    from ganwriting_music.evaluate import generate_from_style, save_mashcima
+    from ganwriting_music.train import load_networks
+
+    nets = load_networks(run)
+    config, refs = _style(run, style_from, seed)
+    chosen = sorted(set(_labels(nets, class_names, len(nets.config.classes)).tolist()))
+    labels = torch.tensor(chosen).repeat_interleave(per_class)
+    images = generate_from_style(nets, refs, labels, config.model.k_refs, seed)
+    counts = save_mashcima(images, labels, nets.config.classes, output, threshold)
+    click.echo(f"wrote {sum(counts.values())} sprites of {len(counts)} classes to {output} (manifest.json)")
+
+
+@main.command()
+@click.argument("run", type=click.Path())
+@click.option("--classifier-steps", type=click.IntRange(1, 10**6), default=600, show_default=True,
+              help="Updates of the symbol classifier trained here for the Fréchet distance.")  # fmt: skip
+@click.option("--seed", type=int, default=0, show_default=True)
+def evaluate(run: str, classifier_steps: int, seed: int) -> None:
+    """Recognizer accuracy on generated images and Fréchet distance on features of a classifier trained here on
+    the run's real training images; writes RUN/eval/evaluation.json."""
+    from ganwriting_music.evaluate import evaluate_run
+
+    result = evaluate_run(run, classifier_steps, seed)
+    for key, value in result.items():
+        click.echo(f"{key:40s} {value:.4f}" if isinstance(value, float) else f"{key:40s} {value}")
+    click.echo(f"wrote {Path(run) / 'eval' / 'evaluation.json'}")
+
+
+@main.command("classifier-study")
+@click.argument("run", type=click.Path())
+@click.option("--holdout", default=None, metavar="W1,W2", help="Test writers [default: the run's holdout_writers].")
+@click.option("--steps", type=click.IntRange(1, 10**6), default=600, show_default=True, help="Classifier updates.")
+@click.option("--repeats", type=click.IntRange(1, 20), default=1, show_default=True, help="Seeds per data set.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def classifier_study(run: str, holdout: str | None, steps: int, repeats: int, seed: int) -> None:
+    """Train the symbol classifier on original, synthetic and combined data and test it on a writer that neither
+    the GAN nor the classifier saw; prints a table, writes RUN/study/classifier_study.{json,md}."""
+    from ganwriting_music.evaluate import classifier_study as study
+    from ganwriting_music.evaluate import study_table
+
+    names = [h.strip() for h in holdout.split(",")] if holdout else None
+    summary = study(run, names, steps, seed, repeats)
+    click.echo(study_table(summary))
+
+
+@main.command("clean-run")
+@click.argument("run", type=click.Path())
+@click.option("--yes", is_flag=True, help="Do it (without: only list what would be removed).")
+def clean_run(run: str, yes: bool) -> None:
+    """Remove a run's checkpoints and sample images (what the original's clean.py deleted); keeps model/."""
+    targets = [Path(run) / "checkpoints", Path(run) / "samples"]
+    if not (Path(run) / "config.json").is_file():
+        raise DataError(f"{run} is not a run directory (no config.json)")
+    for target in targets:
+        if target.exists():
+            if yes:
+                shutil.rmtree(target)
+            click.echo(("removed " if yes else "would remove ") + str(target))

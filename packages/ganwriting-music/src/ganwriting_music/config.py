@@ -1,0 +1,187 @@
+"""Configuration of a ganwriting-music run.
+
+The defaults are the original project's values (128×128 grey images, batch 92, Adam with lr_dis 1e-5, lr_gen
+1e-4, lr_rec 1e-5, recognizer weight 2.5 with label smoothing 0.1, gradient penalty 0.3). ``PRESETS["cpu"]`` is
+the small configuration that trains on two CPU cores in minutes at 64×64 (used by the README and ``make demo``).
+Everything is a config key: ``--set optim.lr_gen=2e-4``, or a TOML/JSON file with ``--config``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gencore.errors import ConfigError
+from gencore.train import TrainConfig
+
+#: The original's 20 classes (SMuFL glyph names), in the sorted order that gives the label indices.
+CLASSES: tuple[str, ...] = tuple(sorted([
+    "accidentalFlat", "accidentalNatural", "accidentalSharp", "barlineSingle", "beam", "cClef", "fClef",
+    "flag16thDown", "flag16thUp", "flag8thDown", "flag8thUp", "gClef", "noteheadBlack", "noteheadHalf",
+    "noteheadWhole", "rest8th", "restHalf", "restQuarter", "restWhole", "stem",
+]))  # fmt: skip
+
+#: The music fonts that the verovio wheel ships; each one is a "writer" of the embedded data.
+FONTS: tuple[str, ...] = ("Bravura", "Leipzig", "Leland", "Gootville", "Petaluma")
+
+
+@dataclass
+class DataConfig:
+    """Where the symbols come from and how they are prepared."""
+
+    # "fonts" = the embedded default (glyphs of the verovio fonts, augmented); otherwise a path: an index file
+    # (path<TAB>class[<TAB>writer]), a folder of class folders (<root>/<class>/*.png or <root>/<writer>/<class>/),
+    # or a HOMUS folder (one .txt per symbol).
+    source: str = "fonts"
+    image_size: int = 128  # square grey images (the original: 128×128)
+    classes: list[str] = field(default_factory=lambda: list(CLASSES))
+    fonts: list[str] = field(default_factory=lambda: list(FONTS[:4]))  # writers the GAN trains on
+    holdout_writers: list[str] = field(default_factory=lambda: ["Petaluma"])  # never seen by GAN or classifier
+    samples_per_class: int = 48  # embedded data: augmented renderings per (font, class)
+    test_fraction: float = 0.1  # held out per (writer, class) for evaluation (the original had no split)
+    # handwriting-like augmentation of the embedded glyphs
+    rotation: float = 8.0  # degrees, uniform in ±rotation
+    scale: tuple[float, float] = (0.8, 1.05)
+    shear: float = 0.15
+    elastic: float = 0.035  # amplitude of the smooth random displacement, in units of the image side
+    elastic_grid: int = 5  # control points per side of the displacement field
+    stroke: tuple[int, int] = (-1, 2)  # stroke width change in pixels of the 2× master raster (erode/dilate)
+    homus_stroke: int = 3  # HOMUS: line width in pixels at image_size (MusicSymbolClassifier uses 3)
+    bad_files: str = "raise"  # "raise" or "skip" unreadable images
+
+    def __post_init__(self) -> None:
+        self.scale = tuple(self.scale)
+        self.stroke = tuple(self.stroke)
+        if self.image_size < 8:
+            raise ConfigError(f"data.image_size must be at least 8, got {self.image_size}")
+        if not self.classes or len(set(self.classes)) != len(self.classes):
+            raise ConfigError("data.classes must be a non-empty list without repeats")
+        if self.samples_per_class < 2:
+            raise ConfigError(f"data.samples_per_class must be at least 2, got {self.samples_per_class}")
+        if not 0 <= self.test_fraction < 1:
+            raise ConfigError(f"data.test_fraction must be in [0, 1), got {self.test_fraction}")
+        if not 0 < self.scale[0] <= self.scale[1]:
+            raise ConfigError(f"data.scale must be (low, high) with 0 < low <= high, got {self.scale}")
+        if self.stroke[0] > self.stroke[1]:
+            raise ConfigError(f"data.stroke must be (low, high), got {self.stroke}")
+        if self.bad_files not in ("raise", "skip"):
+            raise ConfigError(f"data.bad_files must be 'raise' or 'skip', got {self.bad_files!r}")
+        for name in [*self.fonts, *self.holdout_writers]:
+            if self.source == "fonts" and name not in FONTS:
+                raise ConfigError(f"unknown font {name!r} (the verovio wheel ships {', '.join(FONTS)})")
+        both = set(self.fonts) & set(self.holdout_writers)
+        if both:
+            raise ConfigError(f"writer(s) {sorted(both)} are both in data.fonts and data.holdout_writers")
+
+
+@dataclass
+class ModelConfig:
+    """Generator (style encoder + class + noise -> AdaIN decoder), discriminator and recognizer widths."""
+
+    k_refs: int = 8  # reference images of one writer fed to the style encoder (GANwriting: 15)
+    style_dim: int = 128
+    class_dim: int = 64  # class embedding size
+    noise_dim: int = 32
+    noise_std: float = 1.0  # std of the generator noise (the original: 3)
+    gen_channels: int = 64  # widest decoder layer is gen_channels * 4
+    style_channels: int = 0  # width of the style encoder (0 = gen_channels); it runs on B·K images
+    dis_channels: int = 64
+    rec_channels: int = 32
+    writer_head: bool = True  # discriminator also classifies the writer (GANwriting's W) and G matches it
+    class_projection: bool = True  # class-conditional D (projection); the original's D is unconditional
+    rec_downsample: int = 2  # the recognizer reads images average-pooled by this factor (1 = full resolution)
+
+    def __post_init__(self) -> None:
+        for name in ("k_refs", "style_dim", "class_dim", "noise_dim", "gen_channels", "dis_channels", "rec_channels"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"model.{name} must be at least 1, got {getattr(self, name)}")
+        if self.rec_downsample < 1:
+            raise ConfigError(f"model.rec_downsample must be at least 1, got {self.rec_downsample}")
+        if self.style_channels < 0:
+            raise ConfigError(f"model.style_channels must be >= 0, got {self.style_channels}")
+        if self.noise_std < 0:
+            raise ConfigError(f"model.noise_std must be >= 0, got {self.noise_std}")
+
+
+@dataclass
+class LossConfig:
+    """Loss weights. G: w_dis·adversarial + w_rec·CE(R(fake), requested class) + w_writer·CE(W(fake), writer)
+    + w_l1·|fake - a real image of that writer and class|. D: adversarial + w_gp·gradient penalty + writer CE."""
+
+    w_dis: float = 1.0
+    w_rec: float = 2.5
+    w_writer: float = 1.0
+    w_l1: float = 0.0  # the original's default; the cpu preset turns it on (paired target of the same writer)
+    w_gp: float = 0.3
+    label_smoothing: float = 0.1
+
+    def __post_init__(self) -> None:
+        for name in ("w_dis", "w_rec", "w_writer", "w_l1", "w_gp"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"loss.{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(f"loss.label_smoothing must be in [0, 1), got {self.label_smoothing}")
+
+
+@dataclass
+class OptimConfig:
+    """Adam for the three networks; learning rates are floats (the original parsed them as integers)."""
+
+    lr_dis: float = 1e-5
+    lr_gen: float = 1e-4
+    lr_rec: float = 1e-5
+    betas: tuple[float, float] = (0.5, 0.999)
+
+    def __post_init__(self) -> None:
+        self.betas = tuple(self.betas)
+        for name in ("lr_dis", "lr_gen", "lr_rec"):
+            value = getattr(self, name)
+            if not isinstance(value, float) or value <= 0:
+                raise ConfigError(f"optim.{name} must be a positive number, got {value!r}")
+
+
+def _train_defaults() -> TrainConfig:
+    # max_steps is a ceiling only: the run length is `epochs`; --max-steps shortens it.
+    return TrainConfig(
+        output_dir="runs/ganwriting-music", max_steps=10**9, batch_size=92, log_every=20, checkpoint_every=0,
+        keep_checkpoints=0, eval_every=0, sample_every=0,
+    )  # fmt: skip
+
+
+@dataclass
+class GanwritingConfig:
+    """A whole run. ``save_every_epochs``/``eval_every_epochs`` are the original's MODEL_SAVE_EPOCH/EVAL_EPOCH."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=_train_defaults)
+    epochs: int = 100
+    save_every_epochs: int = 10  # full training state (resumable with `train N`)
+    eval_every_epochs: int = 10  # evaluation and a sample grid
+    eval_samples: int = 200  # generated images per evaluation
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ConfigError(f"epochs must be at least 1, got {self.epochs}")
+        if self.save_every_epochs < 1 or self.eval_every_epochs < 0:
+            raise ConfigError("save_every_epochs must be >= 1 and eval_every_epochs >= 0")
+        if self.data.image_size < 16 or self.data.image_size % 16:
+            raise ConfigError(
+                f"data.image_size must be a multiple of 16 (the networks halve it four times), got "
+                f"{self.data.image_size}"
+            )
+        if self.eval_samples < 2:
+            raise ConfigError(f"eval_samples must be at least 2, got {self.eval_samples}")
+
+
+#: Named starting points; ``--preset NAME`` applies these ``key=value`` overrides before ``--config``/``--set``.
+PRESETS: dict[str, list[str]] = {
+    "original": [],
+    "cpu": [
+        "data.image_size=64", "data.samples_per_class=32", "train.batch_size=32", "model.k_refs=4",
+        "model.gen_channels=16", "model.style_channels=16", "model.dis_channels=32", "model.rec_channels=16",
+        "model.style_dim=64", "model.class_dim=32", "optim.lr_dis=2e-4", "optim.lr_gen=2e-4", "optim.lr_rec=5e-4",
+        "loss.w_l1=5.0", "epochs=10", "save_every_epochs=5", "eval_every_epochs=5",
+    ],
+}  # fmt: skip

@@ -1,0 +1,276 @@
+"""Using a trained generator: style references, generation, Mashcima export, evaluation and the classifier study.
+
+* Evaluation: the GAN's recognizer and an independent :class:`~ganwriting_music.model.SymbolClassifier` (trained
+  here on the real training images) classify images generated for the test images' classes in their writers'
+  styles; the Fréchet distance is taken between that classifier's features of real test images and of the
+  generated ones (gencore.metrics.frechet_distance).
+* Classifier study: the symbol classifier trained on the original images, on as many generated images, and on
+  both, tested on a writer (font) that neither the GAN nor the classifiers saw.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from ganwriting_music.config import FONTS, GanwritingConfig
+from ganwriting_music.data import StyleDataset, SymbolSet, fit_square, font_symbols, ink_to_uint8, load_source
+from ganwriting_music.model import Networks, SymbolClassifier
+from ganwriting_music.train import generate, load_networks, prepare_data, recognizer_accuracy
+from gencore.checkpoint import atomic_write_text
+from gencore.config import load_run_config
+from gencore.data import IMAGE_EXTENSIONS, load_image
+from gencore.errors import DataError
+from gencore.metrics import frechet_distance
+
+
+def run_config(run: str | Path) -> GanwritingConfig:
+    """The config a run was trained with."""
+    return load_run_config(GanwritingConfig, run)
+
+
+def style_references(spec: str, config: GanwritingConfig, seed: int = 0) -> torch.Tensor:
+    """Reference images (N, 1, S, S) in [-1, 1] of one writer: ``font:NAME`` renders the embedded font NAME
+    (e.g. the held-out ``font:Petaluma``); otherwise ``spec`` is a folder of that writer's images (any classes,
+    searched recursively; ink is cropped and centred like the training data)."""
+    size = config.data.image_size
+    if spec.startswith("font:"):
+        name = spec[5:]
+        if name not in FONTS:
+            raise DataError(f"unknown font {name!r} in --style-from (the verovio wheel ships {', '.join(FONTS)})")
+        return font_symbols(config.data, [name], seed=seed + 17, per_class=2).floats()
+    folder = Path(spec)
+    if not folder.is_dir():
+        raise DataError(f"style folder not found: {folder} (or use font:NAME, NAME one of {', '.join(FONTS)})")
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not files:
+        raise DataError(f"{folder} is an empty style folder (no images)")
+    images = []
+    for path in files:
+        grey = np.asarray(load_image(path, "L"), np.float32) / 255
+        try:
+            ink = fit_square(1 - grey if grey.mean() > 0.5 else grey, size)
+        except DataError:
+            raise DataError(f"{path}: the image has no ink") from None
+        images.append(ink_to_uint8(torch.from_numpy(ink))[None])
+    return torch.stack(images).float() / 127.5 - 1.0
+
+
+def generate_from_style(
+    nets: Networks, refs: torch.Tensor, labels: torch.Tensor, k: int, seed: int = 0
+) -> torch.Tensor:
+    """Images (N, 1, S, S) in [-1, 1] for ``labels`` (N,), each from ``k`` references drawn from ``refs``."""
+    gen = torch.Generator().manual_seed(seed)
+    pick = torch.randint(len(refs), (len(labels), k), generator=gen)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return generate(nets.gen, refs[pick], labels)
+
+
+def save_mashcima(images: torch.Tensor, labels: torch.Tensor, classes: Sequence[str], out: str | Path,
+                  threshold: float = 0.5) -> dict[str, int]:  # fmt: skip
+    """Write Mashcima-style symbol sprites: ``out/<class>/<class>_NNNN.png`` binary masks cropped to the ink's
+    bounding box, ink = 1 (1-bit PNG, so ``np.array(Image.open(p), dtype=bool)`` is True on ink), plus
+    ``out/manifest.json`` (files per class). Images with no ink after thresholding are left out."""
+    out = Path(out)
+    counts: dict[str, int] = {}
+    files: dict[str, list[str]] = {}
+    ink = (1 - images.clamp(-1, 1)) / 2 > threshold  # generated ink is dark
+    for mask, label in zip(ink[:, 0].cpu().numpy(), labels.tolist()):
+        rows, cols = np.nonzero(mask)
+        if len(rows) == 0:
+            continue
+        crop = mask[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+        name = classes[label]
+        folder = out / name
+        folder.mkdir(parents=True, exist_ok=True)
+        index = counts.get(name, 0)
+        path = folder / f"{name}_{index:04d}.png"
+        Image.fromarray(crop).convert("1").save(path)
+        counts[name] = index + 1
+        files.setdefault(name, []).append(path.relative_to(out).as_posix())
+    manifest = {"format": "binary masks cropped to the ink bounding box, ink = 1 (1-bit PNG)", "classes": files}
+    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
+    return counts
+
+
+# --- the symbol classifier -------------------------------------------------------------------------------------
+
+
+def train_classifier(
+    images: torch.Tensor, labels: torch.Tensor, num_classes: int, steps: int = 600, batch_size: int = 64,
+    lr: float = 2e-3, seed: int = 0, channels: int = 16,
+) -> SymbolClassifier:  # fmt: skip
+    """Train a :class:`SymbolClassifier` on images in [-1, 1] with Adam and a cosine schedule (seeded)."""
+    if len(images) < 2:
+        raise DataError("the classifier needs at least two training images")
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = SymbolClassifier(num_classes, channels)
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+        gen = torch.Generator().manual_seed(seed)
+        model.train()
+        for _ in range(steps):
+            idx = torch.randint(len(images), (min(batch_size, len(images)),), generator=gen)
+            x = images[idx]
+            # small random shifts, so the classifier does not key on exact positions
+            dx, dy = torch.randint(-3, 4, (2,), generator=gen).tolist()
+            x = torch.roll(x, shifts=(dy, dx), dims=(2, 3))
+            loss = F.cross_entropy(model(x), labels[idx], label_smoothing=0.1)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+    model.eval()
+    return model
+
+
+@torch.no_grad()
+def classifier_features(model: SymbolClassifier, images: torch.Tensor) -> torch.Tensor:
+    """Penultimate features (N, D) in eval mode."""
+    model.eval()
+    return torch.cat([model.features(images[i : i + 256]) for i in range(0, len(images), 256)])
+
+
+@torch.no_grad()
+def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
+    """Top-1 accuracy of ``model`` on ``images``."""
+    return recognizer_accuracy(model, images, labels)
+
+
+def per_class_accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
+                       classes: Sequence[str]) -> dict[str, float]:  # fmt: skip
+    """Accuracy per class name."""
+    model.eval()
+    with torch.no_grad():
+        preds = torch.cat([model(images[i : i + 256]).argmax(1) for i in range(0, len(images), 256)])
+    return {c: float((preds[labels == i] == i).float().mean()) for i, c in enumerate(classes) if (labels == i).any()}
+
+
+def synthesize_like(nets: Networks, data: SymbolSet, pool: SymbolSet, k: int, seed: int) -> torch.Tensor:
+    """One generated image per image of ``data``: its class, in its writer's style (references from ``pool``)."""
+    style = StyleDataset(pool, k)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        refs = torch.stack([style.references(pool.writer_names.index(data.writer_names[int(w)]))
+                            for w in data.writers.tolist()])  # fmt: skip
+        return generate(nets.gen, refs, data.labels)
+
+
+def evaluate_run(run: str | Path, classifier_steps: int = 600, seed: int = 0) -> dict[str, float]:
+    """Recognizer accuracy on generated images, the Fréchet distance and how often a writer classifier names the
+    reference writer of a generated image; written to ``RUN/eval/evaluation.json``."""
+    run = Path(run)
+    config = run_config(run)
+    nets = load_networks(run)
+    train_set, test_set = prepare_data(config)
+    test_set = test_set if test_set is not None else train_set
+    k = config.model.k_refs
+    fake = synthesize_like(nets, test_set, train_set, k, seed)
+    real = test_set.floats()
+    clf = train_classifier(train_set.floats(), train_set.labels, len(train_set.classes), classifier_steps,
+                           seed=seed)  # fmt: skip
+    result = {
+        "gan_recognizer_acc_fake": recognizer_accuracy(nets.rec, fake, test_set.labels),
+        "gan_recognizer_acc_real": recognizer_accuracy(nets.rec, real, test_set.labels),
+        "classifier_acc_fake": accuracy(clf, fake, test_set.labels),
+        "classifier_acc_real": accuracy(clf, real, test_set.labels),
+        "frechet_distance": frechet_distance(classifier_features(clf, real), classifier_features(clf, fake)),
+        "frechet_distance_real_train_vs_test": frechet_distance(
+            classifier_features(clf, train_set.floats()[: len(real)]), classifier_features(clf, real)
+        ),
+        "images": len(real),
+    }
+    if len(train_set.writer_names) > 1:  # style: does a writer classifier trained on real images name the writer?
+        wclf = train_classifier(train_set.floats(), train_set.writers, len(train_set.writer_names), classifier_steps,
+                                seed=seed + 5)  # fmt: skip
+        result["writer_acc_real"] = accuracy(wclf, real, test_set.writers)
+        result["writer_acc_fake"] = accuracy(wclf, fake, test_set.writers)
+        result["writer_chance"] = 1 / len(train_set.writer_names)
+    unseen = [w for w in config.data.holdout_writers if w in FONTS] if config.data.source == "fonts" else []
+    if unseen:  # generation in the style of a writer the GAN never saw
+        held = font_symbols(config.data, unseen, seed=config.train.seed)
+        fake_unseen = synthesize_like(nets, held, held, k, seed + 1)
+        result["classifier_acc_fake_unseen_writer"] = accuracy(clf, fake_unseen, held.labels)
+        result["frechet_distance_unseen_writer"] = frechet_distance(
+            classifier_features(clf, held.floats()), classifier_features(clf, fake_unseen)
+        )
+    out = run / "eval"
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "evaluation.json", json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def classifier_study(
+    run: str | Path, holdout: Sequence[str] | None = None, steps: int = 600, seed: int = 0, repeats: int = 1
+) -> dict[str, object]:
+    """Original vs synthetic vs combined training data for the symbol classifier, tested on held-out writers.
+
+    "original": the real images of the GAN's writers (training and test splits); "synthetic": one generated
+    image per original image (same class, same writer's style); "combined": both. The test writers (default: the
+    run's ``data.holdout_writers``) were seen by neither the GAN nor the classifiers. Writes
+    ``RUN/study/classifier_study.json`` and ``.md``.
+    """
+    run = Path(run)
+    config = run_config(run)
+    nets = load_networks(run)
+    holdout = list(holdout or config.data.holdout_writers)
+    if not holdout:
+        raise DataError("classifier-study needs held-out writers: set --holdout or data.holdout_writers")
+    if config.data.source == "fonts":
+        original = font_symbols(config.data, config.data.fonts, seed=config.train.seed)
+        test = font_symbols(config.data, holdout, seed=config.train.seed)
+    else:
+        data = load_source(config.data, seed=config.train.seed)
+        missing = sorted(set(holdout) - set(data.writer_names))
+        if missing:
+            raise DataError(f"held-out writer(s) {missing} are not in {config.data.source}")
+        test = data.of_writers(holdout)
+        original = data.of_writers([w for w in data.writer_names if w not in holdout])
+    synthetic = synthesize_like(nets, original, original, config.model.k_refs, seed)
+    sets = {
+        "original": (original.floats(), original.labels),
+        "synthetic": (synthetic, original.labels),
+        "combined": (torch.cat([original.floats(), synthetic]), torch.cat([original.labels, original.labels])),
+    }
+    results: dict[str, dict[str, float]] = {}
+    for name, (x, y) in sets.items():
+        accs = []
+        for r in range(repeats):
+            # combined has twice the images: give every set the same number of passes over its data
+            n_steps = steps * (2 if name == "combined" else 1)
+            clf = train_classifier(x, y, len(original.classes), n_steps, seed=seed + r)
+            accs.append(accuracy(clf, test.floats(), test.labels))
+        results[name] = {"accuracy": float(np.mean(accs)), "std": float(np.std(accs)), "train_images": len(x)}
+    base = results["original"]["accuracy"]
+    summary = {
+        "test_writers": holdout, "test_images": len(test), "train_writers": original.writer_names,
+        "classifier_steps": steps, "repeats": repeats, "results": results,
+        "synthetic_over_original": results["synthetic"]["accuracy"] / base if base > 0 else float("nan"),
+        "combined_minus_original": results["combined"]["accuracy"] - base,
+    }  # fmt: skip
+    out = run / "study"
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "classifier_study.json", json.dumps(summary, indent=2) + "\n")
+    atomic_write_text(out / "classifier_study.md", study_table(summary) + "\n")
+    return summary
+
+
+def study_table(summary: dict[str, object]) -> str:
+    """The classifier study as a Markdown table."""
+    lines = [f"Test writer(s): {', '.join(summary['test_writers'])} ({summary['test_images']} images, seen by "
+             "neither GAN nor classifier)", "", "| training data | images | accuracy |", "|---|---:|---:|"]  # fmt: skip
+    for name, r in summary["results"].items():
+        spread = f" ± {r['std']:.3f}" if summary["repeats"] > 1 else ""
+        lines.append(f"| {name} | {r['train_images']} | {r['accuracy']:.3f}{spread} |")
+    lines.append("")
+    lines.append(f"synthetic / original = {summary['synthetic_over_original']:.2f}; "
+                 f"combined - original = {summary['combined_minus_original']:+.3f}")  # fmt: skip
+    return "\n".join(lines)

@@ -1,0 +1,275 @@
+"""Training of generator, discriminator and recognizer on gencore's Trainer.
+
+``python -m ganwriting_music.train START_EPOCH [options]`` (and so ``accelerate launch -m ganwriting_music.train
+START_EPOCH``) is ``ganwriting-music train START_EPOCH``, like the original ``python main_run.py <start_epoch>``:
+0 starts fresh, N continues from the full state saved at the end of epoch N (weights, the three optimizers, RNG
+streams, step and epoch counters, data position), ``auto`` from the newest checkpoint.
+
+One update per batch of real images x (class y, writer w) and K other images of the same writer (the style):
+
+* D: BCE on logits (real vs G(refs, y)) + 0.3 · gradient penalty + CE of its writer head on real images;
+* R: CE with label smoothing 0.1 on the real images;
+* G: w_dis · non-saturating adversarial + 2.5 · CE(R(G(refs, y)), y) with the *requested* classes y (the
+  original scored images generated for random labels against the real labels) + w_writer · CE(W(fake), w)
+  + w_l1 · |G(refs, y) - x| (x is a real image of that writer and class; 0 in the original).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ganwriting_music.config import GanwritingConfig
+from ganwriting_music.data import StyleDataset, SymbolSet, load_source, split_by_writer, train_test_split
+from ganwriting_music.model import Networks, NetworksConfig
+from gencore.checkpoint import atomic_write_text, latest_checkpoint, list_checkpoints
+from gencore.config import to_dict
+from gencore.errors import CheckpointError, ConfigError
+from gencore.losses import d_loss, g_loss, gradient_penalty
+from gencore.train import FitResult, StepContext, Trainer, seed_everything
+from gencore.viz import make_grid
+
+EPOCHS_FILE = "epochs.json"
+
+
+def prepare_data(config: GanwritingConfig) -> tuple[SymbolSet, SymbolSet | None]:
+    """The GAN's training and test images: held-out writers removed, then a (writer, class)-stratified split."""
+    data = load_source(config.data, seed=config.train.seed)
+    data, _ = split_by_writer(data, config.data.holdout_writers)
+    return train_test_split(data, config.data.test_fraction, config.train.seed)
+
+
+def make_step(config: GanwritingConfig):
+    """The step function: one D, one R and one G update per batch."""
+    loss = config.loss
+
+    def step(ctx: StepContext, batch: tuple[torch.Tensor, ...]) -> dict[str, Any]:
+        x, y, w, refs = batch
+        fake = ctx.models["G"](refs, y)
+
+        real_logits, real_writer = ctx.models["D"](x, y)
+        fake_logits, _ = ctx.models["D"](fake.detach(), y)
+        loss_d = d_loss(real_logits, fake_logits)
+        gp = gradient_penalty(lambda v: ctx.module("D").logits(v, y), x, fake)
+        total_d = loss.w_dis * loss_d + loss.w_gp * gp
+        logged: dict[str, Any] = {"loss_d": loss_d, "gp": gp}
+        if real_writer is not None and loss.w_writer > 0:
+            writer_d = F.cross_entropy(real_writer, w)
+            total_d = total_d + loss.w_writer * writer_d
+            logged["writer_acc_real"] = (real_writer.argmax(1) == w).float().mean()
+        ctx.update("D", total_d)
+
+        rec_logits = ctx.models["R"](x)
+        loss_r = F.cross_entropy(rec_logits, y, label_smoothing=loss.label_smoothing)
+        ctx.update("R", loss_r)
+
+        adv_logits, fake_writer = ctx.module("D")(fake, y)
+        adv = g_loss(adv_logits)
+        fake_rec = ctx.module("R")(fake)
+        rec = F.cross_entropy(fake_rec, y, label_smoothing=loss.label_smoothing)  # the requested classes
+        total_g = loss.w_dis * adv + loss.w_rec * rec
+        if fake_writer is not None and loss.w_writer > 0:
+            total_g = total_g + loss.w_writer * F.cross_entropy(fake_writer, w)
+            logged["writer_acc_fake"] = (fake_writer.argmax(1) == w).float().mean()
+        if loss.w_l1 > 0:
+            l1 = (fake - x).abs().mean()
+            total_g = total_g + loss.w_l1 * l1
+            logged["l1"] = l1
+        ctx.update("G", total_g)
+        logged.update({"loss_g": adv, "rec_fake": rec, "rec_real": loss_r,
+                       "acc_real": (rec_logits.argmax(1) == y).float().mean(),
+                       "acc_fake": (fake_rec.argmax(1) == y).float().mean()})  # fmt: skip
+        return logged
+
+    return step
+
+
+class EpochTrainer(Trainer):
+    """The Trainer, plus a record of which checkpoint holds the state at the end of which epoch."""
+
+    def save_checkpoint(self) -> Path:
+        """Save as the Trainer does; on an epoch boundary also note ``epoch -> checkpoint`` in epochs.json."""
+        path = super().save_checkpoint()
+        done = self.epoch + (1 if self.batch_in_epoch >= len(self.sampler) else 0)
+        if self.is_main and (self.batch_in_epoch == 0 or self.batch_in_epoch >= len(self.sampler)):
+            record = read_epochs(self.ckpt_dir)
+            record[str(done)] = path.name
+            atomic_write_text(self.ckpt_dir / EPOCHS_FILE, json.dumps(record, indent=1, sort_keys=True) + "\n")
+        return path
+
+
+def read_epochs(ckpt_dir: Path) -> dict[str, str]:
+    """``{epoch: checkpoint directory name}`` of a run (empty when none was saved)."""
+    path = Path(ckpt_dir) / EPOCHS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        return {str(k): str(v) for k, v in json.loads(path.read_text()).items()}
+    except (ValueError, AttributeError):
+        raise CheckpointError(f"{path} is corrupt") from None
+
+
+def resolve_start(trainer: Trainer, start_epoch: str | int | None) -> str | None:
+    """The checkpoint to resume for a start epoch: 0/None fresh, ``auto`` newest (fresh if none), N epoch N."""
+    text = "0" if start_epoch is None else str(start_epoch).strip()
+    existing = list_checkpoints(trainer.ckpt_dir)
+    if text == "0":
+        if existing:
+            saved = ", ".join(sorted(read_epochs(trainer.ckpt_dir), key=int)) or "none at an epoch end"
+            raise ConfigError(
+                f"{trainer.run_dir} already holds checkpoints (saved epochs: {saved}); continue with start epoch N "
+                "or auto, or choose another --output-dir"
+            )
+        return None
+    if text == "auto":
+        found = latest_checkpoint(trainer.ckpt_dir, warn=trainer.print)
+        return str(found) if found is not None else None
+    if not text.isdigit():
+        raise ConfigError(f"start epoch must be 0, a saved epoch N or 'auto', got {start_epoch!r}")
+    record = read_epochs(trainer.ckpt_dir)
+    name = record.get(str(int(text)))
+    if name is None or not (trainer.ckpt_dir / name).is_dir():
+        saved = ", ".join(e for e in sorted(record, key=int) if (trainer.ckpt_dir / record[e]).is_dir()) or "none"
+        raise CheckpointError(f"no checkpoint saved at epoch {int(text)} in {trainer.ckpt_dir} (saved epochs: {saved})")
+    return str(trainer.ckpt_dir / name)
+
+
+@torch.no_grad()
+def generate(gen: torch.nn.Module, refs: torch.Tensor, labels: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+    """Images for ``labels`` (N,) in the style of ``refs`` (N, K, 1, S, S), in [-1, 1], in eval mode."""
+    was = gen.training
+    gen.eval()
+    out = [gen(refs[i : i + batch_size], labels[i : i + batch_size]) for i in range(0, len(labels), batch_size)]
+    gen.train(was)
+    return torch.cat(out)
+
+
+def sample_sheet(gen: torch.nn.Module, data: StyleDataset, device: torch.device, writers: int = 4) -> torch.Tensor:
+    """For each of the first ``writers`` writers: a row of its real images (one per class), then a row generated
+    from K other images of that writer. In [0, 1], ``num_classes`` per row."""
+    d = data.data
+    rows = []
+    for w in range(min(writers, len(d.writer_names))):
+        idx = []
+        for c in range(len(d.classes)):
+            hit = torch.nonzero((d.writers == w) & (d.labels == c)).flatten()
+            idx.append(int(hit[0]) if len(hit) else -1)
+        have = [i for i in idx if i >= 0]
+        if not have:
+            continue
+        real = torch.ones(len(idx), 1, *d.images.shape[-2:])
+        real[[k for k, i in enumerate(idx) if i >= 0]] = d.floats(torch.tensor(have))
+        refs = torch.stack([data.references(w) for _ in idx]).to(device)
+        labels = torch.arange(len(d.classes), device=device)
+        rows += [real.to(device), generate(gen, refs, labels)]
+    return (torch.cat(rows) + 1) / 2
+
+
+@torch.no_grad()
+def recognizer_accuracy(rec: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
+    """Fraction of ``images`` that ``rec`` assigns to ``labels`` (eval mode)."""
+    was = rec.training
+    rec.eval()
+    preds = torch.cat([rec(images[i : i + 128]).argmax(1) for i in range(0, len(images), 128)])
+    rec.train(was)
+    return float((preds == labels).float().mean())
+
+
+def build_trainer(config: GanwritingConfig) -> EpochTrainer:
+    """Data, networks, optimizers and the Trainer for ``config`` (nothing trained yet)."""
+    seed_everything(config.train.seed)
+    train_set, test_set = prepare_data(config)
+    nets = Networks(NetworksConfig(config.model, config.data.image_size, list(train_set.classes),
+                                   list(train_set.writer_names)))  # fmt: skip
+    nets.gen.set_templates(train_set.floats(), train_set.labels)
+    o = config.optim
+    optimizers = {
+        "G": torch.optim.Adam(nets.gen.parameters(), lr=o.lr_gen, betas=o.betas),
+        "D": torch.optim.Adam(nets.dis.parameters(), lr=o.lr_dis, betas=o.betas),
+        "R": torch.optim.Adam(nets.rec.parameters(), lr=o.lr_rec, betas=o.betas),
+    }
+    dataset = StyleDataset(train_set, config.model.k_refs)
+    evaluated = test_set if test_set is not None else train_set
+    n_eval = min(config.eval_samples, len(evaluated))
+
+    def evaluate(trainer: Trainer) -> dict[str, float]:
+        device = trainer.accelerator.device
+        torch.manual_seed(config.train.seed + 1)  # the Trainer restores the training RNG streams afterwards
+        pick = torch.randperm(len(evaluated))[:n_eval]
+        labels, writers = evaluated.labels[pick], evaluated.writers[pick]
+        refs = torch.stack([dataset.references(int(w)) for w in writers.tolist()]).to(device)
+        fake = generate(trainer.unwrap("G"), refs, labels.to(device))
+        rec = trainer.unwrap("R")
+        return {
+            "rec_acc_fake": recognizer_accuracy(rec, fake, labels.to(device)),
+            "rec_acc_real": recognizer_accuracy(rec, evaluated.floats(pick).to(device), labels.to(device)),
+        }
+
+    def samples(trainer: Trainer) -> torch.Tensor:
+        torch.manual_seed(config.train.seed)
+        sheet = sample_sheet(trainer.unwrap("G"), dataset, trainer.accelerator.device)
+        # one row per class list: the Trainer writes a square grid, so hand it the finished sheet as one image
+        return make_grid(sheet.cpu(), nrow=len(train_set.classes)).unsqueeze(0)
+
+    trainer = EpochTrainer(
+        config.train, {"G": nets.gen, "D": nets.dis, "R": nets.rec}, optimizers, make_step(config), dataset,
+        sample_fn=samples, eval_fn=evaluate, run_config=to_dict(config),
+        console_columns=["loss_d", "loss_g", "rec_fake", "acc_fake", "acc_real", "l1", "gp", "steps_per_s",
+                         "epoch", "eval/rec_acc_fake", "eval/rec_acc_real"],
+    )  # fmt: skip
+    trainer.networks = nets
+    # The original counts in epochs; the Trainer in updates: one epoch is len(sampler) updates on every rank.
+    per_epoch = len(trainer.sampler)
+    cfg = trainer.config
+    eval_every = config.eval_every_epochs * per_epoch
+    trainer.config = dataclasses.replace(
+        cfg, max_epochs=config.epochs, max_steps=min(cfg.max_steps, config.epochs * per_epoch),
+        checkpoint_every=config.save_every_epochs * per_epoch, eval_every=eval_every, sample_every=eval_every,
+    )  # fmt: skip
+    trainer.steps_per_epoch = per_epoch
+    return trainer
+
+
+def run_training(config: GanwritingConfig, start_epoch: str | int | None = 0, resume: str | None = None) -> FitResult:
+    """Train from ``start_epoch`` (or an explicit ``resume`` path); writes the run directory and ``model/``."""
+    trainer = build_trainer(config)
+    start = resume if resume is not None else resolve_start(trainer, start_epoch)
+    if start is None and list_checkpoints(trainer.ckpt_dir):
+        raise ConfigError(f"{trainer.run_dir} already holds checkpoints; pass a start epoch or 'auto'")
+    trainer.print(
+        f"ganwriting-music: {len(trainer.loader.dataset)} training images, {len(trainer.networks.config.writers)} "
+        f"writers, {trainer.steps_per_epoch} updates/epoch on {trainer.accelerator.num_processes} process(es), "
+        f"{config.epochs} epochs" + (f", resuming {start}" if start else "")
+    )
+    result = trainer.fit(resume=start)
+    if trainer.is_main and result.reason != "preempted":
+        trainer.networks.save_pretrained(trainer.run_dir / "model")
+        m = result.metrics
+        figures = ", ".join(f"{k} {m[k]:.3f}" for k in ("rec_acc_fake", "rec_acc_real") if k in m)
+        trainer.print(f"done ({result.reason}) at epoch {result.epoch}, step {result.step}: {trainer.run_dir}/model; "
+                      f"{figures}")  # fmt: skip
+    return result
+
+
+def load_networks(run: str | Path) -> Networks:
+    """The trained networks of a run directory (``RUN/model``) or of a ``model`` directory itself."""
+    run = Path(run)
+    directory = run / "model" if (run / "model").is_dir() else run
+    if not (directory / "config.json").is_file():
+        raise CheckpointError(f"{run} is not a ganwriting-music run or model directory (no model/config.json)")
+    nets = Networks.from_pretrained(directory)
+    nets.eval()
+    return nets
+
+
+if __name__ == "__main__":  # accelerate launch -m ganwriting_music.train START_EPOCH [options]
+    import sys
+
+    from ganwriting_music.cli import main
+
+    main(["train", *sys.argv[1:]], prog_name="ganwriting-music")
