@@ -41,3 +41,17 @@ def test_cli_bad_seeds_and_missing_negatives(tmp_path):
     save_tensor_image(fake[0], tmp_path / "neg" / "negative_0000.png")
     result = CliRunner().invoke(main, ["classifier-study", "--negatives", str(tmp_path / "neg"), "--seeds", "a,b"])
     assert result.exit_code == 2 and "--seeds" in result.output
+
+
+def test_negatives_folder_skips_the_preview_grid(tmp_path):
+    from vqgan_negatives.classifier import load_negatives_folder
+    from vqgan_negatives.data import save_tensor_image
+
+    images = fake_skeletons(3, 32, seed=2)
+    for i, img in enumerate(images):
+        save_tensor_image(img, tmp_path / f"negative_{i:04d}.png")
+    save_tensor_image(torch.ones(1, 64, 64), tmp_path / "preview.png")  # what make-negatives writes beside them
+    assert load_negatives_folder(tmp_path, 32).shape == (3, 1, 32, 32)
+    (tmp_path / "other").mkdir()
+    save_tensor_image(images[0], tmp_path / "other" / "x.png")  # a folder of other origin: every image
+    assert load_negatives_folder(tmp_path / "other", 32).shape == (1, 1, 32, 32)

@@ -204,7 +204,12 @@ def classifier_study(
 
 
 def load_negatives_folder(path: str | Path, size: int) -> torch.Tensor:
-    """The hard negatives written by make-negatives (``negative_*.png``; any image when that pattern is absent)."""
+    """The hard negatives written by make-negatives (``negative_*.png``, so not its ``preview.png``); a folder of
+    other origin without that pattern: every image in it."""
+    from gencore.data import image_to_tensor, load_image
     from vqgan_negatives.data import load_image_folder
 
-    return load_image_folder(path, size)
+    files = sorted(Path(path).glob("negative_*.png")) if Path(path).is_dir() else []
+    if not files:
+        return load_image_folder(path, size)
+    return torch.stack([image_to_tensor(load_image(f, "L", (size, size))) for f in files])
