@@ -12,7 +12,14 @@ from torch import nn
 from gencore.losses import d_loss, g_loss
 from gencore.train import StepContext, TrainConfig, Trainer, seed_everything
 
-__all__ = ["Points", "make_gan_trainer", "trainer_tensors", "assert_same_tensors", "assert_resume_exact"]
+__all__ = [
+    "Points",
+    "make_gan_trainer",
+    "trainer_tensors",
+    "assert_same_tensors",
+    "assert_resume_exact",
+    "assert_ranks_in_sync",
+]
 
 
 class Points(torch.utils.data.Dataset):
@@ -93,3 +100,23 @@ def assert_resume_exact(make_trainer: Callable[..., Trainer], root: Path, stop_a
     result = resumed.fit(resume="auto")
     assert result.step == total, result
     assert_same_tensors(trainer_tensors(resumed), trainer_tensors(full))
+
+
+def assert_ranks_in_sync(checkpoint: str | Path, world_size: int = 2) -> dict[str, Any]:
+    """Check a checkpoint written by a ``world_size``-process run; returns its loaded state tree.
+
+    It must record that many processes; every rank's fingerprint of its weights, EMA, optimizer and scheduler
+    state (taken while saving) must equal the fingerprint of what rank 0 wrote, so no rank drifted; and the ranks'
+    torch RNG states must differ, as they do when each rank draws its own noise (per-rank seeds).
+    """
+    from gencore.checkpoint import load_tree, verify_dir
+    from gencore.distributed import replica_digest
+
+    verify_dir(checkpoint)
+    tree = load_tree(checkpoint)
+    assert tree["trainer"]["world_size"] == world_size, tree["trainer"]
+    assert len(tree["rng"]) == world_size
+    assert tree["rank_digests"] == [replica_digest(tree)] * world_size, "the processes hold different states"
+    states = [rng["torch"] for rng in tree["rng"]]
+    assert all(not torch.equal(a, b) for i, a in enumerate(states) for b in states[i + 1 :]), "ranks share noise"
+    return tree

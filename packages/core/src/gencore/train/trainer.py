@@ -47,6 +47,7 @@ from gencore.checkpoint import (
     save_tree,
     verify_dir,
 )
+from gencore.distributed import broadcast_buffers, replica_digest
 from gencore.errors import CheckpointError, ConfigError, NonFiniteLossError
 from gencore.train.config import TrainConfig
 from gencore.train.ema import EMA
@@ -163,7 +164,9 @@ class Trainer:
         schedulers: LR schedulers by model name, stepped after each update of that model.
         ema: model name -> EMA decay; the averaged copy is ``trainer.ema[name].shadow``.
         sample_fn: ``sample_fn(trainer) -> images`` in [0, 1] (B, C, H, W) or a dict of them; main process only.
-        eval_fn: ``eval_fn(trainer) -> {metric: value}``, run on every process (it may gather).
+        eval_fn: ``eval_fn(trainer) -> {metric: value}``, run on every process after rank 0's buffers were
+            broadcast; split its work with :func:`gencore.distributed.sharded_map`, and return the same values on
+            every process (early stopping reads them everywhere).
         run_config: the package's full config, saved as ``config.json`` in the run and in every checkpoint.
         collate_fn: optional DataLoader collate function.
         console_columns: the logged names shown in the console line (all of them by default); ``metrics.csv``
@@ -250,6 +253,10 @@ class Trainer:
         if self.is_main:
             tqdm.write(message)
 
+    def _stateful_modules(self) -> list[nn.Module]:
+        """The bare models and EMA copies: everything whose buffers must agree across processes."""
+        return [self.unwrap(n) for n in self.models] + [e.shadow for e in self.ema.values()]
+
     def _any(self, flag: bool) -> bool:
         if self.accelerator.num_processes == 1:
             return flag
@@ -304,17 +311,26 @@ class Trainer:
     def save_checkpoint(self) -> Path:
         """Write ``checkpoints/step_N`` atomically (main process), prune old ones; collective over processes."""
         acc = self.accelerator
-        rngs = [self._rng_state()]
+        rngs, digests, state = [self._rng_state()], None, None
         if acc.num_processes > 1:
             from accelerate.utils import gather_object
 
-            rngs = gather_object(rngs)
+            # Rank 0's buffers are the ones saved; giving them to every rank keeps a resumed run and an unbroken
+            # one alike, and lets the fingerprints below compare whole states.
+            broadcast_buffers(acc, self._stateful_modules())
+            state = self.state_dict()
+            gathered = gather_object([(self._rng_state(), replica_digest(state))])
+            rngs, digests = [rng for rng, _ in gathered], [digest for _, digest in gathered]
+            if len(set(digests)) > 1:
+                self.print(f"warning: at step {self.step} the processes hold different weights or optimizer state")
         path = self.ckpt_dir / f"step_{self.step:06d}"
         error: BaseException | None = None
         if self.is_main:
             try:
-                tree = self.state_dict()
+                tree = state if state is not None else self.state_dict()
                 tree["rng"] = rngs
+                if digests is not None:  # one fingerprint per rank (gencore.distributed.replica_digest)
+                    tree["rank_digests"] = digests
                 with atomic_dir(path) as tmp:
                     save_tree(tree, tmp)
                     (tmp / "config.json").write_text(json.dumps(self.run_config, indent=2, default=str) + "\n")
@@ -525,6 +541,9 @@ class Trainer:
     def _evaluate(self) -> tuple[dict[str, float] | None, bool]:
         if self.eval_fn is None:
             return None, False
+        # DDP syncs buffers only when a forward pass starts: until then each rank has its own BatchNorm statistics,
+        # and an evaluation split over ranks must see rank 0's everywhere (the ones a checkpoint keeps).
+        broadcast_buffers(self.accelerator, self._stateful_modules())
         with torch.no_grad(), self._rng_isolated():
             metrics = {k: float(v) for k, v in self.eval_fn(self).items()}
         self.last_metrics = metrics
