@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import csv
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +23,8 @@ __all__ = [
     "assert_same_tensors",
     "assert_resume_exact",
     "assert_ranks_in_sync",
+    "launch_cpu_processes",
+    "read_metrics",
 ]
 
 
@@ -120,3 +126,22 @@ def assert_ranks_in_sync(checkpoint: str | Path, world_size: int = 2) -> dict[st
     states = [rng["torch"] for rng in tree["rng"]]
     assert all(not torch.equal(a, b) for i, a in enumerate(states) for b in states[i + 1 :]), "ranks share noise"
     return tree
+
+
+def launch_cpu_processes(args: Sequence[str], processes: int = 2, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``accelerate launch`` of ``args`` (a script or ``-m module`` and its options) as gloo processes on the CPU.
+
+    ``--cpu --num_processes N`` would silently start ONE process (see DESIGN.md); this is the launch that really
+    gives N ranks, one thread each. Output is captured as text; the caller checks the return code.
+    """
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0",
+           *args]  # fmt: skip
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, str]]:
+    """The rows of a run's ``metrics.csv`` (values as the logger wrote them: floats with 6 significant digits)."""
+    with open(Path(run_dir) / "metrics.csv", newline="") as fh:
+        return list(csv.DictReader(fh))

@@ -13,7 +13,9 @@ from __future__ import annotations
 import math
 
 import torch
+from accelerate import Accelerator
 
+from gencore.distributed import sharded_map
 from gencore.metrics import bits_per_dim, iw_elbo, psnr
 from hvae_captcha.data import CaptchaData, to_float
 from hvae_captcha.model import HVAE
@@ -23,41 +25,54 @@ ACTIVE_THRESHOLD = 0.01
 
 @torch.no_grad()
 def evaluate_model(
-    model: HVAE, data: CaptchaData, k: int = 16, batch_size: int = 64, device: torch.device | str = "cpu"
+    model: HVAE,
+    data: CaptchaData,
+    k: int = 16,
+    batch_size: int = 64,
+    device: torch.device | str = "cpu",
+    *,
+    accelerator: Accelerator | None = None,
+    seed: int | None = None,
 ) -> dict[str, float]:
-    """All figures of the module docstring over ``data`` (model in eval mode during the call)."""
+    """All figures of the module docstring over ``data`` (model in eval mode during the call).
+
+    With ``accelerator`` the batches are split over its processes and the per-image figures gathered (call it on
+    every process; each gets the same result). With ``seed`` each batch draws its posterior samples from
+    ``seed + first index``, so the figures do not depend on the number of processes; without it they come from
+    the global torch RNG.
+    """
     was_training = model.training
     model.eval()
     dims = math.prod(data.images.shape[1:])
-    iw, elbo, psnrs = [], [], []
-    means: list[list[torch.Tensor]] = [[] for _ in model.latent_shapes]  # posterior means per level, top first
-    kls: list[list[torch.Tensor]] = [[] for _ in model.latent_shapes]
-    for start in range(0, len(data.texts), batch_size):
-        x = to_float(data.images[start : start + batch_size]).to(device)
-        texts = data.texts[start : start + batch_size]
-        y = model.encode_text(texts) if model.config.conditioned else None
-        iw.append(iw_elbo(model.log_weights(x, k, y)).cpu())
+
+    def per_image(start: int, stop: int) -> dict[str, torch.Tensor]:
+        x = to_float(data.images[start:stop]).to(device)
+        y = model.encode_text(data.texts[start:stop]) if model.config.conditioned else None
+        out = {"iw": iw_elbo(model.log_weights(x, k, y))}
         params, levels = model.top_down(len(x), model.bottom_up(x), y)
-        batch_kl = [lv.kl().flatten(1).sum(1).cpu() for lv in levels]
-        elbo.append(model.log_likelihood(x, params).cpu() - sum(batch_kl))
-        psnrs.append(psnr(model.mean_image(params).cpu(), model.binarize_if_needed(x).cpu()))
-        for i, lv in enumerate(levels):
-            means[i].append(lv.mu_q.flatten(1).cpu())
-            kls[i].append(batch_kl[i])
-    model.train(was_training)
-    iw_all, elbo_all = torch.cat(iw), torch.cat(elbo)
+        batch_kl = [lv.kl().flatten(1).sum(1) for lv in levels]
+        out["elbo"] = model.log_likelihood(x, params).cpu() - sum(kl.cpu() for kl in batch_kl)
+        out["psnr"] = psnr(model.mean_image(params).cpu(), model.binarize_if_needed(x).cpu())
+        for i, lv in enumerate(levels):  # posterior means and KLs per level, top first
+            out[f"mu{i}"], out[f"kl{i}"] = lv.mu_q.flatten(1), batch_kl[i]
+        return out
+
+    try:
+        got = sharded_map(accelerator, len(data.texts), per_image, batch_size, seed=seed)
+    finally:
+        model.train(was_training)
     out = {
-        "nll_bits_per_dim": bits_per_dim(iw_all, dims),
-        "elbo_bits_per_dim": bits_per_dim(elbo_all, dims),
+        "nll_bits_per_dim": bits_per_dim(got["iw"], dims),
+        "elbo_bits_per_dim": bits_per_dim(got["elbo"], dims),
         "iw_samples": float(k),
-        "psnr_db": float(torch.cat(psnrs).mean()),
+        "psnr_db": float(got["psnr"].mean()),
     }
     levels_count = len(model.latent_shapes)
     for i in range(levels_count):  # levels come top first from top_down; report level 1 = bottom
         level = levels_count - i
-        stacked = torch.cat(means[i])
+        stacked = got[f"mu{i}"]
         active = (stacked.std(0) > ACTIVE_THRESHOLD).sum().item() if len(stacked) > 1 else 0
-        out[f"kl_level{level}_nats"] = float(torch.cat(kls[i]).mean())
+        out[f"kl_level{level}_nats"] = float(got[f"kl{i}"].mean())
         out[f"active_units_level{level}"] = float(active)
         out[f"units_level{level}"] = float(stacked.shape[1])
     return out

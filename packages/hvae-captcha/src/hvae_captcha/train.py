@@ -152,10 +152,11 @@ def build_trainer(config: HVAEConfig) -> Trainer:
     evaluated = holdout.subset(list(range(min(config.eval.num_images, len(holdout.texts)))))
 
     def evaluate(trainer: Trainer) -> dict[str, float]:
-        device = trainer.accelerator.device
-        with isolated_rng(config.train.seed + 1, device):
-            metrics = evaluate_model(model_for_sampling(trainer), evaluated, config.eval.iw_samples,
-                                     config.eval.batch_size, device)  # fmt: skip
+        # split over the processes; seeded per batch, so the figures are the same on any number of them
+        acc = trainer.accelerator
+        e = config.eval
+        metrics = evaluate_model(model_for_sampling(trainer), evaluated, e.iw_samples, e.batch_size, acc.device,
+                                 accelerator=acc, seed=config.train.seed + 1)  # fmt: skip
         return {k: v for k, v in metrics.items() if not k.startswith("units_") and k != "iw_samples"}
 
     def samples(trainer: Trainer) -> dict[str, torch.Tensor]:
