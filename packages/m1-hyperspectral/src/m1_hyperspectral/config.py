@@ -62,6 +62,7 @@ class M1RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     lr: float = 3e-4  # Adam, betas (0.9, 0.999) as in the paper's code
     weight_prior_sd: float = 1.0  # N(0, sd^2) prior on weights, its log density scaled by batch/train size (0: off)
+    eval_batch: int = 4096  # validation pixels per batch; the batches are split over the processes
     train: TrainConfig = field(
         default_factory=lambda: TrainConfig(
             output_dir="runs/m1-hyperspectral",

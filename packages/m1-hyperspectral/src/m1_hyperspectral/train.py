@@ -18,8 +18,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from accelerate import Accelerator
 
 from gencore.config import to_dict
+from gencore.distributed import sharded_map
 from gencore.train import FitResult, StepContext, Trainer, seed_everything
 from m1_hyperspectral.config import M1RunConfig
 from m1_hyperspectral.data import Pixels, Scene, load_scenes, pixels_from_scenes, split_pixels, synthetic_scenes
@@ -78,16 +80,19 @@ def build_model(config: M1RunConfig, train_spectra: np.ndarray) -> M1:
 
 
 @torch.no_grad()
-def mean_elbo(model: M1, x: torch.Tensor, seed: int, batch: int = 4096) -> float:
-    """Mean single-sample ELBO (nats per pixel) of normalised ``x``, with fixed noise so evaluations compare."""
+def mean_elbo(
+    model: M1, x: torch.Tensor, seed: int, batch: int = 4096, accelerator: Accelerator | None = None
+) -> float:
+    """Mean single-sample ELBO (nats per pixel) of normalised ``x``, with fixed noise so evaluations compare.
+
+    Each batch draws its noise from ``seed + first index`` (the global RNG is left as it was), so the value does
+    not depend on how many processes share the work: with ``accelerator`` each rank does its share of the batches
+    and the per-pixel values are gathered (call it on every process; all get the same value).
+    """
     device = next(model.parameters()).device
-    state = torch.get_rng_state()
-    torch.manual_seed(seed)
-    try:
-        total = sum(float(model.elbo(chunk.to(device))["elbo"].sum()) for chunk in x.split(batch))
-    finally:
-        torch.set_rng_state(state)  # evaluation must not shift the training noise
-    return total / len(x)
+    per_pixel = sharded_map(accelerator, len(x), lambda a, b: model.elbo(x[a:b].to(device))["elbo"], batch, seed=seed)
+    # summed batch by batch, as the single-process loop always did, so one process gives the same digits
+    return sum(float(chunk.sum()) for chunk in per_pixel.split(batch)) / len(x)
 
 
 def weight_decay(config: M1RunConfig, n_train: int) -> float:
@@ -162,7 +167,7 @@ def build_trainer(config: M1RunConfig, prepared: Prepared | None = None) -> Trai
     best = BestModel(Path(config.train.output_dir))
 
     def evaluate(trainer: Trainer) -> dict[str, float]:
-        value = mean_elbo(trainer.unwrap("M1"), x_valid, seed=config.train.seed)
+        value = mean_elbo(trainer.unwrap("M1"), x_valid, config.train.seed, config.eval_batch, trainer.accelerator)
         best.update(trainer, value)
         return {"valid_ll": value}
 
