@@ -1,0 +1,208 @@
+"""Tiny training jobs of every package, run as real CLI processes, for the fault tests and benchmarks/faults.py.
+
+Each job is the package's own console command with its test suite's tiny configuration (read from the package's
+tests/conftest.py, so the two never drift apart), checkpointing every update so that faults land in checkpoint
+writes as often as in training. ``child.py`` runs a job with a fault switched on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import runpy
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from safetensors.numpy import load_file
+
+ROOT = Path(__file__).resolve().parents[2]
+CHILD = Path(__file__).with_name("child.py")
+
+
+def _tiny(package: str, name: str = "TINY") -> list[str]:
+    values = runpy.run_path(str(ROOT / "packages" / package / "tests" / "conftest.py"))[name]
+    return [arg for item in values for arg in ("--set", item)]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One package's training command: ``entry`` (module:function of its click CLI) and arguments."""
+
+    name: str
+    entry: str
+    args: tuple[str, ...]
+    steps: int  # updates of the whole run
+    extra: tuple[str, ...] = field(default=())
+
+    def argv(self, run_dir: Path, *more: str) -> list[str]:
+        """Arguments of the CLI (without the program name) for a run in ``run_dir``."""
+        return [*self.args, "--output-dir", str(run_dir), *self.extra, *more]
+
+
+def _step_job(name: str, entry: str, command: list[str], tiny: list[str], steps: int) -> Job:
+    every = ["--set", "train.checkpoint_every=1", "--set", "train.keep_checkpoints=2", "--max-steps", str(steps)]
+    return Job(name, entry, (*command, *tiny, *every), steps, ("--resume", "auto"))
+
+
+def jobs() -> dict[str, Job]:
+    """The jobs by package name."""
+    demo = ["--set", "num_images=128", "--batch-size", "16", "--set", "train.eval_every=4", "--set", "iw_samples=2",
+            "--set", "train.progress_bar=false", "--set", "train.tensorboard=false"]  # fmt: skip
+    found = [
+        _step_job("gencore", "gencore.cli:main", ["demo"], demo, 8),
+        _step_job("dcgan-tutorial", "dcgan_tutorial.cli:main", ["train"], _tiny("dcgan-tutorial"), 6),
+        _step_job("hvae-captcha", "hvae_captcha.cli:main", ["train"], _tiny("hvae-captcha"), 6),
+        _step_job("m1-hyperspectral", "m1_hyperspectral.cli:main", ["train"], _tiny("m1-hyperspectral"), 12),
+        _step_job(
+            "vqgan-negatives", "vqgan_negatives.cli:main", ["train-vqgan"], _tiny("vqgan-negatives", "TINY_VQ"), 5
+        ),
+        # ganwriting-music counts epochs: 24 training images, batch 8 -> 3 updates an epoch, saved every epoch
+        Job(
+            "ganwriting-music",
+            "ganwriting_music.cli:main",
+            ("train", "auto", *_tiny("ganwriting-music"), "--set", "epochs=3"),
+            9,
+        ),  # fmt: skip
+    ]
+    return {job.name: job for job in found}
+
+
+def command(job: Job, run_dir: Path, fault: str | None = None) -> tuple[list[str], dict[str, str]]:
+    """The subprocess command line and environment of ``job`` in ``run_dir``, with an optional fault spec."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "CUDA_VISIBLE_DEVICES": ""}
+    env.pop("GENCORE_FAULT", None)
+    if fault:
+        env["GENCORE_FAULT"] = fault
+    return [sys.executable, str(CHILD), job.entry, *job.argv(run_dir)], env
+
+
+def run(job: Job, run_dir: Path, fault: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``job`` to its end (or its fault) and return the finished process."""
+    cmd, env = command(job, run_dir, fault)
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def state_digest(run_dir: Path) -> dict[str, str]:
+    """SHA-256 of every tensor of the newest checkpoint and of the exported model(s), by file and key.
+
+    JSON parts (elapsed time, paths) are left out: only what training computed is compared.
+    """
+    from gencore.checkpoint import list_checkpoints
+
+    named = {}
+    if (run_dir / "model").is_dir():
+        named.update({p.relative_to(run_dir).as_posix(): p for p in sorted((run_dir / "model").rglob("*.safetensors"))})
+    ckpts = list_checkpoints(run_dir / "checkpoints")
+    if ckpts:
+        named.update({f"checkpoints/{ckpts[-1].name}/{p.name}": p for p in sorted(ckpts[-1].glob("*.safetensors"))})
+    return {
+        f"{name}:{key}": hashlib.sha256(value.tobytes()).hexdigest()
+        for name, path in named.items()
+        for key, value in load_file(str(path)).items()
+    }
+
+
+def damaged_checkpoints(run_dir: Path) -> list[str]:
+    """Checkpoint directories under ``run_dir`` that look complete by name but fail verification."""
+    from gencore.checkpoint import list_checkpoints, verify_dir
+    from gencore.errors import CheckpointError
+
+    bad = []
+    for path in list_checkpoints(run_dir / "checkpoints"):
+        try:
+            verify_dir(path)
+        except CheckpointError as exc:
+            bad.append(f"{path.name}: {exc}")
+    return bad
+
+
+@dataclass
+class KillTrial:
+    """What one kill -9 and the ``--resume auto`` after it gave."""
+
+    job: str
+    fault: str
+    killed: bool  # the process died of SIGKILL (not finished before the kill)
+    damaged_on_disk: list[str]  # step_N directories that fail verification after the kill (skipped on resume)
+    resumed: bool  # the resumed run finished with exit code 0
+    resumed_from: str | None  # checkpoint the resumed run started from (None: started fresh)
+    corrupt_taken: bool  # it started from one of the damaged checkpoints
+    equal: bool  # its final tensors equal the unbroken run's, bit for bit
+    message: str = ""
+
+
+def kill_trial(job: Job, run_dir: Path, reference: dict[str, str], fault: str | None = None,
+               delay: float | None = None, timeout: float = 300) -> KillTrial:  # fmt: skip
+    """SIGKILL ``job`` (an injected ``fault``, or after ``delay`` s), resume it, compare it with ``reference``."""
+    import re
+    import signal
+    import time
+
+    cmd, env = command(job, run_dir, fault)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if delay is not None:
+        try:
+            proc.wait(timeout=delay)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+    _, err = proc.communicate(timeout=timeout)
+    time.sleep(0.05)
+    killed = proc.returncode == -signal.SIGKILL
+    damaged = damaged_checkpoints(run_dir)
+    done = run(job, run_dir, timeout=timeout)
+    found = re.search(r"resumed from (\S+)", done.stdout + done.stderr)
+    start = Path(found.group(1)).name if found else None
+    equal = done.returncode == 0 and state_digest(run_dir) == reference
+    message = "" if done.returncode == 0 else (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+    if not killed and proc.returncode not in (0, None):
+        message = f"first run exited {proc.returncode}: {(err.strip().splitlines() or [''])[-1]}"
+    return KillTrial(job.name, fault or f"random:{delay:.2f}s", killed, damaged, done.returncode == 0, start,
+                     any(d.startswith(f"{start}:") for d in damaged), equal, message)  # fmt: skip
+
+
+@dataclass
+class SignalTrial:
+    """What one signal to a training process gave."""
+
+    job: str
+    signal: str
+    exit_code: int
+    seconds_to_exit: float  # from the signal to the process's exit
+    checkpoint: str | None  # newest checkpoint afterwards
+    intact: bool  # it verifies against its manifest
+    output_tail: str
+
+
+def signal_trial(job: Job, run_dir: Path, signum: int, timeout: float = 120) -> SignalTrial:
+    """Start a long run of ``job``, send ``signum`` once its first checkpoint exists, time its exit."""
+    import signal as signals
+    import time
+
+    from gencore.checkpoint import list_checkpoints, verify_dir
+
+    cmd, env = command(job, run_dir)
+    long = ["--set", "epochs=100000"] if job.name == "ganwriting-music" else ["--max-steps", "1000000"]
+    proc = subprocess.Popen([*cmd, *long], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + timeout
+    while not list_checkpoints(run_dir / "checkpoints") and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    sent = time.time()
+    proc.send_signal(signum)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    seconds = time.time() - sent
+    found = list_checkpoints(run_dir / "checkpoints")
+    intact = False
+    if found:
+        try:
+            verify_dir(found[-1])
+            intact = True
+        except Exception:  # noqa: BLE001 - reported as not intact
+            intact = False
+    name = signals.Signals(signum).name
+    return SignalTrial(job.name, name, proc.returncode, seconds, found[-1].name if found else None, intact, out[-1500:])
