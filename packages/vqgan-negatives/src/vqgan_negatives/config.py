@@ -134,6 +134,7 @@ class VQGANConfig:
     disc: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     eval_images: int = 512  # held-out images used for PSNR and codebook usage at each evaluation
+    eval_batch: int = 64  # held-out images per batch; the batches are split over the processes
     train: TrainConfig = field(default_factory=_vq_train_defaults)
 
 
@@ -183,4 +184,5 @@ class TransformerRunConfig:
     weight_decay: float = 0.01
     temperature: float = 1.0  # sampling during training (sample grids)
     top_k: int | None = 100
+    eval_batch: int = 128  # held-out pairs per batch of the validation loss; the batches are split over processes
     train: TrainConfig = field(default_factory=_gpt_train_defaults)

@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from accelerate import Accelerator
 
 from gencore.config import to_dict
 from gencore.data import TensorImageDataset, split_indices
+from gencore.distributed import sharded_map
 from gencore.losses import adaptive_weight, d_loss, g_loss
 from gencore.metrics import codebook_usage, psnr
 from gencore.train import FitResult, StepContext, Trainer, seed_everything
@@ -69,22 +71,31 @@ def make_vq_step(config: VQGANConfig, perceptual: torch.nn.Module | None):
 
 
 @torch.no_grad()
-def evaluate_vq(model: VQModel, images: torch.Tensor, batch_size: int = 64) -> dict[str, float]:
-    """PSNR (dB, on [0, 1]), L1 and codebook usage/perplexity over ``images`` (distinct codes over the set)."""
+def evaluate_vq(
+    model: VQModel, images: torch.Tensor, batch_size: int = 64, accelerator: Accelerator | None = None
+) -> dict[str, float]:
+    """PSNR (dB, on [0, 1]), L1 and codebook usage/perplexity over ``images`` (distinct codes over the set).
+
+    With ``accelerator`` each process encodes its share of the batches and the per-image figures and codes are
+    gathered (call it on every process; all get the same figures).
+    """
     was_training = model.training
-    model.eval()  # no codebook updates, no restarts
+    model.eval()  # no codebook updates, no restarts (and so no collectives inside the quantizer)
     device = next(model.parameters()).device
-    indices, psnrs, l1s = [], [], []
-    for chunk in images.split(batch_size):
-        chunk = chunk.to(device)
+
+    def per_image(start: int, stop: int) -> dict[str, torch.Tensor]:
+        chunk = images[start:stop].to(device)
         rec, _, idx = model(chunk)
         rec = rec.clamp(-1, 1)
-        indices.append(idx.cpu())
-        psnrs.append(psnr(rec * 0.5 + 0.5, chunk * 0.5 + 0.5).cpu())
-        l1s.append((rec - chunk).abs().flatten(1).mean(1).cpu())
-    model.train(was_training)
-    usage = codebook_usage(torch.cat(indices), model.config.quantizer.codebook_size)
-    return {"psnr": float(torch.cat(psnrs).mean()), "l1": float(torch.cat(l1s).mean()), **usage}
+        return {"indices": idx, "psnr": psnr(rec * 0.5 + 0.5, chunk * 0.5 + 0.5),
+                "l1": (rec - chunk).abs().flatten(1).mean(1)}  # fmt: skip
+
+    try:
+        got = sharded_map(accelerator, len(images), per_image, batch_size)
+    finally:
+        model.train(was_training)
+    usage = codebook_usage(got["indices"], model.config.quantizer.codebook_size)
+    return {"psnr": float(got["psnr"].mean()), "l1": float(got["l1"].mean()), **usage}
 
 
 def build_trainer(config: VQGANConfig) -> tuple[Trainer, str]:
@@ -103,7 +114,7 @@ def build_trainer(config: VQGANConfig) -> tuple[Trainer, str]:
     shown = holdout[:8]
 
     def evaluate(trainer: Trainer) -> dict[str, float]:
-        return evaluate_vq(trainer.unwrap("vq"), eval_set.to(trainer.accelerator.device))
+        return evaluate_vq(trainer.unwrap("vq"), eval_set, config.eval_batch, trainer.accelerator)
 
     def samples(trainer: Trainer) -> torch.Tensor:
         vq = trainer.unwrap("vq")

@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from accelerate import Accelerator
 
 from gencore.config import to_dict
 from gencore.data import split_indices
+from gencore.distributed import sharded_map
 from gencore.errors import CheckpointError
 from gencore.train import FitResult, StepContext, Trainer, seed_everything
 from vqgan_negatives.config import TransformerRunConfig
@@ -24,7 +26,7 @@ from vqgan_negatives.data import PerlinParams, condition_from_target, load_train
 from vqgan_negatives.model import VQModel
 from vqgan_negatives.transformer import CondGPT
 
-__all__ = ["load_vqgan", "encode_codes", "build_trainer", "run_training", "CodePairs"]
+__all__ = ["load_vqgan", "encode_codes", "build_trainer", "run_training", "CodePairs", "validation_loss"]
 
 
 def load_vqgan(path: str | Path) -> VQModel:
@@ -88,13 +90,7 @@ def build_trainer(config: TransformerRunConfig) -> tuple[Trainer, VQModel]:
         return {"loss": loss}
 
     def evaluate(trainer: Trainer) -> dict[str, float]:
-        model = trainer.unwrap("gpt")
-        was_training = model.training
-        model.eval()
-        dev = trainer.accelerator.device
-        losses = [model.loss(c.to(dev), t.to(dev)) for c, t in zip(holdout.cond.split(128), holdout.target.split(128))]
-        model.train(was_training)
-        return {"val_loss": float(torch.stack(losses).mean())}
+        return {"val_loss": validation_loss(trainer.unwrap("gpt"), holdout, config.eval_batch, trainer.accelerator)}
 
     def samples(trainer: Trainer) -> torch.Tensor:
         from vqgan_negatives.sample import generate
@@ -108,6 +104,31 @@ def build_trainer(config: TransformerRunConfig) -> tuple[Trainer, VQModel]:
     )  # fmt: skip
     vq.to(trainer.accelerator.device)
     return trainer, vq
+
+
+@torch.no_grad()
+def validation_loss(
+    model: CondGPT, pairs: CodePairs, batch_size: int = 128, accelerator: Accelerator | None = None
+) -> float:
+    """Mean cross-entropy per target code over ``pairs`` (model in eval mode during the call).
+
+    With ``accelerator`` each process scores its share of the batches and the per-pair losses are gathered (call
+    it on every process; all get the same value).
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+
+    def per_pair(start: int, stop: int) -> torch.Tensor:
+        cond, target = pairs.cond[start:stop].to(device), pairs.target[start:stop].to(device)
+        logits = model(cond, target[:, :-1])
+        return torch.nn.functional.cross_entropy(logits.transpose(1, 2), target, reduction="none").mean(1)
+
+    try:
+        losses = sharded_map(accelerator, len(pairs), per_pair, batch_size)
+    finally:
+        model.train(was_training)
+    return float(losses.mean())  # every pair has the same number of codes: the mean over all codes
 
 
 def _loss(model: torch.nn.Module, cond: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
