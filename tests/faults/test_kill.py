@@ -39,6 +39,7 @@ def references(tmp_path_factory):
 def test_kill_during_a_checkpoint_write_then_resume_is_exact(tmp_path, references, name, fault):
     trial = jobs.kill_trial(JOBS[name], tmp_path / "run", references(name), fault=fault)
     assert trial.killed, trial
+    assert not trial.damaged_on_disk, trial  # checkpoints appear and disappear whole
     assert trial.resumed and not trial.corrupt_taken, trial
     assert trial.equal, trial
 

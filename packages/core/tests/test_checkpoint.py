@@ -137,6 +137,8 @@ def test_latest_skips_damaged_and_prune_keeps_newest(tmp_path):
     assert "step_000003" in warnings[0]
     removed = prune_checkpoints(tmp_path, keep=1)
     assert [p.name for p in removed] == ["step_000001", "step_000002"]
+    # renamed away before deletion, and the debris of the interrupted write is cleared with them
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step_000003"]
 
 
 def test_weights_only_reads_plain_weights_but_never_runs_a_payload(tmp_path):

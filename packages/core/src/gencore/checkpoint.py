@@ -51,6 +51,7 @@ __all__ = [
 
 MANIFEST = "manifest.json"
 STEP_DIR = re.compile(r"^step_(\d+)$")
+STALE_DIR = re.compile(r"^\.(tmp|old|trash)-step_\d+-")  # debris of writes and deletions cut short
 
 
 def _fsync_dir(path: Path) -> None:
@@ -255,11 +256,22 @@ def latest_checkpoint(root: str | Path, warn: Callable[[str], None] | None = Non
 
 
 def prune_checkpoints(root: str | Path, keep: int) -> list[Path]:
-    """Delete all but the newest ``keep`` checkpoints (keep <= 0 keeps all); returns what was removed."""
+    """Delete all but the newest ``keep`` checkpoints (keep <= 0 keeps all); returns what was removed.
+
+    Each one is renamed away before it is deleted, so a process killed half-way never leaves a half-deleted
+    ``step_N`` behind; leftovers of earlier interrupted writes and deletions are removed too.
+    """
+    root = Path(root)
     found = list_checkpoints(root)
     doomed = found[:-keep] if keep > 0 else []
     for path in doomed:
-        shutil.rmtree(path, ignore_errors=True)
+        trash = path.with_name(f".trash-{path.name}-{os.getpid()}")
+        os.replace(path, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+    if root.is_dir():  # one writer per run directory: nothing else is writing these now
+        for stale in root.iterdir():
+            if stale.is_dir() and STALE_DIR.match(stale.name):
+                shutil.rmtree(stale, ignore_errors=True)
     return doomed
 
 
