@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from gencore.config import build_config
-from gencore.errors import GencoreError
+from gencore.errors import CheckpointError, GencoreError
 
 __all__ = ["Command", "Group", "training_options", "config_from_options", "run_fit", "main"]
 
@@ -107,10 +107,21 @@ def training_options(defaults_output_dir: str | None = None) -> Callable[[Callab
 
 
 def config_from_options(cls: type[T], options: dict[str, Any]) -> tuple[T, str | None]:
-    """Build the config from the common options (popped from ``options``); returns (config, resume)."""
+    """Build the config from the common options (popped from ``options``); returns (config, resume).
+
+    A ``--resume PATH`` is verified here too, so a missing or damaged checkpoint is reported before any data is
+    prepared or anything is written into the run directory.
+    """
     flags = {key: options.pop(name, None) for name, key in TRAIN_FLAGS.items()}
     config = build_config(cls, options.pop("config_file", None), options.pop("overrides", ()), flags)
-    return config, options.pop("resume", None)
+    resume = options.pop("resume", None)
+    if resume not in (None, "", "auto"):
+        from gencore.checkpoint import verify_dir
+
+        if not os.path.exists(resume):  # the Trainer's wording, for the same mistake
+            raise CheckpointError(f"checkpoint not found: {resume}")
+        verify_dir(resume)
+    return config, resume
 
 
 def run_fit(fit: Callable[[], Any]) -> None:

@@ -309,6 +309,9 @@ def ink_to_uint8(ink: torch.Tensor) -> torch.Tensor:
 
 def font_symbols(config: DataConfig, fonts: Sequence[str], seed: int = 0, per_class: int | None = None) -> SymbolSet:
     """The embedded data: ``per_class`` augmented renderings of every class of ``config.classes`` per font."""
+    unknown = [f for f in fonts if f not in FONTS]
+    if unknown:
+        raise DataError(f"unknown font(s) {unknown} (the verovio wheel ships {', '.join(FONTS)})")
     per_class = per_class or config.samples_per_class
     size, master = config.image_size, min(2 * config.image_size, 256)
     images, labels, writers = [], [], []
@@ -360,6 +363,8 @@ def read_class_folders(
     found: list[tuple[Path, str, str]] = []
     for writer, folder in groups:
         class_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if not class_dirs and folder != root and _images_in(folder):  # images here: a class folder, misnamed
+            canonical_class(folder.name, classes, where=f"{folder}: ")
         if not class_dirs:
             raise DataError(f"{folder} holds no class folders")
         for class_dir in class_dirs:
@@ -484,11 +489,14 @@ def parse_homus(path: str | Path) -> tuple[str, list[Stroke]]:
         for point in text.rstrip(";").split(";"):
             xy = point.split(",")
             try:
-                if len(xy) != 2:
+                x, y = float(xy[0]), float(xy[1])
+                if len(xy) != 2 or not (math.isfinite(x) and math.isfinite(y)):  # nan/inf parse as floats
                     raise ValueError
-                stroke.append((float(xy[0]), float(xy[1])))
-            except ValueError:
-                raise DataError(f"{path}:{number}: malformed stroke point {point.strip()!r} (expected x,y)") from None
+                stroke.append((x, y))
+            except (ValueError, IndexError):
+                raise DataError(
+                    f"{path}:{number}: malformed stroke point {point.strip()!r} (expected finite numbers x,y)"
+                ) from None
         strokes.append(stroke)
     if not strokes:
         raise DataError(f"{path}: no strokes after the class name")

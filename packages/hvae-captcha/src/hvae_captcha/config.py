@@ -223,6 +223,8 @@ class ModelConfig:
             raise ConfigError(f"model.vocabulary must be non-empty with no repeated character, got {self.vocabulary!r}")
         if self.text_length < 1:
             raise ConfigError(f"model.text_length must be at least 1, got {self.text_length}")
+        # kinds first: an unknown kind is the real mistake, not the missing convolution it leads to
+        trace_block(self.outer_config, self.channels, (self.height, self.width), "model.outer_config", OUTER_KINDS)
         if not any(kind in CONV_KINDS for kind, _ in self.outer_config):
             raise ConfigError("model.outer_config needs at least one convolution (the output block mirrors it)")
         self.trace()  # every block is checked now, with the key in the message

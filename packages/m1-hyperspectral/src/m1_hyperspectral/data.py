@@ -92,7 +92,10 @@ def read_arrays(path: str | Path) -> dict[str, np.ndarray]:
     kind = _file_kind(path)
     try:
         if kind == "npy":
-            return {path.stem: np.load(path, allow_pickle=False)}
+            array = np.load(path, allow_pickle=False)
+            if array.dtype.kind not in "biuf":  # strings and complex numbers would be cast (or fail) later
+                raise DataError(f"{path}: holds {array.dtype} values; expected real numbers (integer or float)")
+            return {path.stem: array}
         if kind == "mat5":
             import scipy.io
 
