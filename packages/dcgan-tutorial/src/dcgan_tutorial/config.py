@@ -70,5 +70,6 @@ class GANConfig:
     tips: TipsConfig = field(default_factory=TipsConfig)
     data: DataConfig = field(default_factory=DataConfig)
     eval_samples: int = 512  # generated images used by the periodic diversity/coverage diagnostic
+    eval_batch: int = 256  # generated images per batch of that diagnostic; the batches are split over processes
     feature_steps: int = 300  # training steps of the evaluation feature network (see features.py)
     train: TrainConfig = field(default_factory=_train_defaults)

@@ -35,6 +35,13 @@ def image_diagnostics(net: FeatureNet, fake: torch.Tensor, real: torch.Tensor, n
     """diversity, coverage (if the net predicts classes), fd and kid of ``fake`` against ``real``."""
     f_fake, p_fake = net.predict(fake)
     f_real, _ = net.predict(real)
+    return feature_diagnostics(net, f_fake, p_fake, f_real, num_classes)
+
+
+def feature_diagnostics(
+    net: FeatureNet, f_fake: torch.Tensor, p_fake: torch.Tensor, f_real: torch.Tensor, num_classes: int
+) -> dict[str, float]:
+    """:func:`image_diagnostics` from features and predicted classes already computed with ``net``."""
     out = {"diversity": mean_pairwise_distance(f_fake) / max(mean_pairwise_distance(f_real), 1e-12)}
     if not net.config.rotation_task and num_classes >= 2:
         out["coverage"] = coverage(p_fake, num_classes)

@@ -11,14 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from accelerate import Accelerator
 from torch import nn
 
 from dcgan_tutorial.config import GANConfig
 from dcgan_tutorial.data import ImageSet, TensorPairs, load_source, train_holdout
-from dcgan_tutorial.diagnostics import image_diagnostics, real_floor
+from dcgan_tutorial.diagnostics import feature_diagnostics, real_floor
 from dcgan_tutorial.features import FeatureNet, train_feature_net
 from dcgan_tutorial.model import build_models
 from gencore.config import to_dict
+from gencore.distributed import sharded_map
 from gencore.losses import d_loss, g_loss, gradient_penalty
 from gencore.train import FitResult, StepContext, Trainer, seed_everything
 
@@ -93,6 +95,36 @@ def generate(generator: nn.Module, n: int, seed: int, device: torch.device | str
     return images
 
 
+@torch.no_grad()
+def generated_features(
+    generator: nn.Module,
+    net: FeatureNet,
+    n: int,
+    seed: int,
+    batch_size: int = 256,
+    accelerator: Accelerator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(features, predicted classes) of ``n`` images generated from fixed noise, as :func:`generate` makes them.
+
+    The noise of all ``n`` images is drawn from ``seed`` on every process; with ``accelerator`` each process
+    generates and featurises its share of the batches and the results are gathered (call it on every process).
+    """
+    was_training = generator.training
+    generator.eval()
+    device = next(generator.parameters()).device
+    z = torch.randn(n, generator.config.nz, generator=torch.Generator().manual_seed(seed))
+
+    def per_image(start: int, stop: int) -> dict[str, torch.Tensor]:
+        features, predicted = net.predict(generator(z[start:stop].to(device)).cpu())
+        return {"features": features, "predicted": predicted}
+
+    try:
+        got = sharded_map(accelerator, n, per_image, batch_size)
+    finally:
+        generator.train(was_training)
+    return got["features"], got["predicted"]
+
+
 def load_or_train_feature_net(run_dir: Path, train_set: ImageSet, config: GANConfig, save: bool) -> FeatureNet:
     """The run's feature network: loaded from ``run_dir/feature_net`` or trained (and saved when ``save``)."""
     path = run_dir / "feature_net"
@@ -126,10 +158,12 @@ def build_trainer(config: GANConfig) -> Trainer:
     # `dcgan-tutorial evaluate` measure with the very same features.
     net = load_or_train_feature_net(run_dir, train_set, config, save=_is_main_process())
     floor = real_floor(net, train_set.images[: len(holdout.images)], holdout.images)
+    real_features, _ = net.predict(holdout.images)  # the network is frozen: once is enough
 
     def evaluate(trainer: Trainer) -> dict[str, float]:
-        fake = generate(generator_for_sampling(trainer), config.eval_samples, seed=1, device=trainer.accelerator.device)
-        return {**image_diagnostics(net, fake.cpu(), holdout.images, len(train_set.classes)), **floor}
+        f_fake, p_fake = generated_features(generator_for_sampling(trainer), net, config.eval_samples, seed=1,
+                                            batch_size=config.eval_batch, accelerator=trainer.accelerator)  # fmt: skip
+        return {**feature_diagnostics(net, f_fake, p_fake, real_features, len(train_set.classes)), **floor}
 
     def samples(trainer: Trainer) -> torch.Tensor:
         return generate(generator_for_sampling(trainer), 64, seed=0, device=trainer.accelerator.device) * 0.5 + 0.5
