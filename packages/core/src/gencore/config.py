@@ -175,7 +175,12 @@ def from_dict(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
-    """Split ``a.b=value`` into (["a", "b"], parsed value); the value is read as TOML, else kept as a string."""
+    """Split ``a.b=value`` into (["a", "b"], parsed value); the value is read as TOML, else kept as a string.
+
+    A double-quoted value that TOML rejects is read as a JSON string: the CLIs pass their flags as
+    ``key=<json.dumps(value)>``, and JSON writes characters outside the BMP (emoji in a path) as surrogate-pair
+    escapes that TOML forbids, which would otherwise leave the quotes and escapes in the value.
+    """
     if "=" not in text:
         raise ConfigError(f"--set expects key=value, got {text!r}")
     key, raw = text.split("=", 1)
@@ -186,6 +191,13 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw  # bare words such as --set precision=bf16
+        if raw.strip().startswith('"'):
+            try:
+                decoded = json.loads(raw)
+                decoded.encode("utf-8")  # a lone surrogate would fail later, in a path or a saved config
+                value = decoded
+            except ValueError:  # UnicodeEncodeError is one
+                pass
     return key.split("."), value
 
 
