@@ -367,8 +367,8 @@ def load_torch_file(
             raise CheckpointError(f"{path} is not a readable safetensors file ({exc})") from None
     if not (allow_pickle or weights_only):
         raise CheckpointError(
-            f"refusing to unpickle {path}: pickle files can run arbitrary code; pass allow_pickle=True "
-            "(CLI: --allow-pickle) only for files you trust"
+            f"refusing to unpickle {path}: pickle files can run arbitrary code; convert it to safetensors, or "
+            "load it in Python with load_torch_file(..., allow_pickle=True) only if you trust it"
         )
     try:
         return torch.load(path, map_location=map_location, weights_only=not allow_pickle)
