@@ -73,3 +73,38 @@ def test_bad_input(case: Case, world: dict[str, Path], tmp_path: Path, monkeypat
     if changes:
         problems.append(f"inputs touched: {changes[:5]}")
     assert not problems, "\n".join([*problems, f"stdout: {result.stdout[-800:]}", f"stderr: {result.stderr[-800:]}"])
+
+
+def test_checker_can_fail(tmp_path: Path) -> None:
+    """The table's checks really bite: a traceback, two error lines, success, a wrong message and a touched
+    input file are each reported."""
+    import click
+    from click.testing import CliRunner
+
+    from gencore.cli import Command
+    from gencore.errors import DataError
+
+    @click.command(cls=Command)
+    @click.argument("what")
+    def probe(what: str) -> None:
+        if what == "bug":
+            raise ValueError("a bug")
+        if what == "two":
+            click.echo("error: one\nerror: two", err=True)
+            raise SystemExit(2)
+        if what == "data":
+            raise DataError("file.png is broken")
+
+    def problems(what: str, expect: str) -> list[str]:
+        return failure_problems(CliRunner().invoke(probe, [what]), expect)
+
+    assert any("uncaught ValueError" in p for p in problems("bug", "bug"))
+    assert any("2 lines" in p for p in problems("two", "one"))
+    assert any("exit code 0" in p for p in problems("ok", ""))
+    assert any("does not name" in p for p in problems("data", "other.png"))
+    assert problems("data", "file.png is broken") == []
+    assert problems("--bogus", "No such option") == []  # click's usage error is accepted
+    (tmp_path / "f").write_text("x")
+    before = snapshot(tmp_path)
+    (tmp_path / "f").write_text("y")
+    assert diff_snapshots(before, snapshot(tmp_path)) == ["changed f"]
