@@ -125,11 +125,11 @@ def broadcast_buffers(accelerator: Accelerator | None, modules: Iterable[nn.Modu
 
     for module in modules:
         for buffer in module.buffers():
-            # bool is not a type every backend can broadcast: send it as uint8
-            wire = buffer.to(torch.uint8) if buffer.dtype == torch.bool else buffer
+            # bool is not a type every backend can broadcast (sent as uint8), and broadcast needs contiguous memory
+            wire = buffer.to(torch.uint8) if buffer.dtype == torch.bool else buffer.contiguous()
             dist.broadcast(wire, src=0)
             if wire is not buffer:
-                buffer.copy_(wire.to(torch.bool))
+                buffer.copy_(wire.to(buffer.dtype))
 
 
 def tree_digest(tree: Any) -> str:

@@ -532,7 +532,10 @@ class Trainer:
         return path
 
     def evaluate(self) -> bool:
-        """Run ``eval_fn``, log its metrics, update early stopping; returns True when patience ran out."""
+        """Run ``eval_fn``, log its metrics, update early stopping; returns True when patience ran out.
+
+        Collective when there are several processes (buffers are broadcast first): call it on every process.
+        """
         values, stop = self._evaluate()
         if values is not None:
             self._log_values(values)
