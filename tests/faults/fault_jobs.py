@@ -69,18 +69,22 @@ def jobs() -> dict[str, Job]:
     return {job.name: job for job in found}
 
 
-def command(job: Job, run_dir: Path, fault: str | None = None) -> tuple[list[str], dict[str, str]]:
-    """The subprocess command line and environment of ``job`` in ``run_dir``, with an optional fault spec."""
+def command(
+    job: Job, run_dir: Path, fault: str | None = None, extra: tuple[str, ...] = ()
+) -> tuple[list[str], dict[str, str]]:
+    """The subprocess command line and environment of ``job`` in ``run_dir`` (+ ``extra`` arguments, a fault)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "CUDA_VISIBLE_DEVICES": ""}
     env.pop("GENCORE_FAULT", None)
     if fault:
         env["GENCORE_FAULT"] = fault
-    return [sys.executable, str(CHILD), job.entry, *job.argv(run_dir)], env
+    return [sys.executable, str(CHILD), job.entry, *job.argv(run_dir, *extra)], env
 
 
-def run(job: Job, run_dir: Path, fault: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run ``job`` to its end (or its fault) and return the finished process."""
-    cmd, env = command(job, run_dir, fault)
+def run(
+    job: Job, run_dir: Path, fault: str | None = None, timeout: float = 300, extra: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess:
+    """Run ``job`` (+ ``extra`` arguments) to its end or its fault; returns the finished process."""
+    cmd, env = command(job, run_dir, fault, extra)
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
