@@ -160,6 +160,7 @@ class GanwritingConfig:
     save_every_epochs: int = 10  # full training state (resumable with `train N`)
     eval_every_epochs: int = 10  # evaluation and a sample grid
     eval_samples: int = 200  # generated images per evaluation
+    eval_batch: int = 64  # images per generator call in an evaluation; the batches are split over the ranks
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -171,6 +172,8 @@ class GanwritingConfig:
                 f"data.image_size must be a multiple of 16 (the networks halve it four times), got "
                 f"{self.data.image_size}"
             )
+        if self.eval_batch < 1:
+            raise ConfigError(f"eval_batch must be at least 1, got {self.eval_batch}")
         if self.eval_samples < 2:
             raise ConfigError(f"eval_samples must be at least 2, got {self.eval_samples}")
 

@@ -29,6 +29,7 @@ from ganwriting_music.data import StyleDataset, SymbolSet, load_source, split_by
 from ganwriting_music.model import Networks, NetworksConfig
 from gencore.checkpoint import atomic_write_text, latest_checkpoint, list_checkpoints
 from gencore.config import to_dict
+from gencore.distributed import sharded_map
 from gencore.errors import CheckpointError, ConfigError
 from gencore.losses import d_loss, g_loss, gradient_penalty
 from gencore.train import FitResult, StepContext, Trainer, seed_everything
@@ -180,6 +181,49 @@ def recognizer_accuracy(rec: torch.nn.Module, images: torch.Tensor, labels: torc
     return float((preds == labels).float().mean())
 
 
+def eval_inputs(
+    gen: torch.nn.Module, dataset: StyleDataset, evaluated: SymbolSet, n: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The fixed inputs of a training-time evaluation: (refs (n, K, 1, S, S), noise (n, noise_dim), picked indices
+    of ``evaluated``). Drawn on the CPU from ``seed`` with the global RNG restored afterwards, so every rank (and a
+    later one-process re-evaluation) gets the same ones."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        pick = torch.randperm(len(evaluated))[:n]
+        refs = torch.stack([dataset.references(int(w)) for w in evaluated.writers[pick].tolist()])
+        z = gen.noise(n, "cpu")
+    return refs, z, pick
+
+
+@torch.no_grad()
+def evaluate_generator(
+    gen: torch.nn.Module, rec: torch.nn.Module, refs: torch.Tensor, labels: torch.Tensor, z: torch.Tensor,
+    real: torch.Tensor, accelerator: Any = None, batch_size: int = 64,
+) -> dict[str, float]:  # fmt: skip
+    """The recognizer's accuracy on images generated from (refs, labels, z) and on the real images ``real``.
+
+    With ``accelerator`` the samples are split over the ranks with :func:`gencore.distributed.sharded_map`, each
+    evaluated exactly once and gathered (a collective: call it on every rank); every rank gets the same figures.
+    """
+    device = next(gen.parameters()).device
+    was_g, was_r = gen.training, rec.training
+    gen.eval()
+    rec.eval()
+
+    def per_sample(start: int, stop: int) -> dict[str, torch.Tensor]:
+        y = labels[start:stop].to(device)
+        fake = gen(refs[start:stop].to(device), y, z[start:stop].to(device))
+        real_pred = rec(real[start:stop].to(device)).argmax(1)
+        return {"fake_ok": (rec(fake).argmax(1) == y).float(), "real_ok": (real_pred == y).float()}
+
+    try:
+        got = sharded_map(accelerator, len(labels), per_sample, batch_size)
+    finally:
+        gen.train(was_g)
+        rec.train(was_r)
+    return {"rec_acc_fake": float(got["fake_ok"].mean()), "rec_acc_real": float(got["real_ok"].mean())}
+
+
 def build_trainer(config: GanwritingConfig) -> EpochTrainer:
     """Data, networks, optimizers and the Trainer for ``config`` (nothing trained yet)."""
     seed_everything(config.train.seed)
@@ -198,17 +242,9 @@ def build_trainer(config: GanwritingConfig) -> EpochTrainer:
     n_eval = min(config.eval_samples, len(evaluated))
 
     def evaluate(trainer: Trainer) -> dict[str, float]:
-        device = trainer.accelerator.device
-        torch.manual_seed(config.train.seed + 1)  # the Trainer restores the training RNG streams afterwards
-        pick = torch.randperm(len(evaluated))[:n_eval]
-        labels, writers = evaluated.labels[pick], evaluated.writers[pick]
-        refs = torch.stack([dataset.references(int(w)) for w in writers.tolist()]).to(device)
-        fake = generate(trainer.unwrap("G"), refs, labels.to(device))
-        rec = trainer.unwrap("R")
-        return {
-            "rec_acc_fake": recognizer_accuracy(rec, fake, labels.to(device)),
-            "rec_acc_real": recognizer_accuracy(rec, evaluated.floats(pick).to(device), labels.to(device)),
-        }
+        refs, z, pick = eval_inputs(trainer.unwrap("G"), dataset, evaluated, n_eval, config.train.seed + 1)
+        return evaluate_generator(trainer.unwrap("G"), trainer.unwrap("R"), refs, evaluated.labels[pick], z,
+                                  evaluated.floats(pick), trainer.accelerator, config.eval_batch)  # fmt: skip
 
     def samples(trainer: Trainer) -> torch.Tensor:
         torch.manual_seed(config.train.seed)
