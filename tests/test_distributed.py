@@ -68,3 +68,48 @@ def test_sharded_map_gathers_every_sample_once_over_two_processes(tmp_path):
         assert torch.equal(torch.tensor(r["noise"]), one)  # per-batch seeds: independent of the number of ranks
         assert r["few"] == [0, 10, 20]  # rank 1 had no batch and still got everything
         assert r["running_mean"] == [1.0, 1.0] and r["flag"] is True  # rank 0's buffers everywhere
+
+
+@pytest.mark.slow
+def test_gencore_demo_on_two_processes_evaluates_each_image_once(tmp_path):
+    """`accelerate launch -m gencore.demo`: ranks in sync, rank 0 alone writes, and the logged bound (13 validation
+    images in batches of 4: rank 0 gets 0-7, rank 1 8-12) equals the one-process evaluation of the checkpoint."""
+    import re
+
+    import torch
+
+    from gencore.checkpoint import load_tree
+    from gencore.config import build_config
+    from gencore.data import split_indices
+    from gencore.demo import DemoConfig, ShapesVAE, draw_shapes
+    from gencore.distributed import sharded_map
+    from gencore.metrics import bits_per_dim, iw_elbo
+    from gencore.testing import assert_ranks_in_sync, launch_cpu_processes, read_metrics
+
+    run = tmp_path / "run"
+    sets = ["num_images=128", "iw_samples=3", "eval_batch=4", "train.eval_every=3", "train.checkpoint_every=3",
+            "train.max_steps=6", "train.batch_size=8", "train.progress_bar=false", "train.tensorboard=false",
+            "train.log_every=3"]  # fmt: skip
+    proc = launch_cpu_processes(["-m", "gencore.demo", "--output-dir", str(run),
+                                 *(a for s in sets for a in ("--set", s))])  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    checkpoints = list_checkpoints(run / "checkpoints")
+    assert [p.name for p in checkpoints] == ["step_000003", "step_000006"]
+    for path in checkpoints:
+        assert_ranks_in_sync(path)
+    assert len(re.findall(r"^step 6/6 ", proc.stdout, re.M)) == 1 and proc.stdout.count("done (") == 1
+    rows = read_metrics(run)
+    assert [r["step"] for r in rows] == ["3", "6"]
+
+    config = build_config(DemoConfig, overrides=sets)
+    images = draw_shapes(config.num_images, seed=config.train.seed)
+    _, val_idx = split_indices(len(images), [1 - config.val_fraction, config.val_fraction], config.train.seed)
+    val = images[val_idx]
+    assert len(val) == 13
+    vae = ShapesVAE(config.model)
+    tree = load_tree(checkpoints[-1])
+    vae.load_state_dict(tree["ema"]["vae"])
+    with torch.no_grad():
+        out = sharded_map(None, len(val), lambda a, b: {"iw": iw_elbo(vae.log_weights(val[a:b], 3))}, 4,
+                          seed=config.train.seed + 1)  # fmt: skip
+    assert rows[-1]["eval/nll_bits_per_dim"] == f"{bits_per_dim(out['iw'], val[0].numel()):.6g}"

@@ -18,6 +18,7 @@ from torch import nn
 from gencore.checkpoint import PretrainedMixin
 from gencore.config import to_dict
 from gencore.data import TensorImageDataset, split_indices
+from gencore.distributed import sharded_map
 from gencore.losses import bernoulli_log_likelihood, gaussian_kl, kl_warmup, reparameterize, soft_clamp
 from gencore.metrics import bits_per_dim, iw_elbo
 from gencore.train import FitResult, StepContext, TrainConfig, Trainer, seed_everything
@@ -50,6 +51,7 @@ class DemoConfig:
     val_fraction: float = 0.1
     kl_warmup_steps: int = 200
     iw_samples: int = 16  # importance samples for the evaluation bound
+    eval_batch: int = 128  # validation images per evaluation batch (batches are split over the processes)
     ema_decay: float = 0.99
     train: TrainConfig = field(default_factory=_demo_train_defaults)
 
@@ -141,12 +143,18 @@ def run_demo(config: DemoConfig, resume: str | None = None) -> FitResult:
         return {"rec_nats": rec, "kl_nats": kl, "beta": beta}
 
     def evaluate(trainer: Trainer) -> dict[str, float]:
-        vae = trainer.ema["vae"].shadow
-        x = val_images.to(trainer.accelerator.device)
-        bound = iw_elbo(vae.log_weights(x, config.iw_samples))
-        elbo = vae.log_weights(x, 1)[0]
-        dims = x[0].numel()
-        return {"nll_bits_per_dim": bits_per_dim(bound, dims), "elbo_bits_per_dim": bits_per_dim(elbo, dims)}
+        vae, device = trainer.ema["vae"].shadow, trainer.accelerator.device
+
+        def per_image(start: int, stop: int) -> dict[str, torch.Tensor]:
+            x = val_images[start:stop].to(device)
+            return {"iw": iw_elbo(vae.log_weights(x, config.iw_samples)), "elbo": vae.log_weights(x, 1)[0]}
+
+        # split over the ranks, seeded per batch: the same figures on any number of processes
+        out = sharded_map(
+            trainer.accelerator, len(val_images), per_image, config.eval_batch, seed=config.train.seed + 1
+        )
+        dims = val_images[0].numel()
+        return {"nll_bits_per_dim": bits_per_dim(out["iw"], dims), "elbo_bits_per_dim": bits_per_dim(out["elbo"], dims)}
 
     def samples(trainer: Trainer) -> dict[str, torch.Tensor]:
         vae = trainer.ema["vae"].shadow
