@@ -61,6 +61,7 @@ def test_json_round_trip(tmp_path):
         (["name"], "--set expects key=value"),
         (["model=3"], "model: expected a table"),
         (["train.tensorboard=maybe"], "expected true or false"),
+        (["model.width=3\nmodel.dropout=0.5"], "is more than one value"),
     ],
 )
 def test_bad_values_name_the_key(overrides, message):

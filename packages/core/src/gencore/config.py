@@ -188,7 +188,10 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not key or any(not part for part in key.split(".")):
         raise ConfigError(f"--set expects key=value, got {text!r}")
     try:
-        value = tomllib.loads(f"v = {raw}")["v"]
+        parsed = tomllib.loads(f"v = {raw}")
+        if list(parsed) != ["v"]:  # "1\nb=2" would otherwise keep 1 and drop the rest without a word
+            raise ConfigError(f"--set {key}: {raw!r} is more than one value (a line break in it?)")
+        value = parsed["v"]
     except tomllib.TOMLDecodeError:
         value = raw  # bare words such as --set precision=bf16
         if raw.strip().startswith('"'):
