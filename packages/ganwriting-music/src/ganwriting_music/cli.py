@@ -362,15 +362,24 @@ def evaluate(run: str, classifier_steps: int, seed: int) -> None:
 @click.option("--holdout", default=None, metavar="W1,W2", help="Test writers [default: the run's holdout_writers].")
 @click.option("--steps", type=click.IntRange(1, 10**6), default=600, show_default=True, help="Classifier updates.")
 @click.option("--repeats", type=click.IntRange(1, 20), default=1, show_default=True, help="Seeds per data set.")
+@click.option(
+    "--synthetic-per-image",
+    type=click.IntRange(1, 16),
+    default=1,
+    show_default=True,
+    help="Generated images per original image (fresh noise each).",
+)
+@click.option("--random-styles", is_flag=True, help="Each generated image in a random training writer's style.")
 @click.option("--seed", type=int, default=0, show_default=True)
-def classifier_study(run: str, holdout: str | None, steps: int, repeats: int, seed: int) -> None:
+def classifier_study(run: str, holdout: str | None, steps: int, repeats: int, synthetic_per_image: int,
+                     random_styles: bool, seed: int) -> None:  # fmt: skip
     """Train the symbol classifier on original, synthetic and combined data and test it on a writer that neither
     the GAN nor the classifier saw; prints a table, writes RUN/study/classifier_study.{json,md}."""
     from ganwriting_music.evaluate import classifier_study as study
     from ganwriting_music.evaluate import study_table
 
     names = [h.strip() for h in holdout.split(",")] if holdout else None
-    summary = study(run, names, steps, seed, repeats)
+    summary = study(run, names, steps, seed, repeats, synthetic_per_image, random_styles)
     click.echo(study_table(summary))
 
 

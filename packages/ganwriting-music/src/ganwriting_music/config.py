@@ -45,6 +45,10 @@ class DataConfig:
     elastic: float = 0.035  # amplitude of the smooth random displacement, in units of the image side
     elastic_grid: int = 5  # control points per side of the displacement field
     stroke: tuple[int, int] = (-1, 2)  # stroke width change in pixels of the 2× master raster (erode/dilate)
+    # embedded data: strength of each font's fixed habits (slant, tilt, width/height, stroke width; see
+    # data.writer_pen): 0 = every font gets the same random augmentation, so the "writers" differ only in their
+    # glyph designs, which the augmentation mostly hides
+    writer_pen: float = 0.0
     homus_stroke: int = 3  # HOMUS: line width in pixels at image_size (MusicSymbolClassifier uses 3)
     bad_files: str = "raise"  # "raise" or "skip" unreadable images
 
@@ -89,6 +93,9 @@ class ModelConfig:
     writer_head: bool = True  # discriminator also classifies the writer (GANwriting's W) and G matches it
     class_projection: bool = True  # class-conditional D (projection); the original's D is unconditional
     rec_downsample: int = 2  # the recognizer reads images average-pooled by this factor (1 = full resolution)
+    # how many decoder blocks, coarsest first, read the class template's features (U-Net skips at S/16, S/8, S/4,
+    # S/2): 4 = all, 0 = the class enters by its embedding alone (the original: one-hot planes, no template)
+    template_skips: int = 4
 
     def __post_init__(self) -> None:
         for name in ("k_refs", "style_dim", "class_dim", "noise_dim", "gen_channels", "dis_channels", "rec_channels"):
@@ -96,6 +103,8 @@ class ModelConfig:
                 raise ConfigError(f"model.{name} must be at least 1, got {getattr(self, name)}")
         if self.rec_downsample < 1:
             raise ConfigError(f"model.rec_downsample must be at least 1, got {self.rec_downsample}")
+        if not 0 <= self.template_skips <= 4:
+            raise ConfigError(f"model.template_skips must be in 0..4, got {self.template_skips}")
         if self.style_channels < 0:
             raise ConfigError(f"model.style_channels must be >= 0, got {self.style_channels}")
         if self.noise_std < 0:
@@ -113,9 +122,18 @@ class LossConfig:
     w_l1: float = 0.0  # the original's default; the cpu preset turns it on (paired target of the same writer)
     w_gp: float = 0.3
     label_smoothing: float = 0.1
+    # extra weight of the writer term in G's loss only (G: w_writer * w_writer_gen; D keeps w_writer)
+    w_writer_gen: float = 1.0
+    # Not in the original (0 = off): mode seeking on the noise (Mao et al. 2019), bounded at ms_tau like Yang et
+    # al. 2019's diversity-sensitive loss: -min(|G(z1) - G(z2)| / |z1 - z2|, ms_tau) for the same class and refs
+    w_ms: float = 0.0
+    ms_tau: float = 0.3
+    # Not in the original (0 = off): style reconstruction, |E(G(refs, y, z)) - E(refs)| with the style encoder E
+    # detached, relative to the spread of the batch's reference styles
+    w_style: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("w_dis", "w_rec", "w_writer", "w_l1", "w_gp"):
+        for name in ("w_dis", "w_rec", "w_writer", "w_l1", "w_gp", "w_writer_gen", "w_ms", "ms_tau", "w_style"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"loss.{name} must be >= 0, got {getattr(self, name)}")
         if not 0 <= self.label_smoothing < 1:

@@ -21,6 +21,7 @@ import functools
 import io
 import math
 import re
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -258,22 +259,49 @@ def render_glyph(name: str, font: str, size: int, rng: np.random.Generator | Non
     return fit_square(np.asarray(img, np.float32) / 255, size)
 
 
-def augment(ink: torch.Tensor, config: DataConfig, size: int, generator: torch.Generator) -> torch.Tensor:
+@dataclass(frozen=True)
+class WriterPen:
+    """The habits of one writer that every symbol it draws shares: slant (shear), tilt (degrees), width/height
+    ratio and stroke width change (pixels of the 2× master raster). All zero: no habit (plain augmentation)."""
+
+    slant: float = 0.0
+    tilt: float = 0.0
+    aspect: float = 1.0
+    stroke: int = 0
+
+
+def writer_pen(name: str, strength: float) -> WriterPen:
+    """A writer's fixed :class:`WriterPen`, drawn from a generator seeded by the writer's name (so a font has the
+    same habits in every run and split); ``strength`` scales them (0: none)."""
+    if strength <= 0:
+        return WriterPen()
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    slant, tilt, aspect, stroke = (float(v) for v in rng.uniform(-1, 1, 4))
+    # slant up to ±0.3 shear, tilt ±5°, aspect 0.8..1.25, stroke -1..+2 px at strength 1
+    return WriterPen(slant=0.3 * strength * slant, tilt=5.0 * strength * tilt,
+                     aspect=math.exp(0.22 * strength * aspect),
+                     stroke=int(round(strength * (0.5 + 1.5 * stroke))))  # fmt: skip
+
+
+def augment(ink: torch.Tensor, config: DataConfig, size: int, generator: torch.Generator,
+            pen: WriterPen | None = None) -> torch.Tensor:  # fmt: skip
     """Handwriting-like variations of ink maps (N, 1, M, M) at the 2× master size M -> (N, 1, size, size).
 
     One ``grid_sample`` applies a random affine map (rotation, shear, anisotropic scale, a small shift) plus a
     smooth elastic displacement field; stroke width changes by dilation/erosion with a square kernel; the result
-    is area-downsampled, which also smooths the edges like a scanned pen stroke.
+    is area-downsampled, which also smooths the edges like a scanned pen stroke. ``pen`` adds the writer's fixed
+    habits on top of the random variation.
     """
     n, _, m, _ = ink.shape
+    pen = pen or WriterPen()
 
     def uniform(lo: float, hi: float, shape: tuple[int, ...] = ()) -> torch.Tensor:
         return lo + (hi - lo) * torch.rand((n, *shape), generator=generator)
 
-    angle = uniform(-config.rotation, config.rotation) * math.pi / 180
+    angle = (uniform(-config.rotation, config.rotation) + pen.tilt) * math.pi / 180
     sx = uniform(*config.scale)
-    sy = sx * uniform(0.92, 1.08)
-    shear = uniform(-config.shear, config.shear)
+    sy = sx * uniform(0.92, 1.08) * pen.aspect
+    shear = uniform(-config.shear, config.shear) + pen.slant
     shift = uniform(-0.05, 0.05, (2,))
     cos, sin = angle.cos(), angle.sin()
     # theta maps output coordinates to input ones, so the inverse scale enlarges the glyph
@@ -292,7 +320,7 @@ def augment(ink: torch.Tensor, config: DataConfig, size: int, generator: torch.G
     grid = F.interpolate(coarse, size=(m, m), mode="bicubic", align_corners=True).permute(0, 2, 3, 1)
     out = F.grid_sample(ink, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
     lo, hi = config.stroke
-    widths = torch.randint(lo, hi + 1, (n,), generator=generator)
+    widths = torch.randint(lo, hi + 1, (n,), generator=generator) + pen.stroke
     for k in widths.unique().tolist():
         sel = widths == k
         if k > 0:
@@ -328,7 +356,8 @@ def font_symbols(config: DataConfig, fonts: Sequence[str], seed: int = 0, per_cl
                 base = torch.stack(bases)[:, None]
             else:
                 base = torch.from_numpy(render_glyph(name, font, master, rng))[None, None].expand(per_class, 1, -1, -1)
-            images.append(ink_to_uint8(augment(base.contiguous(), config, size, gen)))
+            pen = writer_pen(font, config.writer_pen)
+            images.append(ink_to_uint8(augment(base.contiguous(), config, size, gen, pen)))
             labels.append(torch.full((per_class,), c, dtype=torch.long))
             writers.append(torch.full((per_class,), w, dtype=torch.long))
     return SymbolSet(torch.cat(images), torch.cat(labels), torch.cat(writers), list(config.classes), list(fonts))

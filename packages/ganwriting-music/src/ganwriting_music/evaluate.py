@@ -154,14 +154,60 @@ def per_class_accuracy(model: torch.nn.Module, images: torch.Tensor, labels: tor
     return {c: float((preds[labels == i] == i).float().mean()) for i, c in enumerate(classes) if (labels == i).any()}
 
 
-def synthesize_like(nets: Networks, data: SymbolSet, pool: SymbolSet, k: int, seed: int) -> torch.Tensor:
-    """One generated image per image of ``data``: its class, in its writer's style (references from ``pool``)."""
+def synthesize_like(nets: Networks, data: SymbolSet, pool: SymbolSet, k: int, seed: int, copies: int = 1,
+                    random_styles: bool = False) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """``copies`` generated images per image of ``data``, each of its class with fresh noise; in its writer's style
+    (references from ``pool``), or with ``random_styles`` in the style of a writer of ``pool`` drawn at random for
+    each image. Returns (images (copies·N, 1, S, S), labels (copies·N,)), copy by copy."""
     style = StyleDataset(pool, k)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        refs = torch.stack([style.references(pool.writer_names.index(data.writer_names[int(w)]))
-                            for w in data.writers.tolist()])  # fmt: skip
-        return generate(nets.gen, refs, data.labels)
+        own = torch.tensor([pool.writer_names.index(data.writer_names[int(w)]) for w in data.writers.tolist()])
+        images = []
+        for _ in range(copies):
+            writers = torch.randint(len(pool.writer_names), (len(data),)) if random_styles else own
+            refs = torch.stack([style.references(int(w)) for w in writers.tolist()])
+            images.append(generate(nets.gen, refs, data.labels))
+    return torch.cat(images), data.labels.repeat(copies)
+
+
+@torch.no_grad()
+def variation(nets: Networks, data: SymbolSet, pool: SymbolSet, k: int, seed: int) -> dict[str, float]:
+    """How much generated images vary, as mean absolute pixel differences (images in [-1, 1]), for the classes
+    and writers of ``data`` with references from ``pool``:
+
+    * ``noise_variation``: same references and class, other noise;
+    * ``style_variation``: same noise and class, references of another writer (a random other one);
+    * ``real_variation``: two real images of ``data`` of the same writer and class (what the noise should give);
+    * ``real_writer_variation``: real images of the same class by two writers (what the style should give).
+    """
+    style = StyleDataset(pool, k)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        own = torch.tensor([pool.writer_names.index(data.writer_names[int(w)]) for w in data.writers.tolist()])
+        other = (own + torch.randint(1, max(len(pool.writer_names), 2), own.shape)) % len(pool.writer_names)
+        refs = torch.stack([style.references(int(w)) for w in own.tolist()])
+        refs_other = torch.stack([style.references(int(w)) for w in other.tolist()])
+        z1, z2 = nets.gen.noise(len(data), "cpu"), nets.gen.noise(len(data), "cpu")
+
+    def draw(r: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return torch.cat([nets.gen(r[i : i + 64], data.labels[i : i + 64], z[i : i + 64])
+                          for i in range(0, len(data), 64)])  # fmt: skip
+
+    a, b, c = draw(refs, z1), draw(refs, z2), draw(refs_other, z1)
+    x = data.floats()
+    same, across = [], []
+    for i in range(len(data)):  # real pairs: the first other image of the same class, same / other writer
+        cls = data.labels == data.labels[i]
+        mate = torch.nonzero(cls & (data.writers == data.writers[i]) & (torch.arange(len(data)) != i)).flatten()
+        foreign = torch.nonzero(cls & (data.writers != data.writers[i])).flatten()
+        if len(mate):
+            same.append((x[i] - x[mate[i % len(mate)]]).abs().mean())
+        if len(foreign):
+            across.append((x[i] - x[foreign[i % len(foreign)]]).abs().mean())
+    mean = lambda v: float(torch.stack(v).mean()) if v else float("nan")  # noqa: E731
+    return {"noise_variation": float((a - b).abs().mean()), "style_variation": float((a - c).abs().mean()),
+            "real_variation": mean(same), "real_writer_variation": mean(across)}  # fmt: skip
 
 
 def evaluate_run(run: str | Path, classifier_steps: int = 600, seed: int = 0) -> dict[str, float]:
@@ -173,7 +219,7 @@ def evaluate_run(run: str | Path, classifier_steps: int = 600, seed: int = 0) ->
     train_set, test_set = prepare_data(config)
     test_set = test_set if test_set is not None else train_set
     k = config.model.k_refs
-    fake = synthesize_like(nets, test_set, train_set, k, seed)
+    fake, _ = synthesize_like(nets, test_set, train_set, k, seed)
     real = test_set.floats()
     clf = train_classifier(train_set.floats(), train_set.labels, len(train_set.classes), classifier_steps,
                            seed=seed)  # fmt: skip
@@ -187,6 +233,7 @@ def evaluate_run(run: str | Path, classifier_steps: int = 600, seed: int = 0) ->
             classifier_features(clf, train_set.floats()[: len(real)]), classifier_features(clf, real)
         ),
         "images": len(real),
+        **variation(nets, test_set, train_set, k, seed + 2),
     }
     if len(train_set.writer_names) > 1:  # style: does a writer classifier trained on real images name the writer?
         wclf = train_classifier(train_set.floats(), train_set.writers, len(train_set.writer_names), classifier_steps,
@@ -197,7 +244,7 @@ def evaluate_run(run: str | Path, classifier_steps: int = 600, seed: int = 0) ->
     unseen = [w for w in config.data.holdout_writers if w in FONTS] if config.data.source == "fonts" else []
     if unseen:  # generation in the style of a writer the GAN never saw
         held = font_symbols(config.data, unseen, seed=config.train.seed)
-        fake_unseen = synthesize_like(nets, held, held, k, seed + 1)
+        fake_unseen, _ = synthesize_like(nets, held, held, k, seed + 1)
         result["classifier_acc_fake_unseen_writer"] = accuracy(clf, fake_unseen, held.labels)
         result["frechet_distance_unseen_writer"] = frechet_distance(
             classifier_features(clf, held.floats()), classifier_features(clf, fake_unseen)
@@ -209,13 +256,22 @@ def evaluate_run(run: str | Path, classifier_steps: int = 600, seed: int = 0) ->
 
 
 def classifier_study(
-    run: str | Path, holdout: Sequence[str] | None = None, steps: int = 600, seed: int = 0, repeats: int = 1
+    run: str | Path,
+    holdout: Sequence[str] | None = None,
+    steps: int = 600,
+    seed: int = 0,
+    repeats: int = 1,
+    copies: int = 1,
+    random_styles: bool = False,
 ) -> dict[str, object]:
     """Original vs synthetic vs combined training data for the symbol classifier, tested on held-out writers.
 
-    "original": the real images of the GAN's writers (training and test splits); "synthetic": one generated
-    image per original image (same class, same writer's style); "combined": both. The test writers (default: the
-    run's ``data.holdout_writers``) were seen by neither the GAN nor the classifiers. Writes
+    "original": the real images of the GAN's writers (training and test splits); "synthetic": ``copies``
+    generated images per original image (same class; that writer's style, or with ``random_styles`` a random
+    training writer's; fresh noise each); "combined": both. Each set gets ``steps`` updates per original-set
+    size of images (the same number of passes over its data), and "original" is also trained as long as
+    "combined" ("original_long"), so that a gain of "combined" is not just its longer training. The test writers
+    (default: the run's ``data.holdout_writers``) were seen by neither the GAN nor the classifiers. Writes
     ``RUN/study/classifier_study.json`` and ``.md``.
     """
     run = Path(run)
@@ -234,27 +290,31 @@ def classifier_study(
             raise DataError(f"held-out writer(s) {missing} are not in {config.data.source}")
         test = data.of_writers(holdout)
         original = data.of_writers([w for w in data.writer_names if w not in holdout])
-    synthetic = synthesize_like(nets, original, original, config.model.k_refs, seed)
+    synthetic, synthetic_labels = synthesize_like(nets, original, original, config.model.k_refs, seed, copies,
+                                                  random_styles)  # fmt: skip
     sets = {
-        "original": (original.floats(), original.labels),
-        "synthetic": (synthetic, original.labels),
-        "combined": (torch.cat([original.floats(), synthetic]), torch.cat([original.labels, original.labels])),
-    }
+        "original": (original.floats(), original.labels, 1),
+        "synthetic": (synthetic, synthetic_labels, copies),
+        "combined": (torch.cat([original.floats(), synthetic]), torch.cat([original.labels, synthetic_labels]),
+                     1 + copies),
+        "original_long": (original.floats(), original.labels, 1 + copies),
+    }  # fmt: skip
     results: dict[str, dict[str, float]] = {}
-    for name, (x, y) in sets.items():
+    for name, (x, y, passes) in sets.items():
         accs = []
         for r in range(repeats):
-            # combined has twice the images: give every set the same number of passes over its data
-            n_steps = steps * (2 if name == "combined" else 1)
-            clf = train_classifier(x, y, len(original.classes), n_steps, seed=seed + r)
+            clf = train_classifier(x, y, len(original.classes), steps * passes, seed=seed + r)
             accs.append(accuracy(clf, test.floats(), test.labels))
-        results[name] = {"accuracy": float(np.mean(accs)), "std": float(np.std(accs)), "train_images": len(x)}
+        results[name] = {"accuracy": float(np.mean(accs)), "std": float(np.std(accs)), "train_images": len(x),
+                         "steps": steps * passes}  # fmt: skip
     base = results["original"]["accuracy"]
     summary = {
         "test_writers": holdout, "test_images": len(test), "train_writers": original.writer_names,
-        "classifier_steps": steps, "repeats": repeats, "results": results,
+        "classifier_steps": steps, "repeats": repeats, "synthetic_per_image": copies,
+        "random_styles": random_styles, "results": results,
         "synthetic_over_original": results["synthetic"]["accuracy"] / base if base > 0 else float("nan"),
         "combined_minus_original": results["combined"]["accuracy"] - base,
+        "combined_minus_original_long": results["combined"]["accuracy"] - results["original_long"]["accuracy"],
     }  # fmt: skip
     out = run / "study"
     out.mkdir(parents=True, exist_ok=True)
@@ -266,11 +326,13 @@ def classifier_study(
 def study_table(summary: dict[str, object]) -> str:
     """The classifier study as a Markdown table."""
     lines = [f"Test writer(s): {', '.join(summary['test_writers'])} ({summary['test_images']} images, seen by "
-             "neither GAN nor classifier)", "", "| training data | images | accuracy |", "|---|---:|---:|"]  # fmt: skip
+             "neither GAN nor classifier)", "", "| training data | images | updates | accuracy |",
+             "|---|---:|---:|---:|"]  # fmt: skip
     for name, r in summary["results"].items():
         spread = f" ± {r['std']:.3f}" if summary["repeats"] > 1 else ""
-        lines.append(f"| {name} | {r['train_images']} | {r['accuracy']:.3f}{spread} |")
+        lines.append(f"| {name} | {r['train_images']} | {r.get('steps', '')} | {r['accuracy']:.3f}{spread} |")
     lines.append("")
     lines.append(f"synthetic / original = {summary['synthetic_over_original']:.2f}; "
-                 f"combined - original = {summary['combined_minus_original']:+.3f}")  # fmt: skip
+                 f"combined - original = {summary['combined_minus_original']:+.3f}; "
+                 f"combined - original_long = {summary['combined_minus_original_long']:+.3f}")  # fmt: skip
     return "\n".join(lines)

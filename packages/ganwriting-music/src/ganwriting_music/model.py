@@ -90,9 +90,13 @@ class Generator(nn.Module):
         self.stem = nn.Linear(cond, w[3] * self.start**2)
         # full resolution gets one narrow convolution: on a CPU it would otherwise cost most of the time
         last = max(w[0] // 2, 8)
+        # the first `template_skips` blocks (coarsest first) also read the template's features at their input
+        t = config.template_skips
+        c_in = [w[3] + (w[3] if t > 0 else 0), w[2] + (w[2] if t > 1 else 0), w[1] + (w[1] if t > 2 else 0),
+                w[0] + (w[0] if t > 3 else 0)]  # fmt: skip
         self.blocks = nn.ModuleList([
-            _UpBlock(2 * w[3], w[2], cond), _UpBlock(2 * w[2], w[1], cond), _UpBlock(2 * w[1], w[0], cond),
-            _UpBlock(2 * w[0], last, cond, convs=1),
+            _UpBlock(c_in[0], w[2], cond), _UpBlock(c_in[1], w[1], cond), _UpBlock(c_in[2], w[0], cond),
+            _UpBlock(c_in[3], last, cond, convs=1),
         ])  # fmt: skip
         self.out = nn.Conv2d(last, 1, 3, padding=1, padding_mode="reflect")
 
@@ -116,12 +120,12 @@ class Generator(nn.Module):
         """Images from a style vector, class labels and noise."""
         cond = torch.cat([style, self.embed(labels), z], 1)
         skips, h = [], self.templates[labels]
-        for down in self.content:
+        for down in self.content if self.config.template_skips > 0 else []:
             h = down(h)
-            skips.append(h)  # S/2, S/4, S/8, S/16
+            skips.insert(0, h)  # S/16, S/8, S/4, S/2: coarsest first, the order of the blocks
         x = rearrange(self.stem(cond), "b (c h w) -> b c h w", h=self.start, w=self.start)
-        for block, skip in zip(self.blocks, reversed(skips)):
-            x = block(torch.cat([x, skip], 1), cond)
+        for i, block in enumerate(self.blocks):
+            x = block(torch.cat([x, skips[i]], 1) if i < self.config.template_skips else x, cond)
         return torch.tanh(self.out(x))
 
     def forward(self, refs: torch.Tensor, labels: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:

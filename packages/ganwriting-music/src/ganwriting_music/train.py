@@ -11,7 +11,10 @@ One update per batch of real images x (class y, writer w) and K other images of 
 * R: CE with label smoothing 0.1 on the real images;
 * G: w_dis · non-saturating adversarial + 2.5 · CE(R(G(refs, y)), y) with the *requested* classes y (the
   original scored images generated for random labels against the real labels) + w_writer · CE(W(fake), w)
-  + w_l1 · |G(refs, y) - x| (x is a real image of that writer and class; 0 in the original).
+  + w_l1 · |G(refs, y) - x| (x is a real image of that writer and class; 0 in the original);
+* not in the original, off by default: w_ms · mode seeking on the noise (a second image of the first half of the
+  batch with other noise), w_style · style reconstruction (the style encoder, detached, re-reads the generated
+  image), and w_writer_gen to weigh the writer term for G alone.
 """
 
 from __future__ import annotations
@@ -45,13 +48,45 @@ def prepare_data(config: GanwritingConfig) -> tuple[SymbolSet, SymbolSet | None]
     return train_test_split(data, config.data.test_fraction, config.train.seed)
 
 
+def diversity_loss(fake_a: torch.Tensor, fake_b: torch.Tensor, z_a: torch.Tensor, z_b: torch.Tensor,
+                   tau: float) -> torch.Tensor:  # fmt: skip
+    """Mode seeking (Mao et al. 2019) in the bounded form of Yang et al. 2019: ``-min(|G(z_a) - G(z_b)| /
+    |z_a - z_b|, tau)``, per pair, averaged. Two images of the same class and style that differ only in the noise
+    should differ; the bound keeps the generator from buying diversity with noise once it has enough of it."""
+    ratio = (fake_a - fake_b).abs().flatten(1).mean(1) / (z_a - z_b).abs().mean(1).clamp_min(1e-8)
+    return -ratio.clamp(max=tau).mean()
+
+
+def style_reconstruction_loss(gen: torch.nn.Module, fake: torch.Tensor, refs: torch.Tensor) -> torch.Tensor:
+    """|E(fake) - E(refs)|, relative to the batch's spread of reference styles.
+
+    The style encoder E re-reads each generated image (K = 1) with its weights *detached*: the loss trains the
+    decoder to draw images that carry the reference style, never the encoder to make all styles alike (which
+    would satisfy it trivially). Dividing by the mean distance between the batch's reference styles makes the
+    figure scale-free, so a shrinking style vector does not lower it either."""
+    params = {name: p.detach() for name, p in gen.style.named_parameters()}
+    encode = lambda images: torch.func.functional_call(gen.style, params, (images,))  # noqa: E731
+    target = encode(refs).detach()
+    spread = (target - target.roll(1, 0)).abs().mean().clamp_min(1e-6)
+    return (encode(fake[:, None]) - target).abs().mean() / spread
+
+
 def make_step(config: GanwritingConfig):
     """The step function: one D, one R and one G update per batch."""
     loss = config.loss
 
     def step(ctx: StepContext, batch: tuple[torch.Tensor, ...]) -> dict[str, Any]:
         x, y, w, refs = batch
-        fake = ctx.models["G"](refs, y)
+        n = len(y)
+        z = ctx.module("G").noise(n, y.device)
+        if loss.w_ms > 0:  # a second image for the first half of the batch, same class and refs, other noise
+            h = max(n // 2, 1)
+            z2 = ctx.module("G").noise(h, y.device)
+            # one forward pass over both (G has no batch statistics, so this equals two passes; DDP wants one)
+            both = ctx.models["G"](torch.cat([refs, refs[:h]]), torch.cat([y, y[:h]]), torch.cat([z, z2]))
+            fake, fake2 = both[:n], both[n:]
+        else:
+            fake = ctx.models["G"](refs, y, z)
 
         real_logits, real_writer = ctx.models["D"](x, y)
         fake_logits, _ = ctx.models["D"](fake.detach(), y)
@@ -75,12 +110,20 @@ def make_step(config: GanwritingConfig):
         rec = F.cross_entropy(fake_rec, y, label_smoothing=loss.label_smoothing)  # the requested classes
         total_g = loss.w_dis * adv + loss.w_rec * rec
         if fake_writer is not None and loss.w_writer > 0:
-            total_g = total_g + loss.w_writer * F.cross_entropy(fake_writer, w)
+            total_g = total_g + loss.w_writer * loss.w_writer_gen * F.cross_entropy(fake_writer, w)
             logged["writer_acc_fake"] = (fake_writer.argmax(1) == w).float().mean()
         if loss.w_l1 > 0:
             l1 = (fake - x).abs().mean()
             total_g = total_g + loss.w_l1 * l1
             logged["l1"] = l1
+        if loss.w_ms > 0:
+            div = diversity_loss(fake[:h], fake2, z[:h], z2, loss.ms_tau)
+            total_g = total_g + loss.w_ms * div
+            logged["diversity"] = -div
+        if loss.w_style > 0:
+            sty = style_reconstruction_loss(ctx.module("G"), fake, refs)
+            total_g = total_g + loss.w_style * sty
+            logged["style_rec"] = sty
         ctx.update("G", total_g)
         logged.update({"loss_g": adv, "rec_fake": rec, "rec_real": loss_r,
                        "acc_real": (rec_logits.argmax(1) == y).float().mean(),

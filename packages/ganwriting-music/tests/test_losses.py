@@ -1,0 +1,88 @@
+"""The losses and options added against the original's collapse to one picture per class (see README "Results"):
+mode seeking on the noise, style reconstruction, the writer term's weight for G, how many decoder blocks read the
+class template, each font's fixed writing habits, and the classifier study's several random-style copies."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+import torch
+
+from ganwriting_music.config import DataConfig, ModelConfig
+from ganwriting_music.data import font_symbols, writer_pen
+from ganwriting_music.model import Generator
+from ganwriting_music.train import diversity_loss, run_training, style_reconstruction_loss
+from gencore.errors import ConfigError
+
+
+def _gen(**overrides) -> Generator:
+    torch.manual_seed(0)
+    config = ModelConfig(k_refs=2, gen_channels=4, style_channels=4, style_dim=8, class_dim=4, noise_dim=4,
+                         **overrides)  # fmt: skip
+    return Generator(config, 16, 3)
+
+
+def test_diversity_loss_rewards_noise_that_changes_the_image_up_to_its_bound():
+    a, z1, z2 = torch.zeros(4, 1, 8, 8), torch.zeros(4, 3), torch.ones(4, 3)
+    assert diversity_loss(a, a, z1, z2, tau=1.0) == 0  # the noise did nothing: no reward
+    assert diversity_loss(a, a + 0.5, z1, z2, tau=1.0) == pytest.approx(-0.5)  # |dG| / |dz| = 0.5
+    assert diversity_loss(a, a + 2.0, z1, z2, tau=1.0) == pytest.approx(-1.0)  # bounded at tau
+    # wired to the generator: one step on it makes two noises give more different images
+    gen = _gen()
+    refs, labels = torch.rand(6, 2, 1, 16, 16) * 2 - 1, torch.tensor([0, 1, 2, 0, 1, 2])
+    za, zb = gen.noise(6, "cpu"), gen.noise(6, "cpu")
+    spread = lambda: float((gen(refs, labels, za) - gen(refs, labels, zb)).abs().mean().detach())  # noqa: E731
+    before = spread()
+    opt = torch.optim.SGD(gen.parameters(), lr=0.5)
+    for _ in range(3):
+        opt.zero_grad()
+        diversity_loss(gen(refs, labels, za), gen(refs, labels, zb), za, zb, tau=10.0).backward()
+        opt.step()
+    assert spread() > 1.5 * before
+
+
+def test_style_reconstruction_trains_the_decoder_never_the_encoder():
+    gen = _gen()
+    refs, labels = torch.rand(4, 2, 1, 16, 16) * 2 - 1, torch.tensor([0, 1, 2, 0])
+    fake = gen(refs, labels).detach().requires_grad_(True)  # the generated image as a leaf
+    loss = style_reconstruction_loss(gen, fake, refs)
+    assert loss > 0
+    loss.backward()
+    # re-reading the image sends gradients to the image (so to the decoder that drew it), none into the encoder
+    assert fake.grad is not None and fake.grad.abs().sum() > 0
+    assert all(p.grad is None for p in gen.style.parameters())
+    # a generated image that *is* its reference (K = 1) has exactly the reference's style: nothing to fix
+    one = refs[:, :1]
+    assert style_reconstruction_loss(gen, one[:, 0], one) == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("skips", [0, 1, 2, 3, 4])
+def test_template_skips(skips):
+    gen = _gen(template_skips=skips)
+    refs, labels, z = torch.rand(3, 2, 1, 16, 16) * 2 - 1, torch.tensor([0, 1, 2]), torch.randn(3, 4)
+    out = gen(refs, labels, z)
+    assert out.shape == (3, 1, 16, 16)
+    gen.templates.mul_(-1)  # another template picture: changes the output exactly when a block reads it
+    assert torch.equal(gen(refs, labels, z), out) == (skips == 0)
+    with pytest.raises(ConfigError, match="template_skips"):
+        ModelConfig(template_skips=5)
+
+
+def test_writer_pen_is_a_fixed_habit_per_font():
+    assert writer_pen("Bravura", 0.0).slant == 0 and writer_pen("Bravura", 0.0).stroke == 0
+    pen = writer_pen("Bravura", 1.0)
+    assert pen == writer_pen("Bravura", 1.0) != writer_pen("Leipzig", 1.0)  # same every call, differs by font
+    config = DataConfig(image_size=32, samples_per_class=2, classes=["gClef", "stem"])
+    plain = font_symbols(config, ["Bravura"], seed=3)
+    habit = font_symbols(DataConfig(image_size=32, samples_per_class=2, classes=["gClef", "stem"], writer_pen=1.0),
+                         ["Bravura"], seed=3)  # fmt: skip
+    assert plain.images.shape == habit.images.shape and not torch.equal(plain.images, habit.images)
+
+
+def test_new_losses_are_logged_by_a_training_run(tmp_path, tiny_config):
+    config = tiny_config(tmp_path, "loss.w_ms=1.0", "loss.w_style=1.0", "loss.w_writer_gen=2.0", "epochs=1",
+                         "data.writer_pen=1.0", "model.template_skips=2")  # fmt: skip
+    run_training(config, 0)
+    rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
+    assert float(rows[-1]["diversity"]) >= 0 and float(rows[-1]["style_rec"]) > 0
