@@ -58,11 +58,12 @@ def jobs() -> dict[str, Job]:
         _step_job(
             "vqgan-negatives", "vqgan_negatives.cli:main", ["train-vqgan"], _tiny("vqgan-negatives", "TINY_VQ"), 5
         ),
-        # ganwriting-music counts epochs: 24 training images, batch 8 -> 3 updates an epoch, saved every epoch
+        # ganwriting-music counts epochs: 24 training images, batch 8 -> 3 updates an epoch, saved every epoch;
+        # it keeps every epoch's state by default (start epochs), two here so that pruning is exercised too
         Job(
             "ganwriting-music",
             "ganwriting_music.cli:main",
-            ("train", "auto", *_tiny("ganwriting-music"), "--set", "epochs=3"),
+            ("train", "auto", *_tiny("ganwriting-music"), "--set", "epochs=3", "--set", "train.keep_checkpoints=2"),
             9,
         ),  # fmt: skip
     ]
