@@ -1,7 +1,43 @@
-"""Makes tests/faults/fault_jobs.py importable by the fault tests (pytest runs in importlib mode, so a test
-folder is not on sys.path by itself)."""
+"""Shared by the fault tests: tests/faults/fault_jobs.py made importable (pytest runs in importlib mode, so a test
+folder is not on sys.path by itself), and one unbroken run of each package's tiny job for the whole session."""
 
+from __future__ import annotations
+
+import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).parent))
+
+import fault_jobs  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def unbroken_run(tmp_path_factory) -> Callable[[str], Path]:
+    """``unbroken_run(name)``: the run directory of ``name``'s job run once to its end (do not modify it)."""
+    root = tmp_path_factory.mktemp("unbroken")
+    done_dirs: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in done_dirs:
+            done = fault_jobs.run(fault_jobs.jobs()[name], root / name)
+            assert done.returncode == 0, done.stderr[-2000:]
+            done_dirs[name] = root / name
+        return done_dirs[name]
+
+    return get
+
+
+@pytest.fixture
+def references(unbroken_run) -> Callable[[str], dict[str, str]]:
+    """``references(name)``: the tensor digests an unbroken run of ``name``'s job ends with."""
+    return lambda name: fault_jobs.state_digest(unbroken_run(name))
+
+
+@pytest.fixture
+def trained(unbroken_run) -> Callable[[str, Path], Path]:
+    """``trained(name, dest)``: a copy of the unbroken run of ``name`` at ``dest``, free to damage."""
+    return lambda name, dest: Path(shutil.copytree(unbroken_run(name), dest))

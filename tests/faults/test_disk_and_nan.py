@@ -22,20 +22,6 @@ def _snapshot(run_dir):
             if p.is_file()}  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def references(tmp_path_factory):
-    cache: dict[str, dict[str, str]] = {}
-
-    def get(name: str) -> dict[str, str]:
-        if name not in cache:
-            run_dir = tmp_path_factory.mktemp("reference") / name
-            assert jobs.run(JOBS[name], run_dir).returncode == 0
-            cache[name] = jobs.state_digest(run_dir)
-        return cache[name]
-
-    return get
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(("name", "k"), ENOSPC, ids=[n for n, _ in ENOSPC])
 def test_disk_full_while_saving_is_one_line_and_keeps_the_previous_checkpoint(tmp_path, references, name, k):

@@ -18,22 +18,6 @@ CASES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def references(tmp_path_factory):
-    """Digests of one unbroken run per package, computed on first use."""
-    cache: dict[str, dict[str, str]] = {}
-
-    def get(name: str) -> dict[str, str]:
-        if name not in cache:
-            run_dir = tmp_path_factory.mktemp("reference") / name
-            done = jobs.run(JOBS[name], run_dir)
-            assert done.returncode == 0, done.stderr[-2000:]
-            cache[name] = jobs.state_digest(run_dir)
-        return cache[name]
-
-    return get
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(("name", "fault"), CASES, ids=[f"{n}-{f}" for n, f in CASES])
 def test_kill_during_a_checkpoint_write_then_resume_is_exact(tmp_path, references, name, fault):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import pickle
-import shutil
 from pathlib import Path
 
 import fault_jobs as jobs
@@ -37,23 +36,6 @@ class Payload:
 def _cli(name: str):  # noqa: ANN202
     module, function = JOBS[name].entry.split(":")
     return getattr(importlib.import_module(module), function)
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """One finished tiny run per package (real CLI processes), copied per test on use."""
-    root = tmp_path_factory.mktemp("trained")
-    cache: dict[str, Path] = {}
-
-    def get(name: str, dest: Path) -> Path:
-        if name not in cache:
-            done = jobs.run(JOBS[name], root / name)
-            assert done.returncode == 0, done.stderr[-2000:]
-            cache[name] = root / name
-        shutil.copytree(cache[name], dest)
-        return dest
-
-    return get
 
 
 def _poison(folder: Path, marker: Path, as_zip: bool) -> list[Path]:

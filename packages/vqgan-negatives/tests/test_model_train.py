@@ -20,11 +20,14 @@ from vqgan_negatives.train import build_trainer, evaluate_vq, run_training
 def test_vqmodel_shapes(resolution, ch_mult, attn, channels, side):
     cfg = VQModelConfig(in_channels=channels, resolution=resolution, ch=8, ch_mult=ch_mult, attn_resolutions=attn,
                         z_channels=8, quantizer=QuantizerConfig(codebook_size=16, codebook_dim=4))  # fmt: skip
+    torch.manual_seed(0)
     model = VQModel(cfg).eval()
     x = torch.rand(2, channels, resolution, resolution) * 2 - 1
     rec, loss, idx = model(x)
     assert rec.shape == x.shape and idx.shape == (2, side, side) and cfg.code_side == side
-    assert torch.allclose(model.decode_indices(idx), rec, atol=1e-5)  # straight-through adds round-off only
+    # straight-through (z + (zq - z).detach()) differs from zq by float32 round-off, which the decoder amplifies to
+    # ~2e-5 for some random inits (seen with an unseeded test): compare at 1e-4
+    assert torch.allclose(model.decode_indices(idx), rec, atol=1e-4, rtol=1e-4)
     assert loss.ndim == 0 and torch.isfinite(loss)
 
 
