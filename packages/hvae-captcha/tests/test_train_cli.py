@@ -80,6 +80,14 @@ def test_cli_train_sample_reconstruct_evaluate(tmp_path, tiny_cli):
     assert figures["nll_bits_per_dim"] > 0 and figures["iw_samples"] == 3 and figures["images"] == 8
     assert figures["nll_bits_per_dim"] <= figures["elbo_bits_per_dim"] + 0.05
     assert {"active_units_level1", "active_units_level2", "psnr_db", "kl_level1_nats"} <= set(figures)
+    result = CliRunner().invoke(main, ["evaluate", str(run), "-k", "1", "-n", "8", "--text-accuracy",
+                                       "--reader-steps", "2", "--temperature", "0.5"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    figures = json.loads((run / "eval" / "evaluation.json").read_text())
+    keys = ("reader_char_accuracy_real", "reader_char_accuracy_reconstructions", "sample_char_accuracy",
+            "sample_text_accuracy")  # fmt: skip
+    assert all(0 <= figures[k] <= 1 for k in keys) and figures["sample_temperature"] == 0.5
+    assert (run / "eval" / "reader_2" / "model.safetensors").is_file()  # cached for the next evaluation
 
 
 @pytest.mark.parametrize(
@@ -120,6 +128,10 @@ def test_bad_options_are_one_line_errors(tmp_path, tiny_cli):
         result = CliRunner().invoke(main, ["train", "--output-dir", str(tmp_path / "r"), *tiny_cli, *args])
         assert result.exit_code == 2 and message in result.output, result.output
     assert CliRunner().invoke(main, ["sample", str(tmp_path)]).exit_code == 2
+    run = tmp_path / "plain"
+    assert CliRunner().invoke(main, ["train", "--output-dir", str(run), *tiny_cli, "--max-steps", "1"]).exit_code == 0
+    result = CliRunner().invoke(main, ["evaluate", str(run), "-k", "1", "-n", "4", "--text-accuracy"])
+    assert result.exit_code == 2 and "needs a model trained with --conditioned" in result.output
 
 
 def test_gaussian_and_bernoulli_likelihoods_train(tmp_path, tiny_config):

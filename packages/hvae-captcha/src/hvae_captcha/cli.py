@@ -266,17 +266,36 @@ def reconstruct(run: str, num: int, source: str | None, seed: int, output: str) 
     default=None,
     help="JSON file to write [default: RUN/eval/evaluation.json].",
 )
+@click.option(
+    "--text-accuracy",
+    "read_text",
+    is_flag=True,
+    help="Conditioned models: train a CNN reader on the run's real training CAPTCHAs (cached in RUN/eval/) and "
+    "report how often it reads the requested text in samples drawn for the held-out texts, and in the real images.",
+)
+@click.option("--reader-steps", type=click.IntRange(1, 1_000_000), default=1500, show_default=True)
+@click.option(
+    "--temperature",
+    type=click.FloatRange(0, 10),
+    default=1.0,
+    show_default=True,
+    help="Prior temperature of the --text-accuracy samples.",
+)
 def evaluate(run: str, iw_samples: int, num: int, source: str | None, batch_size: int, seed: int,
-             output: str | None) -> None:  # fmt: skip
+             output: str | None, read_text: bool, reader_steps: int, temperature: float) -> None:  # fmt: skip
     """IWAE negative log-likelihood (bits/dim), ELBO, per-level KL and active units, reconstruction PSNR."""
     import torch
 
     from hvae_captcha.evaluate import evaluate_model
 
     model = _load_model(run)
+    if read_text and not model.config.conditioned:
+        raise ConfigError("--text-accuracy needs a model trained with --conditioned")
     config, data = _held_out(run, source, num)
     torch.manual_seed(seed)
     metrics: dict[str, Any] = evaluate_model(model, data, iw_samples, batch_size)
+    if read_text:
+        metrics.update(_text_accuracy(run, config, model, data, reader_steps, temperature, seed))
     metrics.update({"images": len(data.texts), "data": source or config.data.source,
                     "parameters": sum(p.numel() for p in model.parameters()),
                     "input": f"{model.config.channels}x{model.config.height}x{model.config.width}"})  # fmt: skip
@@ -286,6 +305,40 @@ def evaluate(run: str, iw_samples: int, num: int, source: str | None, batch_size
     for key, value in metrics.items():
         click.echo(f"{key:>24}: {value:.4f}" if isinstance(value, float) else f"{key:>24}: {value}")
     click.echo(f"wrote {out}")
+
+
+def _text_accuracy(run: str, config: Any, model: Any, data: Any, steps: int, temperature: float,
+                   seed: int) -> dict[str, float]:  # fmt: skip
+    """Reader accuracy on the real held-out images and on samples for their texts (see hvae_captcha.reader)."""
+    import torch
+
+    from hvae_captcha.evaluate import sample_text_accuracy
+    from hvae_captcha.reader import CaptchaReader, ReaderConfig, text_accuracy, train_reader
+    from hvae_captcha.train import prepare_data
+
+    m = model.config
+    cached = Path(run) / "eval" / f"reader_{steps}"
+    if (cached / "config.json").is_file():
+        reader = CaptchaReader.from_pretrained(cached)
+    else:
+        click.echo(f"training the text reader on the run's real CAPTCHAs ({steps} updates) ...")
+        train_set, _ = prepare_data(config)
+        reader_config = ReaderConfig(m.channels, m.height, m.width, m.vocabulary, m.text_length)
+        reader = train_reader(train_set.images, train_set.texts, reader_config, steps, seed=seed)
+        reader.save_pretrained(cached)
+    real = text_accuracy(reader, data.images.float() / 255, data.texts)
+    torch.manual_seed(seed)
+    # reconstructions are as blurry as samples but show the right text: the reader's ceiling on decoder means
+    with torch.no_grad():
+        x = data.images.float() / 127.5 - 1
+        recon = torch.cat([model.reconstruct(x[i : i + 64], model.encode_text(data.texts[i : i + 64]))
+                           for i in range(0, len(x), 64)])  # fmt: skip
+    rec = text_accuracy(reader, recon, data.texts)
+    got = sample_text_accuracy(model, reader, data.texts, temperature)
+    return {"reader_char_accuracy_real": real["char_accuracy"], "reader_text_accuracy_real": real["text_accuracy"],
+            "reader_char_accuracy_reconstructions": rec["char_accuracy"],
+            "sample_char_accuracy": got["char_accuracy"], "sample_text_accuracy": got["text_accuracy"],
+            "sample_temperature": temperature}  # fmt: skip
 
 
 @main.command("inspect-config")

@@ -204,6 +204,22 @@ class ModelConfig:
     conditioned: bool = False  # feed the CAPTCHA text to the prior and the decoder
     vocabulary: str = ORIGINAL_VOCABULARY  # characters of the text one-hot (conditioned models)
     text_length: int = 6  # longest text a conditioned model accepts (shorter ones are padded)
+    # Conditioned spatial models also get a text *map*: character k's embedding laid out across the width as a
+    # Gaussian bump at its slot, added (through a 3×3 convolution) to the top prior, the input of every
+    # generation block, every prior head and the output block, each at its own resolution. Without it the text
+    # only shifts whole channels (global), and the decoder has to learn from a 5-symbol code where each glyph
+    # goes. 0 = no map (global conditioning only, the behaviour before the map existed).
+    text_map_channels: int = 32
+    # Where the text lies across the width (fractions of it): the captcha library (0.7.1, 200×50 canvas, 5
+    # characters, its default fonts) puts character k's centre at 0.134 + 0.161·k on average (std 0.05-0.07, from
+    # 500 renders), i.e. n equal slots over (0.054, 0.857). Slot k of an n-character text is centred at
+    # start + (k + 0.5)·(end - start)/n.
+    text_span: tuple[float, float] = (0.054, 0.857)
+    text_slot_width: float = 0.5  # std of each character's bump, in slot widths (covers the renderer's jitter)
+    # The renderer inserts a space before each character with probability 1/2, so a glyph lies up to about one
+    # slot from its average place. > 0: the top latent moves every bump by up to this many slot widths
+    # (tanh of a linear map of z_L), so the layout is drawn with the sample; 0 = bumps stay at the slots.
+    text_map_shift: float = 0.0
 
     def __post_init__(self) -> None:
         self.outer_config = _as_block(self.outer_config, "model.outer_config")
@@ -211,6 +227,7 @@ class ModelConfig:
             raise ConfigError(f"model.inner_config: expected a list of blocks, got {self.inner_config!r}")
         self.inner_config = [_as_block(b, f"model.inner_config[{i}]") for i, b in enumerate(self.inner_config)]
         self.inner_size = tuple(self.inner_size)
+        self.text_span = tuple(self.text_span)
         if self.channels not in (1, 3):
             raise ConfigError(f"model.channels must be 1 (grey) or 3 (RGB), got {self.channels}")
         if self.height < 4 or self.width < 4:
@@ -223,6 +240,17 @@ class ModelConfig:
             raise ConfigError(f"model.vocabulary must be non-empty with no repeated character, got {self.vocabulary!r}")
         if self.text_length < 1:
             raise ConfigError(f"model.text_length must be at least 1, got {self.text_length}")
+        if self.text_map_channels < 0:
+            raise ConfigError(f"model.text_map_channels must be >= 0, got {self.text_map_channels}")
+        if self.conditioned and self.text_map_channels and self.latent == "vector":
+            raise ConfigError("model.text_map_channels needs spatial latents: set it to 0 with model.latent='vector'")
+        start, end = self.text_span if len(self.text_span) == 2 else (1.0, 0.0)
+        if not 0 <= start < end <= 1:
+            raise ConfigError(f"model.text_span must be two fractions 0 <= start < end <= 1, got {self.text_span}")
+        if self.text_map_shift < 0:
+            raise ConfigError(f"model.text_map_shift must be >= 0, got {self.text_map_shift}")
+        if self.text_slot_width <= 0:
+            raise ConfigError(f"model.text_slot_width must be positive, got {self.text_slot_width}")
         # kinds first: an unknown kind is the real mistake, not the missing convolution it leads to
         trace_block(self.outer_config, self.channels, (self.height, self.width), "model.outer_config", OUTER_KINDS)
         if not any(kind in CONV_KINDS for kind, _ in self.outer_config):
@@ -376,6 +404,6 @@ PRESETS: dict[str, list[str]] = {
         "model.inner_config=" + str([[list(x) for x in b] for b in ORIGINAL_INNER]).replace("'", '"'),
         "model.activation='relu'", "model.spectral_norm=true", "model.likelihood='bernoulli'",
         "optim.lr=5e-5", "optim.weight_decay=0.01", "optim.betas=[0.9, 0.999]", "optim.lr_warmup_steps=0",
-        "optim.ema_decay=0", "loss.objective='three-term'", "loss.kl_warmup_steps=0",
+        "optim.ema_decay=0", "loss.objective='three-term'", "loss.kl_warmup_steps=0", "model.text_map_channels=0",
     ],
 }  # fmt: skip

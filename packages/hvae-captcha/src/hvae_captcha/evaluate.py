@@ -5,7 +5,9 @@
 * ``elbo_bits_per_dim``: the ELBO with analytic KLs, same units (K = 1 and no importance weighting);
 * ``kl_level{l}_nats`` and ``active_units_level{l}``: per-level KL and the number of latent units whose
   posterior mean varies over the data (std > 0.01; Burda et al.'s activity statistic), level 1 at the bottom;
-* ``psnr_db``: reconstructions (decoder mean of one posterior sample) against the images.
+* ``psnr_db``: reconstructions (decoder mean of one posterior sample) against the images;
+* for conditioned models, on request (:func:`sample_text_accuracy`): how often a CNN reader trained on real
+  rendered CAPTCHAs (:mod:`hvae_captcha.reader`) reads the requested characters in samples drawn for given texts.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from gencore.distributed import sharded_map
 from gencore.metrics import bits_per_dim, iw_elbo, psnr
 from hvae_captcha.data import CaptchaData, to_float
 from hvae_captcha.model import HVAE
+from hvae_captcha.reader import CaptchaReader, text_accuracy
 
 ACTIVE_THRESHOLD = 0.01
 
@@ -76,3 +79,22 @@ def evaluate_model(
         out[f"active_units_level{level}"] = float(active)
         out[f"units_level{level}"] = float(stacked.shape[1])
     return out
+
+
+@torch.no_grad()
+def sample_text_accuracy(
+    model: HVAE, reader: CaptchaReader, texts: list[str], temperature: float = 1.0, batch_size: int = 64
+) -> dict[str, float]:
+    """How readable a conditioned model's samples are: one prior sample per text in ``texts``, read by ``reader``.
+
+    Returns the reader's character and whole-text accuracy against the requested texts (compare them with the
+    reader's accuracy on real images of the same texts, its ceiling).
+    """
+    was_training = model.training
+    model.eval()
+    chunks = [texts[i : i + batch_size] for i in range(0, len(texts), batch_size)]
+    try:
+        images = torch.cat([model.sample(len(chunk), chunk, temperature)[0].cpu() for chunk in chunks])
+    finally:
+        model.train(was_training)
+    return text_accuracy(reader, images, texts)

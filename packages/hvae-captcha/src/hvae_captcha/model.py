@@ -21,6 +21,11 @@ Two latent layouts (``ModelConfig.latent``):
 * ``spatial`` (the compact default): latents are maps of ``latent_dim`` channels at the resolution of their block's
   output; heads are 3×3 convolutions and a generation inner block is the mirror of its inference block (so a block
   that pools on the way up upsamples on the way down). No fully connected layer touches an image-sized tensor.
+
+Text conditioning (``conditioned``): an embedding of the per-position one-hot sets the top prior and shifts every
+generation block's input per channel (global); spatial models also get the text map of :mod:`hvae_captcha.textmap`
+(``text_map_channels``), which places each character's features at its slot across the width, at every
+generation stage.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from gencore.checkpoint import PretrainedMixin
 from gencore.losses import bernoulli_log_likelihood, gaussian_kl_between, gaussian_log_likelihood, soft_clamp
 from gencore.nn import add_spectral_norm
 from hvae_captcha.config import CONV_KINDS, ModelConfig
+from hvae_captcha.textmap import TextMap
 
 _ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "elu": nn.ELU, "lrelu": lambda: nn.LeakyReLU(0.2)}
 _LOG_2PI = math.log(2 * math.pi)
@@ -309,6 +315,23 @@ class HVAE(PretrainedMixin, nn.Module):
             shift_channels = [m[0].out_channels if spatial else inner_in[i][0] for i, m in enumerate(self.dec_in)]
             shift_channels.append(c1)
             self.cond_shift = nn.ModuleList([nn.Linear(emb, c) for c in shift_channels])
+        # The spatial text map (textmap.py) tells every generation stage which character goes where: a 3×3
+        # convolution of the map is added to the top prior's parameters, to each generation block's input, to
+        # each prior head's input and to the output block's input, all at their own resolutions.
+        self.text_map = None
+        if cfg.conditioned and cfg.text_map_channels and spatial:
+            d = cfg.text_map_channels
+            self.text_map = TextMap(len(cfg.vocabulary) + 1, cfg.text_length, d, cfg.text_span, cfg.text_slot_width)
+            self.map_top = nn.Conv2d(d, 2 * k, 3, padding=1)
+            nn.init.zeros_(self.map_top.weight)  # start at N(0, I), as the global prior does
+            nn.init.zeros_(self.map_top.bias)
+            self.map_in = nn.ModuleList([nn.Conv2d(d, c, 3, padding=1) for c in shift_channels])
+            self.map_head = nn.ModuleList([nn.Conv2d(d, level_shapes[i][0], 3, padding=1)
+                                           for i in range(len(cfg.inner_config))])  # fmt: skip
+            if cfg.text_map_shift > 0:  # the layout as part of the sample: z_L -> per-character offsets
+                self.map_offset = nn.Linear(math.prod(self.latent_shapes[-1]), cfg.text_length)
+                nn.init.zeros_(self.map_offset.weight)  # start at the fixed slots
+                nn.init.zeros_(self.map_offset.bias)
 
     # --- text ------------------------------------------------------------------------------------------------
 
@@ -345,18 +368,36 @@ class HVAE(PretrainedMixin, nn.Module):
             out.append(self.q_heads[i + 1](self.enc_fc[i + 1](h)))
         return out
 
-    def _top_prior(self, n: int, cond: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _top_prior(
+        self, n: int, cond: torch.Tensor | None, y: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         shape = (n, *self.latent_shapes[-1])
         if cond is None:
             zeros = torch.zeros(shape, device=self.device)
             return zeros, zeros
-        mu, logvar = self.cond_prior(cond).chunk(2, dim=1)
-        return mu.reshape(shape), soft_clamp(logvar, self.config.logvar_bound).reshape(shape)
+        params = self.cond_prior(cond).reshape(n, 2 * shape[1], *shape[2:])
+        if self.text_map is not None:
+            params = params + self.map_top(self.text_map(y, shape[2:]))
+        mu, logvar = params.chunk(2, dim=1)
+        return mu, soft_clamp(logvar, self.config.logvar_bound)
 
-    def _shift(self, h: torch.Tensor, cond: torch.Tensor | None, index: int) -> torch.Tensor:
+    def _shift(
+        self, h: torch.Tensor, cond: torch.Tensor | None, y: torch.Tensor | None, index: int,
+        offsets: torch.Tensor | None,
+    ) -> torch.Tensor:  # fmt: skip
+        """Add the text conditioning to the input of generation block ``index`` (the last one: the output block)."""
         if cond is None:
             return h
-        return h + self.cond_shift[index](cond)[:, :, None, None]
+        h = h + self.cond_shift[index](cond)[:, :, None, None]
+        if self.text_map is not None:
+            h = h + self.map_in[index](self.text_map(y, h.shape[-2:], offsets))
+        return h
+
+    def _offsets(self, z_top: torch.Tensor) -> torch.Tensor | None:
+        """Per-character bump offsets (slot widths) drawn with the top latent, or None (fixed slots)."""
+        if self.text_map is None or self.config.text_map_shift <= 0:
+            return None
+        return self.config.text_map_shift * torch.tanh(self.map_offset(z_top.flatten(1)))
 
     def top_down(
         self,
@@ -373,13 +414,16 @@ class HVAE(PretrainedMixin, nn.Module):
         if self.config.conditioned and cond is None:
             raise ValueError("this model is conditioned on text: pass the one-hot text y (see encode_text)")
         levels = []
-        mu_p, logvar_p = self._top_prior(n, cond)
+        mu_p, logvar_p = self._top_prior(n, cond, y)
         top = len(self.latent_shapes) - 1
+        offsets = None
         for level in range(top, -1, -1):
             if level < top:
                 i = level  # generation block i maps z_{i+2} (0-based z[level+1]) to the prior of z[level]
-                h = self._shift(self.dec_in[i](levels[-1].z), cond, i)
-                mu_p, logvar_p = self.p_heads[i](self.dec_fc[i](self.dec_inner[i](h)))
+                h = self.dec_fc[i](self.dec_inner[i](self._shift(self.dec_in[i](levels[-1].z), cond, y, i, offsets)))
+                if self.text_map is not None:
+                    h = h + self.map_head[i](self.text_map(y, h.shape[-2:], offsets))
+                mu_p, logvar_p = self.p_heads[i](h)
             if bottom_up is not None:
                 mu_d, logvar_d = bottom_up[level]
                 mu_q, logvar_q = (mu_d, logvar_d) if level == top else merge_gaussians(mu_d, logvar_d, mu_p, logvar_p)
@@ -388,7 +432,9 @@ class HVAE(PretrainedMixin, nn.Module):
                 mu_q = logvar_q = None
                 z = mu_p + temperature * torch.randn_like(mu_p) * torch.exp(0.5 * logvar_p)
             levels.append(LevelStats(z, mu_q, logvar_q, mu_p, logvar_p))
-        h = self._shift(self.out_in(levels[-1].z), cond, len(self.dec_in))
+            if level == top and cond is not None:
+                offsets = self._offsets(z)
+        h = self._shift(self.out_in(levels[-1].z), cond, y, len(self.dec_in), offsets)
         return self.out_block(h), levels
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, list[LevelStats]]:
