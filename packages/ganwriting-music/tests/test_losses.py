@@ -28,6 +28,9 @@ def test_diversity_loss_rewards_noise_that_changes_the_image_up_to_its_bound():
     assert diversity_loss(a, a, z1, z2, tau=1.0) == 0  # the noise did nothing: no reward
     assert diversity_loss(a, a + 0.5, z1, z2, tau=1.0) == pytest.approx(-0.5)  # |dG| / |dz| = 0.5
     assert diversity_loss(a, a + 2.0, z1, z2, tau=1.0) == pytest.approx(-1.0)  # bounded at tau
+    checker = (torch.arange(8)[:, None] + torch.arange(8)).remainder(2).float().expand(4, 1, 8, 8) - 0.5
+    assert diversity_loss(a, checker, z1, z2, tau=1.0) == pytest.approx(-0.5)  # pixel speckle counts...
+    assert diversity_loss(a, checker, z1, z2, tau=1.0, pool=2) == pytest.approx(0.0)  # ...unless pooled away
     # wired to the generator: one step on it makes two noises give more different images
     gen = _gen()
     refs, labels = torch.rand(6, 2, 1, 16, 16) * 2 - 1, torch.tensor([0, 1, 2, 0, 1, 2])
@@ -86,3 +89,29 @@ def test_new_losses_are_logged_by_a_training_run(tmp_path, tiny_config):
     run_training(config, 0)
     rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
     assert float(rows[-1]["diversity"]) >= 0 and float(rows[-1]["style_rec"]) > 0
+
+
+def test_ema_generator_is_what_the_run_saves(tmp_path, tiny_config):
+    from ganwriting_music.train import load_networks
+    from gencore.checkpoint import load_tree
+
+    run_training(tiny_config(tmp_path, "ema_decay=0.5", "epochs=1"), 0)
+    tree = load_tree(tmp_path / "checkpoints" / "step_000003")
+    saved = load_networks(tmp_path).gen.state_dict()
+    shadow, live = tree["ema"]["G"], tree["models"]["G"]
+    assert all(torch.equal(saved[k], shadow[k]) for k in shadow)  # model/ holds the averaged generator
+    assert any(not torch.equal(shadow[k], live[k]) for k in shadow)  # which is not the last weights
+    with pytest.raises(ConfigError, match="ema_decay"):
+        tiny_config(tmp_path, "ema_decay=1.0")
+
+
+def test_style_writer_head_trains_the_style_encoder_to_name_the_writer(tmp_path, tiny_config):
+    gen = _gen(style_writer_head=True)
+    assert _gen().style_writer is None  # off by default: the original's generator has no such head
+    refs, labels = torch.rand(2, 2, 1, 16, 16) * 2 - 1, torch.tensor([0, 1])
+    images, logits = gen(refs, labels, writer_logits=True)
+    assert images.shape == (2, 1, 16, 16) and logits.shape == (2, 1)
+    config = tiny_config(tmp_path, "model.style_writer_head=true", "loss.w_ms=1.0", "epochs=1")
+    run_training(config, 0)
+    rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
+    assert 0 <= float(rows[-1]["style_writer_acc"]) <= 1

@@ -78,13 +78,15 @@ class Generator(nn.Module):
     small CPU configuration learn recognizable symbols in minutes.
     """
 
-    def __init__(self, config: ModelConfig, image_size: int, num_classes: int) -> None:
+    def __init__(self, config: ModelConfig, image_size: int, num_classes: int, num_writers: int = 1) -> None:
         super().__init__()
         self.config, self.start = config, image_size // 16
         w = _widths(config.gen_channels)
         cond = config.style_dim + config.class_dim + config.noise_dim
         self.style = StyleEncoder(config.style_channels or config.gen_channels, config.style_dim)
         self.embed = nn.Embedding(num_classes, config.class_dim)
+        # names the writer from the style vector alone, so that the encoder has to keep the writer in it
+        self.style_writer = nn.Linear(config.style_dim, num_writers) if config.style_writer_head else None
         self.register_buffer("templates", torch.ones(num_classes, 1, image_size, image_size))
         self.content = nn.ModuleList([_down(1, w[0]), _down(w[0], w[1]), _down(w[1], w[2]), _down(w[2], w[3])])
         self.stem = nn.Linear(cond, w[3] * self.start**2)
@@ -128,9 +130,18 @@ class Generator(nn.Module):
             x = block(torch.cat([x, skips[i]], 1) if i < self.config.template_skips else x, cond)
         return torch.tanh(self.out(x))
 
-    def forward(self, refs: torch.Tensor, labels: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, refs: torch.Tensor, labels: torch.Tensor, z: torch.Tensor | None = None,
+                writer_logits: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        """Images; with ``writer_logits`` also the style writer head's logits (B, num_writers) of the references
+        (inside the forward pass, so that DDP sees the head used)."""
         z = self.noise(len(labels), labels.device) if z is None else z
-        return self.decode(self.encode_style(refs), labels, z)
+        style = self.encode_style(refs)
+        images = self.decode(style, labels, z)
+        if writer_logits:
+            if self.style_writer is None:
+                raise ValueError("this generator has no style writer head (model.style_writer_head)")
+            return images, self.style_writer(style)
+        return images
 
 
 class _ConvHead(nn.Module):
@@ -240,7 +251,7 @@ class Networks(nn.Module, PretrainedMixin):
         super().__init__()
         self.config = config
         m = config.model
-        self.gen = Generator(m, config.image_size, len(config.classes))
+        self.gen = Generator(m, config.image_size, len(config.classes), max(len(config.writers), 1))
         self.dis = Discriminator(m, max(len(config.writers), 1), len(config.classes))
         self.rec = Recognizer(m, len(config.classes))
 

@@ -19,6 +19,7 @@ One update per batch of real images x (class y, writer w) and K other images of 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from pathlib import Path
@@ -49,10 +50,14 @@ def prepare_data(config: GanwritingConfig) -> tuple[SymbolSet, SymbolSet | None]
 
 
 def diversity_loss(fake_a: torch.Tensor, fake_b: torch.Tensor, z_a: torch.Tensor, z_b: torch.Tensor,
-                   tau: float) -> torch.Tensor:  # fmt: skip
+                   tau: float, pool: int = 1) -> torch.Tensor:  # fmt: skip
     """Mode seeking (Mao et al. 2019) in the bounded form of Yang et al. 2019: ``-min(|G(z_a) - G(z_b)| /
     |z_a - z_b|, tau)``, per pair, averaged. Two images of the same class and style that differ only in the noise
-    should differ; the bound keeps the generator from buying diversity with noise once it has enough of it."""
+    should differ; the bound keeps the generator from buying diversity with noise once it has enough of it.
+    The images are compared average-pooled by ``pool``: at full resolution the cheapest way to differ is
+    noise-driven speckle in the background, not another shape."""
+    if pool > 1:
+        fake_a, fake_b = F.avg_pool2d(fake_a, pool), F.avg_pool2d(fake_b, pool)
     ratio = (fake_a - fake_b).abs().flatten(1).mean(1) / (z_a - z_b).abs().mean(1).clamp_min(1e-8)
     return -ratio.clamp(max=tau).mean()
 
@@ -79,14 +84,17 @@ def make_step(config: GanwritingConfig):
         x, y, w, refs = batch
         n = len(y)
         z = ctx.module("G").noise(n, y.device)
+        heads = {"writer_logits": True} if ctx.module("G").style_writer is not None else {}
         if loss.w_ms > 0:  # a second image for the first half of the batch, same class and refs, other noise
             h = max(n // 2, 1)
             z2 = ctx.module("G").noise(h, y.device)
             # one forward pass over both (G has no batch statistics, so this equals two passes; DDP wants one)
-            both = ctx.models["G"](torch.cat([refs, refs[:h]]), torch.cat([y, y[:h]]), torch.cat([z, z2]))
+            both = ctx.models["G"](torch.cat([refs, refs[:h]]), torch.cat([y, y[:h]]), torch.cat([z, z2]), **heads)
+            both, style_writer = both if heads else (both, None)
             fake, fake2 = both[:n], both[n:]
         else:
-            fake = ctx.models["G"](refs, y, z)
+            fake = ctx.models["G"](refs, y, z, **heads)
+            fake, style_writer = fake if heads else (fake, None)
 
         real_logits, real_writer = ctx.models["D"](x, y)
         fake_logits, _ = ctx.models["D"](fake.detach(), y)
@@ -117,9 +125,13 @@ def make_step(config: GanwritingConfig):
             total_g = total_g + loss.w_l1 * l1
             logged["l1"] = l1
         if loss.w_ms > 0:
-            div = diversity_loss(fake[:h], fake2, z[:h], z2, loss.ms_tau)
+            div = diversity_loss(fake[:h], fake2, z[:h], z2, loss.ms_tau, loss.ms_pool)
             total_g = total_g + loss.w_ms * div
             logged["diversity"] = -div
+        if style_writer is not None:
+            sw = F.cross_entropy(style_writer[:n], w)
+            total_g = total_g + loss.w_style_writer * sw
+            logged["style_writer_acc"] = (style_writer[:n].argmax(1) == w).float().mean()
         if loss.w_style > 0:
             sty = style_reconstruction_loss(ctx.module("G"), fake, refs)
             total_g = total_g + loss.w_style * sty
@@ -181,6 +193,11 @@ def resolve_start(trainer: Trainer, start_epoch: str | int | None) -> str | None
         saved = ", ".join(e for e in sorted(record, key=int) if (trainer.ckpt_dir / record[e]).is_dir()) or "none"
         raise CheckpointError(f"no checkpoint saved at epoch {int(text)} in {trainer.ckpt_dir} (saved epochs: {saved})")
     return str(trainer.ckpt_dir / name)
+
+
+def sampling_generator(trainer: Trainer) -> torch.nn.Module:
+    """The generator that samples and evaluations use: its weight average (``ema_decay`` > 0) or the bare one."""
+    return trainer.ema["G"].shadow if "G" in trainer.ema else trainer.unwrap("G")
 
 
 @torch.no_grad()
@@ -285,19 +302,21 @@ def build_trainer(config: GanwritingConfig) -> EpochTrainer:
     n_eval = min(config.eval_samples, len(evaluated))
 
     def evaluate(trainer: Trainer) -> dict[str, float]:
-        refs, z, pick = eval_inputs(trainer.unwrap("G"), dataset, evaluated, n_eval, config.train.seed + 1)
-        return evaluate_generator(trainer.unwrap("G"), trainer.unwrap("R"), refs, evaluated.labels[pick], z,
+        gen = sampling_generator(trainer)
+        refs, z, pick = eval_inputs(gen, dataset, evaluated, n_eval, config.train.seed + 1)
+        return evaluate_generator(gen, trainer.unwrap("R"), refs, evaluated.labels[pick], z,
                                   evaluated.floats(pick), trainer.accelerator, config.eval_batch)  # fmt: skip
 
     def samples(trainer: Trainer) -> torch.Tensor:
         torch.manual_seed(config.train.seed)
-        sheet = sample_sheet(trainer.unwrap("G"), dataset, trainer.accelerator.device)
+        sheet = sample_sheet(sampling_generator(trainer), dataset, trainer.accelerator.device)
         # one row per class list: the Trainer writes a square grid, so hand it the finished sheet as one image
         return make_grid(sheet.cpu(), nrow=len(train_set.classes)).unsqueeze(0)
 
     trainer = EpochTrainer(
         config.train, {"G": nets.gen, "D": nets.dis, "R": nets.rec}, optimizers, make_step(config), dataset,
         sample_fn=samples, eval_fn=evaluate, run_config=to_dict(config),
+        ema={"G": config.ema_decay} if config.ema_decay > 0 else None,
         console_columns=["loss_d", "loss_g", "rec_fake", "acc_fake", "acc_real", "l1", "gp", "steps_per_s",
                          "epoch", "eval/rec_acc_fake", "eval/rec_acc_real"],
     )  # fmt: skip
@@ -327,7 +346,11 @@ def run_training(config: GanwritingConfig, start_epoch: str | int | None = 0, re
     )
     result = trainer.fit(resume=start)
     if trainer.is_main and result.reason != "preempted":
-        trainer.networks.save_pretrained(trainer.run_dir / "model")
+        nets = trainer.networks
+        if "G" in trainer.ema:  # the saved generator is the averaged one, the one samples and evaluations used
+            nets = copy.deepcopy(nets)
+            nets.gen.load_state_dict(trainer.ema["G"].shadow.state_dict())
+        nets.save_pretrained(trainer.run_dir / "model")
         m = result.metrics
         figures = ", ".join(f"{k} {m[k]:.3f}" for k in ("rec_acc_fake", "rec_acc_real") if k in m)
         trainer.print(f"done ({result.reason}) at epoch {result.epoch}, step {result.step}: {trainer.run_dir}/model; "
