@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -88,6 +89,7 @@ def test_cli_train_sample_reconstruct_evaluate(tmp_path, tiny_cli):
             "sample_text_accuracy")  # fmt: skip
     assert all(0 <= figures[k] <= 1 for k in keys) and figures["sample_temperature"] == 0.5
     assert (run / "eval" / "reader_2" / "model.safetensors").is_file()  # cached for the next evaluation
+    assert math.isfinite(figures["text_information_nats"])
 
 
 @pytest.mark.parametrize(

@@ -310,9 +310,12 @@ def evaluate(run: str, iw_samples: int, num: int, source: str | None, batch_size
 def _text_accuracy(run: str, config: Any, model: Any, data: Any, steps: int, temperature: float,
                    seed: int) -> dict[str, float]:  # fmt: skip
     """Reader accuracy on the real held-out images and on samples for their texts (see hvae_captcha.reader)."""
+    import math
+
     import torch
 
-    from hvae_captcha.evaluate import sample_text_accuracy
+    from hvae_captcha.data import CaptchaData
+    from hvae_captcha.evaluate import evaluate_model, sample_text_accuracy
     from hvae_captcha.reader import CaptchaReader, ReaderConfig, text_accuracy, train_reader
     from hvae_captcha.train import prepare_data
 
@@ -335,10 +338,16 @@ def _text_accuracy(run: str, config: Any, model: Any, data: Any, steps: int, tem
                            for i in range(0, len(x), 64)])  # fmt: skip
     rec = text_accuracy(reader, recon, data.texts)
     got = sample_text_accuracy(model, reader, data.texts, temperature)
+    # how much the model gets out of the text: its ELBO with every image's own text minus with another image's
+    # (texts rotated by one), in nats per image; about 0 when the text is ignored
+    wrong = CaptchaData(data.images, data.texts[1:] + data.texts[:1])
+    dims = math.prod(data.images.shape[1:]) * math.log(2)
+    right_bpd = evaluate_model(model, data, 1, 64, seed=seed)["elbo_bits_per_dim"]
+    wrong_bpd = evaluate_model(model, wrong, 1, 64, seed=seed)["elbo_bits_per_dim"]
     return {"reader_char_accuracy_real": real["char_accuracy"], "reader_text_accuracy_real": real["text_accuracy"],
             "reader_char_accuracy_reconstructions": rec["char_accuracy"],
             "sample_char_accuracy": got["char_accuracy"], "sample_text_accuracy": got["text_accuracy"],
-            "sample_temperature": temperature}  # fmt: skip
+            "sample_temperature": temperature, "text_information_nats": (wrong_bpd - right_bpd) * dims}  # fmt: skip
 
 
 @main.command("inspect-config")

@@ -45,7 +45,7 @@ class CaptchaReader(PretrainedMixin, nn.Module):
             return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(),
                                  nn.MaxPool2d(2))  # fmt: skip
 
-        self.features = nn.Sequential(stage(config.channels, 32), stage(32, 64), stage(64, w),
+        self.features = nn.Sequential(stage(config.channels, 16), stage(16, 32), stage(32, w),
                                       nn.Conv2d(w, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU())  # fmt: skip
         columns = config.width // 8
         self.classes = len(config.vocabulary) + 1
@@ -74,7 +74,7 @@ class CaptchaReader(PretrainedMixin, nn.Module):
 
 
 def train_reader(
-    images: torch.Tensor, texts: list[str], config: ReaderConfig, steps: int = 1500, batch_size: int = 64,
+    images: torch.Tensor, texts: list[str], config: ReaderConfig, steps: int = 1500, batch_size: int = 32,
     seed: int = 0,
 ) -> CaptchaReader:  # fmt: skip
     """Fit a reader on uint8 images (N, C, H, W) and their texts: Adam, cross-entropy per position, with a
@@ -85,7 +85,8 @@ def train_reader(
     reader = CaptchaReader(config)
     targets = reader.targets(texts)
     opt = torch.optim.Adam(reader.parameters(), 2e-3)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(opt, 2e-3, total_steps=steps, pct_start=0.1)
+    warm = max(1, steps // 20)  # short warm-up, then a linear decay to zero (works for any number of steps)
+    schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) * (1 - s / (steps + 1)))
     reader.train()
     for _ in range(steps):
         idx = torch.randint(len(images), (batch_size,), generator=generator)
