@@ -21,6 +21,6 @@ def test_preemption_signal_saves_and_exits_for_requeue(tmp_path, name, signum):
     assert trial.exit_code == PREEMPTED_EXIT_CODE, trial.output_tail
     assert trial.seconds_to_exit < 30, trial
     assert trial.intact and trial.checkpoint is not None, trial
-    assert "--resume auto" in trial.output_tail or "auto" in trial.output_tail
+    assert "resume with --resume auto" in trial.output_tail, trial.output_tail
     again = jobs.run(JOBS[name], tmp_path / "run")  # the normal (shorter) run: resumes and stops at once
     assert again.returncode == 0, again.stderr[-2000:]
