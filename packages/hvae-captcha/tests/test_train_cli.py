@@ -34,9 +34,9 @@ def test_three_term_objective_and_conditioning_train(tmp_path, tiny_config):
 
 def test_rendering_is_seeded_and_configurable():
     cfg = DataConfig(text_length=4, noise_dots=0, noise_curve=False)
-    a, texts_a = render_captchas(cfg, "ab26", 3, seed=5)
-    b, texts_b = render_captchas(cfg, "ab26", 3, seed=5)
-    c, _ = render_captchas(cfg, "ab26", 3, seed=6)
+    a, texts_a, layout_a = render_captchas(cfg, "ab26", 3, seed=5)
+    b, texts_b, layout_b = render_captchas(cfg, "ab26", 3, seed=5)
+    c, _, _ = render_captchas(cfg, "ab26", 3, seed=6)
     assert texts_a == texts_b and all(set(t) <= set("ab26") and len(t) == 4 for t in texts_a)
     assert all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(a, b))
     assert not np.array_equal(np.asarray(a[0]), np.asarray(c[0]))

@@ -27,6 +27,7 @@ def test_study_reports_both_classifiers(tmp_path):
     assert set(row) == {"molecule_accuracy", "ordinary_negative_accuracy", "fpr_fake_skeletons", "fpr_other"}
     assert all(0 <= v <= 1 for v in row.values())
     assert result["n_hard_negatives"] == 8
+    assert result["n_negatives"] == {"ordinary": 24, "with_hard_negatives": 32}  # hard negatives added to all 24
     clf = MoleculeClassifier.from_pretrained(tmp_path / "ordinary")
     assert clf.score(hard).shape == (8,)
 

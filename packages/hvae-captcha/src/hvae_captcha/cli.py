@@ -44,7 +44,7 @@ def data_make(output: str, num: int, seed: int, text_length: int, alphabet: str 
 
     cfg = DataConfig(text_length=text_length, render_width=width, render_height=height, noise_dots=noise_dots,
                      noise_curve=not no_curve)  # fmt: skip
-    images, texts = render_captchas(cfg, alphabet or ORIGINAL_VOCABULARY, num, seed)
+    images, texts, _ = render_captchas(cfg, alphabet or ORIGINAL_VOCABULARY, num, seed)
     paths = write_folder(Path(output), images, texts)
     click.echo(f"wrote {len(paths)} images ({width}×{height}) to {output}")
 
@@ -168,16 +168,28 @@ def _run_config(run: str):  # noqa: ANN202
     return from_dict(HVAEConfig, _read_json(path))
 
 
+def _sampling_layouts(run: str, model: Any, texts: list[str] | None, seed: int) -> list[list[float]] | None:
+    """Rendered-layout models: a layout per text, drawn by rendering it with the run's data settings (the
+    defaults when RUN is a bare model directory); None for the others."""
+    from hvae_captcha.config import DataConfig
+    from hvae_captcha.data import draw_layouts
+
+    if texts is None or model.config.text_layout != "rendered":
+        return None
+    data = _run_config(run).data if (Path(run) / "model").is_dir() else DataConfig()
+    return draw_layouts(data, texts, seed)
+
+
 def _held_out(run: str, source: str | None, num: int):  # noqa: ANN202
     """The run's held-out images (re-rendered from its config), or the images of ``source``."""
-    from hvae_captcha.data import CaptchaData, load_data
+    from hvae_captcha.data import load_data
     from hvae_captcha.train import prepare_data
 
     config = _run_config(run)
     if source is not None:
         config.data.source = source
         data = load_data(config.data, config.model, seed=config.train.seed)
-        return config, CaptchaData(data.images[:num], data.texts[:num])
+        return config, data.subset(list(range(min(num, len(data.texts)))))
     _, holdout = prepare_data(config)
     return config, holdout.subset(list(range(min(num, len(holdout.texts)))))
 
@@ -212,7 +224,8 @@ def sample(run: str, num: int, text: str | None, temperature: float, seed: int, 
         raise ConfigError("this model is conditioned on text: pass --text")
     torch.manual_seed(seed)
     try:
-        images, _ = model.sample(num, [text] * num if text is not None else None, temperature)
+        texts = [text] * num if text is not None else None
+        images, _ = model.sample(num, texts, temperature, layouts=_sampling_layouts(run, model, texts, seed))
     except ValueError as exc:  # a character outside the vocabulary, a text too long
         raise ConfigError(str(exc)) from None
     cfg = model.config
@@ -237,7 +250,10 @@ def reconstruct(run: str, num: int, source: str | None, seed: int, output: str) 
     _, data = _held_out(run, source, num)
     torch.manual_seed(seed)
     x = to_float(data.images)
-    y = model.encode_text(data.texts) if model.config.conditioned else None
+    try:
+        y = model.encode_data(data)
+    except ValueError as exc:  # a rendered-layout model and a folder of images
+        raise ConfigError(str(exc)) from None
     pairs = torch.stack([model.binarize_if_needed(x), model.reconstruct(x, y)], 1).flatten(0, 1)
     save_image_grid(pairs, output, nrow=2 * max(1, _grid_columns(model.config.width, model.config.height) // 2))
     click.echo(f"wrote {output} (left: image, right: reconstruction)")
@@ -334,13 +350,13 @@ def _text_accuracy(run: str, config: Any, model: Any, data: Any, steps: int, tem
     # reconstructions are as blurry as samples but show the right text: the reader's ceiling on decoder means
     with torch.no_grad():
         x = data.images.float() / 127.5 - 1
-        recon = torch.cat([model.reconstruct(x[i : i + 64], model.encode_text(data.texts[i : i + 64]))
+        recon = torch.cat([model.reconstruct(x[i : i + 64], model.encode_data(data, i, i + 64))
                            for i in range(0, len(x), 64)])  # fmt: skip
     rec = text_accuracy(reader, recon, data.texts)
-    got = sample_text_accuracy(model, reader, data.texts, temperature)
+    got = sample_text_accuracy(model, reader, data.texts, temperature, layouts=data.layouts)
     # how much the model gets out of the text: its ELBO with every image's own text minus with another image's
     # (texts rotated by one), in nats per image; about 0 when the text is ignored
-    wrong = CaptchaData(data.images, data.texts[1:] + data.texts[:1])
+    wrong = CaptchaData(data.images, data.texts[1:] + data.texts[:1], data.layouts)  # the glyphs stay where they are
     dims = math.prod(data.images.shape[1:]) * math.log(2)
     right_bpd = evaluate_model(model, data, 1, 64, seed=seed)["elbo_bits_per_dim"]
     wrong_bpd = evaluate_model(model, wrong, 1, 64, seed=seed)["elbo_bits_per_dim"]

@@ -220,6 +220,10 @@ class ModelConfig:
     # slot from its average place. > 0: the top latent moves every bump by up to this many slot widths
     # (tanh of a linear map of z_L), so the layout is drawn with the sample; 0 = bumps stay at the slots.
     text_map_shift: float = 0.0
+    # "slots": the bumps sit at the fixed slots above. "rendered": at the true centre of each character, which the
+    # renderer records for every training image (data.source = "render" only); for sampling, a layout is drawn by
+    # rendering the requested text with the run's data settings, so the model need not guess where a glyph went.
+    text_layout: Literal["slots", "rendered"] = "slots"
 
     def __post_init__(self) -> None:
         self.outer_config = _as_block(self.outer_config, "model.outer_config")
@@ -251,6 +255,10 @@ class ModelConfig:
             raise ConfigError(f"model.text_map_shift must be >= 0, got {self.text_map_shift}")
         if self.text_slot_width <= 0:
             raise ConfigError(f"model.text_slot_width must be positive, got {self.text_slot_width}")
+        if self.text_layout not in ("slots", "rendered"):
+            raise ConfigError(f"model.text_layout must be 'slots' or 'rendered', got {self.text_layout!r}")
+        if self.conditioned and self.text_layout == "rendered" and not self.text_map_channels:
+            raise ConfigError("model.text_layout='rendered' places the text map: it needs model.text_map_channels > 0")
         # kinds first: an unknown kind is the real mistake, not the missing convolution it leads to
         trace_block(self.outer_config, self.channels, (self.height, self.width), "model.outer_config", OUTER_KINDS)
         if not any(kind in CONV_KINDS for kind, _ in self.outer_config):

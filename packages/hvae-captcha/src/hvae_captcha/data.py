@@ -68,7 +68,17 @@ def _make_renderer(config: DataConfig):  # noqa: ANN202 - an ImageCaptcha subcla
             raise DataError(f"font file not found: {font}")
 
     class Renderer(ImageCaptcha):
-        """ImageCaptcha with the amount of noise taken from the config."""
+        """ImageCaptcha with the amount of noise taken from the config, and a record of the glyphs it draws
+        (character, glyph image) so that :func:`_recording_pastes` can say where each one went."""
+
+        def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - ImageCaptcha's signature
+            super().__init__(*args, **kwargs)
+            self.glyphs: list = []
+
+        def _draw_character(self, c, draw, color):  # noqa: ANN001, ANN202
+            glyph = super()._draw_character(c, draw, color)
+            self.glyphs.append((c, glyph))
+            return glyph
 
         def create_noise_dots(self, image, color, width=3, number=30):  # noqa: ANN001, ANN201
             return super().create_noise_dots(image, color, width, config.noise_dots) if config.noise_dots else image
@@ -80,19 +90,52 @@ def _make_renderer(config: DataConfig):  # noqa: ANN202 - an ImageCaptcha subcla
                     font_sizes=tuple(config.font_sizes))  # fmt: skip
 
 
-def render_captchas(config: DataConfig, alphabet: str, n: int, seed: int) -> tuple[list[Image.Image], list[str]]:
-    """``n`` CAPTCHA images (PIL, render size) with random texts over ``alphabet``; deterministic in ``seed``."""
-    if not alphabet:
+@contextlib.contextmanager
+def _recording_pastes(pasted: dict[int, tuple[int, int]]) -> Iterator[None]:
+    """Record, per pasted image id, its x offset and the canvas width: the library places each glyph with one
+    ``Image.paste`` onto the canvas and keeps no other record of where (restored afterwards, also on errors)."""
+    saved = Image.Image.paste
+
+    def paste(canvas, im, box=None, mask=None):  # noqa: ANN001, ANN202
+        if isinstance(im, Image.Image) and isinstance(box, tuple):
+            pasted[id(im)] = (int(box[0]), canvas.size[0])
+        return saved(canvas, im, box, mask)
+
+    Image.Image.paste = paste
+    try:
+        yield
+    finally:
+        Image.Image.paste = saved
+
+
+def render_captchas(
+    config: DataConfig, alphabet: str, n: int, seed: int, texts: list[str] | None = None
+) -> tuple[list[Image.Image], list[str], list[list[float]]]:
+    """``n`` CAPTCHA images (PIL, render size) with random texts over ``alphabet`` (or the given ``texts``), and
+    each character's centre as a fraction of the width (the layout); deterministic in ``seed``."""
+    if not alphabet and texts is None:
         raise DataError("the alphabet to draw CAPTCHA texts from is empty")
     rng = random.Random(seed)
     renderer = _make_renderer(config)
-    images, texts = [], []
+    images, drawn, layouts = [], [], []
     with seeded_captcha_randomness(rng):
-        for _ in range(n):
-            text = "".join(rng.choice(alphabet) for _ in range(config.text_length))
-            images.append(renderer.generate_image(text))
-            texts.append(text)
-    return images, texts
+        for i in range(n):
+            text = texts[i] if texts is not None else "".join(rng.choice(alphabet) for _ in range(config.text_length))
+            renderer.glyphs, pasted = [], {}
+            with _recording_pastes(pasted):
+                images.append(renderer.generate_image(text))
+            centres = [(pasted[id(g)][0] + g.size[0] / 2) / pasted[id(g)][1] for c, g in renderer.glyphs if c != " "]
+            if len(centres) != len(text):  # pragma: no cover - only if the library stops pasting glyph by glyph
+                raise DataError("could not record where the captcha library drew the characters (captcha 0.7.x)")
+            drawn.append(text)
+            layouts.append(centres)
+    return images, drawn, layouts
+
+
+def draw_layouts(config: DataConfig, texts: list[str], seed: int) -> list[list[float]]:
+    """Where the renderer would put the characters of each text (centres as fractions of the width): the layouts
+    a rendered-layout model samples at."""
+    return render_captchas(config, "", len(texts), seed, texts=texts)[2]
 
 
 def _to_array(img: Image.Image, model: ModelConfig) -> np.ndarray:
@@ -145,22 +188,29 @@ def read_folder(root: Path, model: ModelConfig) -> tuple[np.ndarray, list[str]]:
 
 @dataclass
 class CaptchaData:
-    """Images (uint8, N×C×H×W) and their texts."""
+    """Images (uint8, N×C×H×W), their texts and, for rendered images, where each character's centre lies (a
+    fraction of the width per character; None for images read from a folder)."""
 
     images: torch.Tensor
     texts: list[str]
+    layouts: list[list[float]] | None = None
 
     def subset(self, index: list[int]) -> CaptchaData:
-        return CaptchaData(self.images[index], [self.texts[i] for i in index])
+        layouts = [self.layouts[i] for i in index] if self.layouts is not None else None
+        return CaptchaData(self.images[index], [self.texts[i] for i in index], layouts)
 
 
 def load_data(data: DataConfig, model: ModelConfig, seed: int) -> CaptchaData:
     """The configured images at the model's size: rendered (``source = "render"``) or read from a folder."""
+    layouts = None
     if data.source == "render":
         alphabet = data.alphabet or model.vocabulary
-        images, texts = render_captchas(data, alphabet, data.num_images, seed)
+        images, texts, layouts = render_captchas(data, alphabet, data.num_images, seed)
         arrays = np.stack([_to_array(img, model) for img in images])
     else:
+        if model.conditioned and model.text_layout == "rendered":
+            raise DataError(f"model.text_layout='rendered' needs rendered data (the renderer knows where each "
+                            f"character is); {data.source} is a folder: use --set model.text_layout=slots")  # fmt: skip
         arrays, texts = read_folder(Path(data.source), model)
     if model.conditioned:
         known = set(model.vocabulary)
@@ -171,7 +221,7 @@ def load_data(data: DataConfig, model: ModelConfig, seed: int) -> CaptchaData:
                 problem = (f"characters {''.join(bad)!r} not in model.vocabulary {model.vocabulary!r}" if bad
                            else f"text longer than model.text_length {model.text_length}")  # fmt: skip
                 raise DataError(f"{where}: text {text!r} has {problem}")
-    return CaptchaData(torch.from_numpy(arrays), texts)
+    return CaptchaData(torch.from_numpy(arrays), texts, layouts)
 
 
 def _nth_file(root: str, i: int) -> str:

@@ -50,7 +50,7 @@ def evaluate_model(
 
     def per_image(start: int, stop: int) -> dict[str, torch.Tensor]:
         x = to_float(data.images[start:stop]).to(device)
-        y = model.encode_text(data.texts[start:stop]) if model.config.conditioned else None
+        y = model.encode_data(data, start, stop)
         out = {"iw": iw_elbo(model.log_weights(x, k, y))}
         params, levels = model.top_down(len(x), model.bottom_up(x), y)
         batch_kl = [lv.kl().flatten(1).sum(1) for lv in levels]
@@ -83,18 +83,22 @@ def evaluate_model(
 
 @torch.no_grad()
 def sample_text_accuracy(
-    model: HVAE, reader: CaptchaReader, texts: list[str], temperature: float = 1.0, batch_size: int = 64
-) -> dict[str, float]:
-    """How readable a conditioned model's samples are: one prior sample per text in ``texts``, read by ``reader``.
+    model: HVAE, reader: CaptchaReader, texts: list[str], temperature: float = 1.0, batch_size: int = 64,
+    layouts: list[list[float]] | None = None,
+) -> dict[str, float]:  # fmt: skip
+    """How readable a conditioned model's samples are: one prior sample per text in ``texts`` (at ``layouts`` for
+    a rendered-layout model), read by ``reader``.
 
     Returns the reader's character and whole-text accuracy against the requested texts (compare them with the
     reader's accuracy on real images of the same texts, its ceiling).
     """
     was_training = model.training
     model.eval()
-    chunks = [texts[i : i + batch_size] for i in range(0, len(texts), batch_size)]
+    starts = range(0, len(texts), batch_size)
     try:
-        images = torch.cat([model.sample(len(chunk), chunk, temperature)[0].cpu() for chunk in chunks])
+        images = torch.cat([model.sample(len(texts[i : i + batch_size]), texts[i : i + batch_size], temperature,
+                                         layouts[i : i + batch_size] if layouts is not None else None)[0].cpu()
+                            for i in starts])  # fmt: skip
     finally:
         model.train(was_training)
     return text_accuracy(reader, images, texts)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -42,6 +43,9 @@ from gencore.losses import bernoulli_log_likelihood, gaussian_kl_between, gaussi
 from gencore.nn import add_spectral_norm
 from hvae_captcha.config import CONV_KINDS, ModelConfig
 from hvae_captcha.textmap import TextMap
+
+if TYPE_CHECKING:
+    from hvae_captcha.data import CaptchaData
 
 _ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "elu": nn.ELU, "lrelu": lambda: nn.LeakyReLU(0.2)}
 _LOG_2PI = math.log(2 * math.pi)
@@ -321,7 +325,8 @@ class HVAE(PretrainedMixin, nn.Module):
         self.text_map = None
         if cfg.conditioned and cfg.text_map_channels and spatial:
             d = cfg.text_map_channels
-            self.text_map = TextMap(len(cfg.vocabulary) + 1, cfg.text_length, d, cfg.text_span, cfg.text_slot_width)
+            self.text_map = TextMap(len(cfg.vocabulary) + 1, cfg.text_length, d, cfg.text_span, cfg.text_slot_width,
+                                    with_layout=cfg.text_layout == "rendered")  # fmt: skip
             self.map_top = nn.Conv2d(d, 2 * k, 3, padding=1)
             nn.init.zeros_(self.map_top.weight)  # start at N(0, I), as the global prior does
             nn.init.zeros_(self.map_top.bias)
@@ -335,8 +340,12 @@ class HVAE(PretrainedMixin, nn.Module):
 
     # --- text ------------------------------------------------------------------------------------------------
 
-    def encode_text(self, texts: list[str]) -> torch.Tensor:
-        """One-hot per character position (B, text_length · (vocabulary + 1)); unknown characters raise."""
+    def encode_text(self, texts: list[str], layouts: list[list[float]] | None = None) -> torch.Tensor:
+        """One-hot per character position (B, text_length · (vocabulary + 1)); unknown characters raise.
+
+        Models with ``text_layout = "rendered"`` take each text's character centres too (fractions of the width,
+        as :func:`hvae_captcha.data.render_captchas` returns them); they follow the one-hot (B, text_length more).
+        """
         cfg = self.config
         index = {ch: i for i, ch in enumerate(cfg.vocabulary)}
         pad = len(cfg.vocabulary)
@@ -349,7 +358,28 @@ class HVAE(PretrainedMixin, nn.Module):
                 if ch is not None and ch not in index:
                     raise ValueError(f"character {ch!r} of {text!r} is not in the vocabulary {cfg.vocabulary!r}")
                 out[b, t, index[ch] if ch is not None else pad] = 1.0
-        return out.flatten(1).to(self.device)
+        out = out.flatten(1)
+        if cfg.text_layout == "rendered":
+            if layouts is None or len(layouts) != len(texts):
+                raise ValueError("this model places each character where the renderer drew it: pass the layouts")
+            centres = torch.zeros(len(texts), cfg.text_length)
+            for b, (text, layout) in enumerate(zip(texts, layouts)):
+                if len(layout) != len(text):
+                    raise ValueError(f"layout of {text!r} has {len(layout)} centres for {len(text)} characters")
+                centres[b, : len(layout)] = torch.tensor(layout, dtype=torch.float32)
+            out = torch.cat([out, centres], 1)
+        return out.to(self.device)
+
+    def encode_data(self, data: CaptchaData, start: int = 0, stop: int | None = None) -> torch.Tensor | None:
+        """The conditioning vectors of images ``start:stop`` of ``data`` (texts, and layouts where the model uses
+        them); None for an unconditioned model."""
+        if not self.config.conditioned:
+            return None
+        layouts = data.layouts[start:stop] if data.layouts is not None else None
+        if self.config.text_layout == "rendered" and layouts is None:
+            raise ValueError("this model places each character where the renderer drew it: these images have no "
+                             "recorded layout (only rendered data does)")  # fmt: skip
+        return self.encode_text(data.texts[start:stop], layouts)
 
     @property
     def device(self) -> torch.device:
@@ -393,6 +423,10 @@ class HVAE(PretrainedMixin, nn.Module):
             h = h + self.map_in[index](self.text_map(y, h.shape[-2:], offsets))
         return h
 
+    def _onehot(self, y: torch.Tensor) -> torch.Tensor:
+        """The one-hot part of a conditioning vector (rendered-layout models append the centres)."""
+        return y[:, : self.config.text_length * (len(self.config.vocabulary) + 1)]
+
     def _offsets(self, z_top: torch.Tensor) -> torch.Tensor | None:
         """Per-character bump offsets (slot widths) drawn with the top latent, or None (fixed slots)."""
         if self.text_map is None or self.config.text_map_shift <= 0:
@@ -410,7 +444,7 @@ class HVAE(PretrainedMixin, nn.Module):
 
         Returns the parameters of p(x|z_1) and the level statistics, top level first.
         """
-        cond = self.text_embed(y) if (self.config.conditioned and y is not None) else None
+        cond = self.text_embed(self._onehot(y)) if (self.config.conditioned and y is not None) else None
         if self.config.conditioned and cond is None:
             raise ValueError("this model is conditioned on text: pass the one-hot text y (see encode_text)")
         levels = []
@@ -492,10 +526,12 @@ class HVAE(PretrainedMixin, nn.Module):
 
     @torch.no_grad()
     def sample(
-        self, n: int, texts: list[str] | None = None, temperature: float = 1.0
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``n`` draws from the prior: (mean images in [0, 1], decoder parameters)."""
-        y = self.encode_text(texts) if texts is not None else None
+        self, n: int, texts: list[str] | None = None, temperature: float = 1.0,
+        layouts: list[list[float]] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        """``n`` draws from the prior: (mean images in [0, 1], decoder parameters); ``layouts`` as in
+        :meth:`encode_text`."""
+        y = self.encode_text(texts, layouts) if texts is not None else None
         params, _ = self.top_down(n, None, y, temperature)
         return self.mean_image(params), params
 

@@ -97,7 +97,7 @@ def prepare_data(config: HVAEConfig) -> tuple[CaptchaData, CaptchaData]:
 
 def make_dataset(model: HVAE, data: CaptchaData) -> CaptchaDataset:
     """The training set; conditioned models get the one-hot texts."""
-    onehot = model.encode_text(data.texts).cpu() if model.config.conditioned else None
+    onehot = model.encode_data(data).cpu() if model.config.conditioned else None
     return CaptchaDataset(data, onehot)
 
 
@@ -131,9 +131,10 @@ def sample_grid_images(model: HVAE, holdout: CaptchaData, n: int, device: torch.
     was_training = model.training
     model.eval()
     texts = holdout.texts[:n] if model.config.conditioned else None
-    prior, _ = model.sample(n if texts is None else len(texts), texts)
+    layouts = holdout.layouts[:n] if texts is not None and holdout.layouts is not None else None
+    prior, _ = model.sample(n if texts is None else len(texts), texts, layouts=layouts)
     x = to_float(holdout.images[:16]).to(device)
-    y = model.encode_text(holdout.texts[:16]) if model.config.conditioned else None
+    y = model.encode_data(holdout, 0, 16)
     pairs = torch.stack([model.binarize_if_needed(x), model.reconstruct(x, y)], 1).flatten(0, 1)
     model.train(was_training)
     return {"prior": prior, "reconstruction": pairs}
