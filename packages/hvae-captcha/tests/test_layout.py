@@ -82,3 +82,23 @@ def test_cli_trains_and_samples_a_rendered_layout_model(tmp_path, tiny_cli):
     assert result.exit_code == 0, result.output  # a bare model directory: the renderer's default settings
     result = CliRunner().invoke(main, ["evaluate", str(run), "-k", "2", "-n", "8"])
     assert result.exit_code == 0, result.output
+
+
+def test_auto_layout_follows_the_data_source(tmp_path):
+    from gencore.config import build_config
+    from hvae_captcha.config import HVAEConfig
+
+    def resolved(*overrides: str) -> str:
+        config = build_config(HVAEConfig, overrides=list(overrides))
+        assert config.model.text_layout == "auto"
+        config.resolve_text_layout()
+        return config.model.text_layout
+
+    assert resolved("model.conditioned=true") == "rendered"
+    assert resolved("model.conditioned=true", f"data.source={str(tmp_path)!r}") == "slots"
+    assert resolved("model.conditioned=true", "model.text_map_channels=0") == "slots"
+    assert resolved() == "slots"  # unconditioned: nothing to place
+    # a model saved before the option existed reads as "auto", which places the bumps at the slots
+    old = HVAE(ModelConfig(**{**TINY, "text_layout": "auto"}))
+    symbols = len(old.config.vocabulary) + 1
+    assert not old.text_map.with_layout and old.encode_text(["ab2"]).shape == (1, old.config.text_length * symbols)

@@ -223,7 +223,9 @@ class ModelConfig:
     # "slots": the bumps sit at the fixed slots above. "rendered": at the true centre of each character, which the
     # renderer records for every training image (data.source = "render" only); for sampling, a layout is drawn by
     # rendering the requested text with the run's data settings, so the model need not guess where a glyph went.
-    text_layout: Literal["slots", "rendered"] = "slots"
+    # "auto" (default): a run resolves it to "rendered" for rendered data and to "slots" for a folder; a model
+    # saved before this option existed has no value and reads as "auto", which the model treats as "slots".
+    text_layout: Literal["auto", "slots", "rendered"] = "auto"
 
     def __post_init__(self) -> None:
         self.outer_config = _as_block(self.outer_config, "model.outer_config")
@@ -255,8 +257,8 @@ class ModelConfig:
             raise ConfigError(f"model.text_map_shift must be >= 0, got {self.text_map_shift}")
         if self.text_slot_width <= 0:
             raise ConfigError(f"model.text_slot_width must be positive, got {self.text_slot_width}")
-        if self.text_layout not in ("slots", "rendered"):
-            raise ConfigError(f"model.text_layout must be 'slots' or 'rendered', got {self.text_layout!r}")
+        if self.text_layout not in ("auto", "slots", "rendered"):
+            raise ConfigError(f"model.text_layout must be auto, slots or rendered, got {self.text_layout!r}")
         if self.conditioned and self.text_layout == "rendered" and not self.text_map_channels:
             raise ConfigError("model.text_layout='rendered' places the text map: it needs model.text_map_channels > 0")
         # kinds first: an unknown kind is the real mistake, not the missing convolution it leads to
@@ -401,6 +403,14 @@ class HVAEConfig:
             raise ConfigError(
                 f"data.text_length {self.data.text_length} exceeds model.text_length {self.model.text_length}"
             )
+
+    def resolve_text_layout(self) -> None:
+        """Turn ``model.text_layout = "auto"`` into what this run uses: "rendered" for a conditioned text-map model
+        on rendered data, else "slots" (here and not in ``__post_init__``: the defaults must keep "auto")."""
+        if self.model.text_layout == "auto":
+            m = self.model
+            rendered = m.conditioned and m.text_map_channels > 0 and m.latent != "vector"
+            m.text_layout = "rendered" if rendered and self.data.source == "render" else "slots"
 
 
 #: Named starting points; ``--preset NAME`` applies these ``key=value`` overrides before ``--config``/``--set``.

@@ -143,6 +143,7 @@ def sample_grid_images(model: HVAE, holdout: CaptchaData, n: int, device: torch.
 def build_trainer(config: HVAEConfig) -> Trainer:
     """Data, model, optimiser, schedule and the Trainer for ``config`` (nothing trained yet)."""
     seed_everything(config.train.seed)
+    config.resolve_text_layout()  # saved resolved with the run, so that a resume and the model agree
     train_set, holdout = prepare_data(config)
     model = HVAE(config.model)
     o = config.optim
