@@ -138,7 +138,7 @@ def fake_skeletons(n: int, size: int, seed: int = 0, line_width: float = 2.0) ->
 
 
 def train_classifier(
-    positives: torch.Tensor, negatives: torch.Tensor, steps: int = 300, batch_size: int = 64, seed: int = 0
+    positives: torch.Tensor, negatives: torch.Tensor, steps: int = 600, batch_size: int = 64, seed: int = 0
 ) -> MoleculeClassifier:
     """Train the CNN with balanced batches (half positives, half negatives), random flips as augmentation."""
     torch.manual_seed(seed)
@@ -166,8 +166,8 @@ def classifier_study(
     heldout_lookalikes: dict[str, torch.Tensor] | None = None,
     n_train: int = 1200,
     n_test: int = 400,
-    steps: int = 300,
-    seeds: tuple[int, ...] = (0, 1),
+    steps: int = 600,
+    seeds: tuple[int, ...] = (0, 1, 2),
     log: Callable[[str], None] = print,
     save_dir: str | Path | None = None,
 ) -> dict:

@@ -341,8 +341,9 @@ main.add_command(make_negatives, "sample-clean")
 @click.option("--n-train", type=click.IntRange(16, 100000), default=1200, show_default=True,
               help="Training images per class.")  # fmt: skip
 @click.option("--n-test", type=click.IntRange(8, 100000), default=400, show_default=True)
-@click.option("--steps", type=click.IntRange(1, 100000), default=300, show_default=True)
-@click.option("--seeds", default="0,1", show_default=True, help="Comma-separated training seeds.")
+@click.option("--steps", type=click.IntRange(1, 100000), default=600, show_default=True,
+              help="Updates per classifier (at 300, B was unstable across seeds; see the README).")  # fmt: skip
+@click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated training seeds.")
 @click.option("--size", type=click.IntRange(16, 512), default=64, show_default=True)
 def classifier_study_cmd(negatives: str, heldout_model: str | None, output: str, n_train: int, n_test: int,
                          steps: int, seeds: str, size: int) -> None:  # fmt: skip
