@@ -82,6 +82,13 @@ def test_cli_trains_and_samples_a_rendered_layout_model(tmp_path, tiny_cli):
     assert result.exit_code == 0, result.output  # a bare model directory: the renderer's default settings
     result = CliRunner().invoke(main, ["evaluate", str(run), "-k", "2", "-n", "8"])
     assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(main, ["sample", str(run), "--text", "", "-o", str(grids[0])])
+    assert result.exit_code == 2 and "empty CAPTCHA text" in result.output
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    Image.new("RGB", (60, 20), "white").save(folder / "ab2.png")
+    result = CliRunner().invoke(main, ["reconstruct", str(run), "--data", str(folder), "-o", str(grids[0])])
+    assert result.exit_code == 2 and "needs rendered data" in result.output
 
 
 def test_auto_layout_follows_the_data_source(tmp_path):

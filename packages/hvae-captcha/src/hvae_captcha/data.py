@@ -121,6 +121,8 @@ def render_captchas(
     with seeded_captcha_randomness(rng):
         for i in range(n):
             text = texts[i] if texts is not None else "".join(rng.choice(alphabet) for _ in range(config.text_length))
+            if not text:  # the library divides by the text length
+                raise DataError("cannot render an empty CAPTCHA text")
             renderer.glyphs, pasted = [], {}
             with _recording_pastes(pasted):
                 images.append(renderer.generate_image(text))
@@ -210,7 +212,8 @@ def load_data(data: DataConfig, model: ModelConfig, seed: int) -> CaptchaData:
     else:
         if model.conditioned and model.text_layout == "rendered":
             raise DataError(f"model.text_layout='rendered' needs rendered data (the renderer knows where each "
-                            f"character is); {data.source} is a folder: use --set model.text_layout=slots")  # fmt: skip
+                            f"character is), and {data.source} is a folder: use rendered data with this model, or "
+                            "train with --set model.text_layout=slots")  # fmt: skip
         arrays, texts = read_folder(Path(data.source), model)
     if model.conditioned:
         known = set(model.vocabulary)
