@@ -115,3 +115,24 @@ def test_style_writer_head_trains_the_style_encoder_to_name_the_writer(tmp_path,
     run_training(config, 0)
     rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
     assert 0 <= float(rows[-1]["style_writer_acc"]) <= 1
+
+
+def test_diff_augment_is_what_d_and_r_see_of_real_and_generated_images(tmp_path, tiny_config, monkeypatch):
+    import ganwriting_music.train as train_module
+
+    calls = []
+
+    def counting(images, policy, translation, cutout, fill):
+        calls.append((tuple(images.shape), policy, fill, images.requires_grad))
+        return train_module.diff_augment.__wrapped__(images, policy, translation, cutout, fill)
+
+    counting.__wrapped__ = train_module.diff_augment
+    monkeypatch.setattr(train_module, "diff_augment", counting)
+    run_training(tiny_config(tmp_path, "loss.diff_augment='translation,cutout'", "epochs=1"), 0)
+    steps = 3
+    # per update: D on real and on detached fakes, R on real, then D and R on the fakes G is trained through
+    assert len(calls) == 5 * steps
+    assert all(policy == "translation,cutout" and fill == 1.0 for _, policy, fill, _ in calls)  # background fill
+    assert sum(grad for *_, grad in calls) == 2 * steps  # the two views G's gradient passes through
+    with pytest.raises(ConfigError, match="unknown augmentation"):
+        tiny_config(tmp_path, "loss.diff_augment='flip'")

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from gencore.checkpoint import verify_dir
+from gencore.errors import ConfigError
 from gencore.testing import assert_resume_exact
 from hvae_captcha.cli import main
 from hvae_captcha.config import DataConfig, ModelConfig
@@ -141,3 +142,20 @@ def test_gaussian_and_bernoulli_likelihoods_train(tmp_path, tiny_config):
         config = tiny_config(tmp_path / likelihood, f"model.likelihood='{likelihood}'", "train.max_steps=2")
         result = build_trainer(config).fit()
         assert torch.isfinite(torch.tensor(result.metrics["nll_bits_per_dim"]))
+
+
+def test_kl_weights_weigh_each_level_bottom_first(tmp_path, tiny_config):
+    from hvae_captcha.config import LossConfig
+    from hvae_captcha.train import loss_terms
+
+    log_px = torch.tensor([-10.0, -12.0])
+    kls = [torch.full((2, 3), 1.0), torch.full((2, 4), 2.0)]  # top level first: 3 nats, then z_1: 8 nats
+    plain, logged = loss_terms(log_px, kls, LossConfig(kl_warmup_steps=0, free_bits=0.0), step=0, epoch=0)
+    assert plain.item() == pytest.approx(11.0 + 3.0 + 8.0)
+    weighted, logged_w = loss_terms(log_px, kls, LossConfig(kl_warmup_steps=0, free_bits=0.0, kl_weights=[3.0, 0.5]),
+                                    step=0, epoch=0)  # fmt: skip
+    assert weighted.item() == pytest.approx(11.0 + 0.5 * 3.0 + 3.0 * 8.0)
+    assert logged_w["kl1_nats"] == logged["kl1_nats"] == 8.0  # the logged KLs (and so the ELBO) stay unweighted
+    build_trainer(tiny_config(tmp_path, "loss.kl_weights=[2.0, 1.0]", "train.max_steps=1")).fit()
+    with pytest.raises(ConfigError, match="3 weights for 2 latent levels"):
+        tiny_config(tmp_path, "loss.kl_weights=[2.0, 1.0, 1.0]")

@@ -3,10 +3,11 @@
 Modules: ``nn`` (blocks), ``losses`` (GAN/VAE/style), ``train`` (Trainer on Accelerate), ``checkpoint``
 (safetensors, atomic, verified), ``config`` (dataclass configs), ``data`` (datasets, robust image loading),
 ``metrics`` (Fréchet distance, KID, IW-ELBO...), ``viz`` (PNG grids and plots), ``noise`` (Perlin noise),
-``cli`` (shared click options), ``distributed`` (evaluation split over ranks, buffer sync, rank fingerprints).
+``augment`` (DiffAugment), ``cli`` (shared click options), ``distributed`` (evaluation split over ranks, buffer
+sync, rank fingerprints).
 """
 
-from gencore import checkpoint, cli, config, data, distributed, errors, losses, metrics, nn, noise, train, viz
+from gencore import augment, checkpoint, cli, config, data, distributed, errors, losses, metrics, nn, noise, train, viz
 from gencore.errors import CheckpointError, ConfigError, DataError, GencoreError, NonFiniteLossError
 
 __version__ = "0.1.0"
@@ -17,6 +18,7 @@ __all__ = [
     "DataError",
     "GencoreError",
     "NonFiniteLossError",
+    "augment",
     "checkpoint",
     "cli",
     "config",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gencore.augment import parse_policy
 from gencore.errors import ConfigError
 from gencore.train import TrainConfig
 
@@ -138,6 +139,11 @@ class LossConfig:
     # detached, relative to the spread of the batch's reference styles
     w_style: float = 0.0
     w_style_writer: float = 1.0  # CE of the style writer head on the references (only with model.style_writer_head)
+    # Not in the original ("" = off): DiffAugment (Zhao et al. 2020) on everything D and R see, real and generated
+    # alike, e.g. "translation,cutout" (gencore.augment); shifted-in and cut-out pixels are background
+    diff_augment: str = ""
+    augment_translation: float = 0.125  # largest shift, as a fraction of the image size
+    augment_cutout: float = 0.25  # side of the cut-out square, as a fraction of the image size
 
     def __post_init__(self) -> None:
         for name in (
@@ -154,6 +160,9 @@ class LossConfig:
         ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"loss.{name} must be >= 0, got {getattr(self, name)}")
+        parse_policy(self.diff_augment)
+        if not 0 <= self.augment_translation < 1 or not 0 <= self.augment_cutout < 1:
+            raise ConfigError("loss.augment_translation and loss.augment_cutout must be in [0, 1)")
         if self.ms_pool < 1:
             raise ConfigError(f"loss.ms_pool must be at least 1, got {self.ms_pool}")
         if not 0 <= self.label_smoothing < 1:

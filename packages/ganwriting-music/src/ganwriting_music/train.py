@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from ganwriting_music.config import GanwritingConfig
 from ganwriting_music.data import StyleDataset, SymbolSet, load_source, split_by_writer, train_test_split
 from ganwriting_music.model import Networks, NetworksConfig
+from gencore.augment import diff_augment
 from gencore.checkpoint import atomic_write_text, latest_checkpoint, list_checkpoints
 from gencore.config import to_dict
 from gencore.distributed import sharded_map
@@ -80,6 +81,12 @@ def make_step(config: GanwritingConfig):
     """The step function: one D, one R and one G update per batch."""
     loss = config.loss
 
+    def seen(images: torch.Tensor) -> torch.Tensor:
+        """What D and R look at: the images, DiffAugment-ed when loss.diff_augment is set (background fill)."""
+        if not loss.diff_augment:
+            return images
+        return diff_augment(images, loss.diff_augment, loss.augment_translation, loss.augment_cutout, fill=1.0)
+
     def step(ctx: StepContext, batch: tuple[torch.Tensor, ...]) -> dict[str, Any]:
         x, y, w, refs = batch
         n = len(y)
@@ -96,8 +103,8 @@ def make_step(config: GanwritingConfig):
             fake = ctx.models["G"](refs, y, z, **heads)
             fake, style_writer = fake if heads else (fake, None)
 
-        real_logits, real_writer = ctx.models["D"](x, y)
-        fake_logits, _ = ctx.models["D"](fake.detach(), y)
+        real_logits, real_writer = ctx.models["D"](seen(x), y)
+        fake_logits, _ = ctx.models["D"](seen(fake.detach()), y)
         loss_d = d_loss(real_logits, fake_logits)
         gp = gradient_penalty(lambda v: ctx.module("D").logits(v, y), x, fake)
         total_d = loss.w_dis * loss_d + loss.w_gp * gp
@@ -108,13 +115,13 @@ def make_step(config: GanwritingConfig):
             logged["writer_acc_real"] = (real_writer.argmax(1) == w).float().mean()
         ctx.update("D", total_d)
 
-        rec_logits = ctx.models["R"](x)
+        rec_logits = ctx.models["R"](seen(x))
         loss_r = F.cross_entropy(rec_logits, y, label_smoothing=loss.label_smoothing)
         ctx.update("R", loss_r)
 
-        adv_logits, fake_writer = ctx.module("D")(fake, y)
+        adv_logits, fake_writer = ctx.module("D")(seen(fake), y)
         adv = g_loss(adv_logits)
-        fake_rec = ctx.module("R")(fake)
+        fake_rec = ctx.module("R")(seen(fake))
         rec = F.cross_entropy(fake_rec, y, label_smoothing=loss.label_smoothing)  # the requested classes
         total_g = loss.w_dis * adv + loss.w_rec * rec
         if fake_writer is not None and loss.w_writer > 0:

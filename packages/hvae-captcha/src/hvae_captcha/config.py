@@ -310,8 +310,15 @@ class LossConfig:
     prior_weight_epochs: int = 0  # ... over this many epochs (0 = constant 1, the original's default)
     consistency_start: float = 1.0  # three-term: warmup(epoch) of the consistency term, same scheme
     consistency_epochs: int = 0
+    # Per-level KL weights, bottom level (z_1) first; empty = all 1 (the ELBO). A weight > 1 on z_1 makes a nat
+    # in z_1 cost more than a nat in the levels above, which p(z_1|z_2) can then predict: it moves structure up
+    # the hierarchy, where a prior sample keeps it coherent. Training then optimises a weighted bound (β-VAE);
+    # evaluate always reports the true ELBO and IWAE.
+    kl_weights: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if any(w < 0 for w in self.kl_weights):
+            raise ConfigError(f"loss.kl_weights must be >= 0, got {self.kl_weights}")
         if self.kl_warmup_steps < 0 or self.prior_weight_epochs < 0 or self.consistency_epochs < 0:
             raise ConfigError("loss: warm-up lengths must be >= 0")
         if self.free_bits < 0:
@@ -398,6 +405,11 @@ class HVAEConfig:
             raise ConfigError(
                 "train.grad_clip is not used by hvae-captcha: set optim.grad_clip (clipping and the skipping of "
                 "exploding updates share one gradient-norm computation)"
+            )
+        if self.loss.kl_weights and len(self.loss.kl_weights) != self.model.levels:
+            raise ConfigError(
+                f"loss.kl_weights has {len(self.loss.kl_weights)} weights for {self.model.levels} latent levels "
+                "(one per level, bottom first)"
             )
         if self.model.conditioned and self.data.text_length > self.model.text_length:
             raise ConfigError(

@@ -66,7 +66,8 @@ def loss_terms(
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """The weighted objective (nats per image) and the values to log; ``kls`` come top level first."""
     rec = -log_px.mean()
-    penalties = [kl_penalty(k, loss.free_bits) for k in kls]
+    level_weights = list(reversed(loss.kl_weights)) or [1.0] * len(kls)  # kls are top first, weights bottom first
+    penalties = [w * kl_penalty(k, loss.free_bits) for w, k in zip(level_weights, kls)]
     if loss.objective == "elbo":
         weights = {"kl_weight": kl_warmup(step, loss.kl_warmup_steps)}
         total = rec + weights["kl_weight"] * sum(penalties)
