@@ -214,3 +214,13 @@ def test_sampling_and_evaluation_do_not_shift_the_training_random_streams(tmp_pa
     busy.eval_fn = lambda t: {"noise": float(torch.randn(()))}
     busy.fit()
     assert_same_tensors(trainer_tensors(busy), trainer_tensors(plain))
+
+
+def test_resume_names_the_config_keys_that_changed(tmp_path, make_gan, capsys):
+    make_gan(tmp_path, max_steps=7).fit()
+    capsys.readouterr()
+    make_gan(tmp_path, max_steps=7).fit(resume="auto")  # same config: nothing to say
+    assert "differs" not in capsys.readouterr().out
+    make_gan(tmp_path, max_steps=9, log_every=3).fit(resume="auto")
+    out = capsys.readouterr().out
+    assert "note: this run's config differs from step_000007's: train.log_every: 2 -> 3; train.max_steps: 7 -> 9" in out

@@ -14,6 +14,7 @@ import json
 import sys
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
@@ -28,7 +29,7 @@ T = TypeVar("T")
 
 __all__ = [
     "build_config", "from_dict", "to_dict", "load_file", "load_run_config", "save_config", "parse_override",
-    "apply_overrides",
+    "apply_overrides", "config_changes",
 ]  # fmt: skip
 
 
@@ -75,6 +76,35 @@ def load_run_config(cls: type[T], run_dir: str | Path) -> T:
     if not path.is_file():
         raise ConfigError(f"{run_dir} is not a run directory (no config.json)")
     return from_dict(cls, load_file(path))
+
+
+def config_changes(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """``key: old -> new`` for every dotted key whose value differs between two config dicts (nested sections
+    compared key by key; a key on one side only shows as ``(absent)``), in sorted order."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key, _ABSENT), new.get(key, _ABSENT)
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            out.extend(config_changes(a, b, f"{prefix}{key}."))
+        elif _normalise(a) != _normalise(b):
+            out.append(f"{prefix}{key}: {_show(a)} -> {_show(b)}")
+    return out
+
+
+_ABSENT = object()
+
+
+def _normalise(value: Any) -> Any:
+    """JSON-like view (tuples as lists) so that a config read back from config.json equals the one built."""
+    if isinstance(value, (list, tuple)):
+        return [_normalise(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _normalise(v) for k, v in value.items()}
+    return value
+
+
+def _show(value: Any) -> str:
+    return "(absent)" if value is _ABSENT else json.dumps(_normalise(value), default=str)
 
 
 def _type_hints(cls: type) -> dict[str, Any]:

@@ -47,6 +47,7 @@ from gencore.checkpoint import (
     save_tree,
     verify_dir,
 )
+from gencore.config import config_changes
 from gencore.distributed import broadcast_buffers, replica_digest
 from gencore.errors import CheckpointError, ConfigError, NonFiniteLossError
 from gencore.train.config import TrainConfig
@@ -344,6 +345,20 @@ class Trainer:
         self.last_checkpoint = path
         return path
 
+    def _report_config_changes(self, checkpoint: Path) -> None:
+        """Say which config keys differ from the ones the checkpoint was trained with: extending a run (more
+        steps) is what resuming is for, but a key left off the command line would otherwise change silently."""
+        saved = checkpoint / "config.json"
+        if not saved.is_file():
+            return
+        try:
+            old = json.loads(saved.read_text())
+        except (OSError, ValueError):
+            return  # verified already; an unreadable copy of the config is no reason to stop a resume
+        changes = config_changes(old, json.loads(json.dumps(self.run_config, default=str)))
+        if changes:
+            self.print(f"note: this run's config differs from {checkpoint.name}'s: " + "; ".join(changes))
+
     def load_checkpoint(self, path: str | Path) -> None:
         """Restore the full state saved by :meth:`save_checkpoint` (verified first)."""
         path = Path(path)
@@ -407,6 +422,7 @@ class Trainer:
         else:
             self.load_checkpoint(start)
             self.print(f"resumed from {start} at step {self.step}")
+            self._report_config_changes(Path(start))
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             from gencore.checkpoint import atomic_write_text
