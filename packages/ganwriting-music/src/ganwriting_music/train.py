@@ -14,7 +14,8 @@ One update per batch of real images x (class y, writer w) and K other images of 
   + w_l1 · |G(refs, y) - x| (x is a real image of that writer and class; 0 in the original);
 * not in the original, off by default: w_ms · mode seeking on the noise (a second image of the first half of the
   batch with other noise), w_style · style reconstruction (the style encoder, detached, re-reads the generated
-  image), and w_writer_gen to weigh the writer term for G alone.
+  image), w_writer_gen to weigh the writer term for G alone, and diff_augment (DiffAugment, gencore.augment, on
+  every image D and R see, real and generated).
 """
 
 from __future__ import annotations
