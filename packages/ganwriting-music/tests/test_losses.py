@@ -120,13 +120,12 @@ def test_style_writer_head_trains_the_style_encoder_to_name_the_writer(tmp_path,
 def test_diff_augment_is_what_d_and_r_see_of_real_and_generated_images(tmp_path, tiny_config, monkeypatch):
     import ganwriting_music.train as train_module
 
-    calls = []
+    calls, original = [], train_module.diff_augment
 
     def counting(images, policy, translation, cutout, fill):
         calls.append((tuple(images.shape), policy, fill, images.requires_grad))
-        return train_module.diff_augment.__wrapped__(images, policy, translation, cutout, fill)
+        return original(images, policy, translation, cutout, fill)
 
-    counting.__wrapped__ = train_module.diff_augment
     monkeypatch.setattr(train_module, "diff_augment", counting)
     run_training(tiny_config(tmp_path, "loss.diff_augment='translation,cutout'", "epochs=1"), 0)
     steps = 3
@@ -136,3 +135,5 @@ def test_diff_augment_is_what_d_and_r_see_of_real_and_generated_images(tmp_path,
     assert sum(grad for *_, grad in calls) == 2 * steps  # the two views G's gradient passes through
     with pytest.raises(ConfigError, match="unknown augmentation"):
         tiny_config(tmp_path, "loss.diff_augment='flip'")
+    with pytest.raises(ConfigError, match=r"loss.augment_cutout is a fraction .* got 1.5"):
+        tiny_config(tmp_path, "loss.augment_cutout=1.5")

@@ -162,8 +162,9 @@ class LossConfig:
             if getattr(self, name) < 0:
                 raise ConfigError(f"loss.{name} must be >= 0, got {getattr(self, name)}")
         parse_policy(self.diff_augment)
-        if not 0 <= self.augment_translation < 1 or not 0 <= self.augment_cutout < 1:
-            raise ConfigError("loss.augment_translation and loss.augment_cutout must be in [0, 1)")
+        for name in ("augment_translation", "augment_cutout"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(f"loss.{name} is a fraction of the image size in [0, 1), got {getattr(self, name)}")
         if self.ms_pool < 1:
             raise ConfigError(f"loss.ms_pool must be at least 1, got {self.ms_pool}")
         if not 0 <= self.label_smoothing < 1:
