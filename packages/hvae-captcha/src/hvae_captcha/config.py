@@ -226,6 +226,12 @@ class ModelConfig:
     # "auto" (default): a run resolves it to "rendered" for rendered data and to "slots" for a folder; a model
     # saved before this option existed has no value and reads as "auto", which the model treats as "slots".
     text_layout: Literal["auto", "slots", "rendered"] = "auto"
+    # Latent levels (1 = the bottom, z_1) whose prior is autoregressive over the map's positions instead of
+    # factorized (arprior.py): a prior sample then commits to one glyph shape instead of mixing codes cell by cell.
+    # Spatial latents only; [] = every prior factorized (the Ladder VAE).
+    ar_prior_levels: list[int] = field(default_factory=list)
+    ar_prior_width: int = 64  # channels of the causal convolution stack
+    ar_prior_layers: int = 5  # causal convolutions (kernel 3, dilations 1, 2, 4, ...): sees 2^layers - 1 positions
 
     def __post_init__(self) -> None:
         self.outer_config = _as_block(self.outer_config, "model.outer_config")
@@ -261,6 +267,15 @@ class ModelConfig:
             raise ConfigError(f"model.text_layout must be auto, slots or rendered, got {self.text_layout!r}")
         if self.conditioned and self.text_layout == "rendered" and not self.text_map_channels:
             raise ConfigError("model.text_layout='rendered' places the text map: it needs model.text_map_channels > 0")
+        if self.ar_prior_levels and self.latent == "vector":
+            raise ConfigError("model.ar_prior_levels needs spatial latents: set it to [] with model.latent='vector'")
+        bad = [level for level in self.ar_prior_levels if not 1 <= level <= self.levels]
+        if bad or len(set(self.ar_prior_levels)) != len(self.ar_prior_levels):
+            raise ConfigError(f"model.ar_prior_levels must be distinct levels from 1 (bottom) to {self.levels}, got "
+                              f"{self.ar_prior_levels}")  # fmt: skip
+        if self.ar_prior_width < 1 or self.ar_prior_layers < 1:
+            raise ConfigError(f"model.ar_prior_width and model.ar_prior_layers must be >= 1, got "
+                              f"{self.ar_prior_width} and {self.ar_prior_layers}")  # fmt: skip
         # kinds first: an unknown kind is the real mistake, not the missing convolution it leads to
         trace_block(self.outer_config, self.channels, (self.height, self.width), "model.outer_config", OUTER_KINDS)
         if not any(kind in CONV_KINDS for kind, _ in self.outer_config):

@@ -26,6 +26,10 @@ Text conditioning (``conditioned``): an embedding of the per-position one-hot se
 generation block's input per channel (global); spatial models also get the text map of :mod:`hvae_captcha.textmap`
 (``text_map_channels``), which places each character's features at its slot across the width, at every
 generation stage.
+
+Autoregressive priors (``ar_prior_levels``, :mod:`hvae_captcha.arprior`): the chosen levels' priors become
+autoregressive over their map's positions, corrected from the factorized head's Gaussian; q is unchanged (it
+merges with the factorized head), the prior is evaluated at the posterior sample, and the KL stays analytic per unit.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from torch import nn
 from gencore.checkpoint import PretrainedMixin
 from gencore.losses import bernoulli_log_likelihood, gaussian_kl_between, gaussian_log_likelihood, soft_clamp
 from gencore.nn import add_spectral_norm
+from hvae_captcha.arprior import AutoregressivePrior
 from hvae_captcha.config import CONV_KINDS, ModelConfig
 from hvae_captcha.textmap import TextMap
 
@@ -337,6 +342,14 @@ class HVAE(PretrainedMixin, nn.Module):
                 self.map_offset = nn.Linear(math.prod(self.latent_shapes[-1]), cfg.text_length)
                 nn.init.zeros_(self.map_offset.weight)  # start at the fixed slots
                 nn.init.zeros_(self.map_offset.bias)
+        # Autoregressive priors (arprior.py), keyed by 0-based level; a level below the top also sees the features
+        # its prior head reads (z_{l+1} and the text), the top only its own prior's parameters.
+        top = len(self.latent_shapes) - 1
+        self.ar_priors = nn.ModuleDict({
+            str(level - 1): AutoregressivePrior(k, 0 if level - 1 == top else p_heads[level - 1].mu.in_channels,
+                                                cfg.ar_prior_width, cfg.ar_prior_layers, bound)
+            for level in cfg.ar_prior_levels
+        })  # fmt: skip
 
     # --- text ------------------------------------------------------------------------------------------------
 
@@ -452,19 +465,28 @@ class HVAE(PretrainedMixin, nn.Module):
         top = len(self.latent_shapes) - 1
         offsets = None
         for level in range(top, -1, -1):
+            h = None
             if level < top:
                 i = level  # generation block i maps z_{i+2} (0-based z[level+1]) to the prior of z[level]
                 h = self.dec_fc[i](self.dec_inner[i](self._shift(self.dec_in[i](levels[-1].z), cond, y, i, offsets)))
                 if self.text_map is not None:
                     h = h + self.map_head[i](self.text_map(y, h.shape[-2:], offsets))
                 mu_p, logvar_p = self.p_heads[i](h)
+            ar = self.ar_priors[str(level)] if str(level) in self.ar_priors else None
             if bottom_up is not None:
+                # q merges the bottom-up Gaussian with the factorized prior; an autoregressive prior is then
+                # evaluated at the sample, so the per-unit KLs stay analytic (arprior.py)
                 mu_d, logvar_d = bottom_up[level]
                 mu_q, logvar_q = (mu_d, logvar_d) if level == top else merge_gaussians(mu_d, logvar_d, mu_p, logvar_p)
                 z = mu_q + torch.randn_like(mu_q) * torch.exp(0.5 * logvar_q)
+                if ar is not None:
+                    mu_p, logvar_p = ar(z, mu_p, logvar_p, h)
             else:
                 mu_q = logvar_q = None
-                z = mu_p + temperature * torch.randn_like(mu_p) * torch.exp(0.5 * logvar_p)
+                if ar is not None:
+                    z, mu_p, logvar_p = ar.sample(mu_p, logvar_p, h, temperature)
+                else:
+                    z = mu_p + temperature * torch.randn_like(mu_p) * torch.exp(0.5 * logvar_p)
             levels.append(LevelStats(z, mu_q, logvar_q, mu_p, logvar_p))
             if level == top and cond is not None:
                 offsets = self._offsets(z)
@@ -572,6 +594,8 @@ def _describe(module: nn.Module) -> str | None:
         kind = "ConvT" if isinstance(module, nn.ConvTranspose2d) else "Conv"
         k = module.kernel_size
         return f"{kind}{k[0]}x{k[1]}({module.in_channels}->{module.out_channels}){sn}"
+    if isinstance(module, nn.Conv1d):
+        return f"Conv1d{module.kernel_size[0]}(dil {module.dilation[0]}, {module.in_channels}->{module.out_channels})"
     if isinstance(module, nn.Linear):
         return f"Linear({module.in_features}->{module.out_features}){sn}"
     if isinstance(module, nn.BatchNorm2d):
