@@ -66,6 +66,8 @@ def test_cli_train_sample_reconstruct_evaluate(tmp_path, tiny_cli):
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "nll_bits_per_dim" in result.output and (run / "samples").is_dir()
+    model = json.loads((run / "model" / "config.json").read_text())  # what --conditioned turns on
+    assert model["text_glyphs"] and model["text_map_every_stage"] and model["ar_prior_levels"] == [1]
     result = CliRunner().invoke(main, [*args, "--max-steps", "6", "--resume", "auto"])
     assert result.exit_code == 0 and "resumed from" in result.output
     grid = tmp_path / "grid.png"
@@ -111,6 +113,15 @@ def test_bad_data_folder_is_one_line_exit_2(tmp_path, make, message, tiny_cli):
     result = CliRunner().invoke(main, ["train", "--data", str(folder), "--output-dir", str(tmp_path / "r"), *tiny_cli])
     assert result.exit_code == 2, result.output
     assert message in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_set_overrides_what_conditioned_turns_on(tmp_path, tiny_cli):
+    run = tmp_path / "run"
+    result = CliRunner().invoke(main, ["train", "--output-dir", str(run), "--conditioned", *tiny_cli, "--set",
+                                       "model.text_glyphs=false", "--set", "model.ar_prior_levels=[]"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    model = json.loads((run / "model" / "config.json").read_text())
+    assert not model["text_glyphs"] and model["text_map_every_stage"] and model["ar_prior_levels"] == []
 
 
 def test_conditioned_training_rejects_texts_outside_the_vocabulary(tmp_path, tiny_cli):

@@ -226,6 +226,12 @@ class ModelConfig:
     # "auto" (default): a run resolves it to "rendered" for rendered data and to "slots" for a folder; a model
     # saved before this option existed has no value and reads as "auto", which the model treats as "slots".
     text_layout: Literal["auto", "slots", "rendered"] = "auto"
+    # Paint each character's glyph (drawn upright once, in text_glyph_font, at the model's height) into the text
+    # map at its centre, so the decoder is shown what the letter looks like, not only where it is (textmap.py).
+    text_glyphs: bool = False
+    text_glyph_font: str = ""  # a TrueType file; "" = DroidSansMono, the captcha library's default font
+    # Also add the text map after every upsampling of the output block (else only at its input, z_1's resolution).
+    text_map_every_stage: bool = False
     # Latent levels (1 = the bottom, z_1) whose prior is autoregressive over the map's positions instead of
     # factorized (arprior.py): a prior sample then commits to one glyph shape instead of mixing codes cell by cell.
     # Spatial latents only; [] = every prior factorized (the Ladder VAE).
@@ -267,6 +273,9 @@ class ModelConfig:
             raise ConfigError(f"model.text_layout must be auto, slots or rendered, got {self.text_layout!r}")
         if self.conditioned and self.text_layout == "rendered" and not self.text_map_channels:
             raise ConfigError("model.text_layout='rendered' places the text map: it needs model.text_map_channels > 0")
+        if self.conditioned and (self.text_glyphs or self.text_map_every_stage) and not self.text_map_channels:
+            raise ConfigError("model.text_glyphs and model.text_map_every_stage extend the text map: they need "
+                              "model.text_map_channels > 0")  # fmt: skip
         if self.ar_prior_levels and self.latent == "vector":
             raise ConfigError("model.ar_prior_levels needs spatial latents: set it to [] with model.latent='vector'")
         bad = [level for level in self.ar_prior_levels if not 1 <= level <= self.levels]

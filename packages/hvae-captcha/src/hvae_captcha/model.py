@@ -47,7 +47,7 @@ from gencore.losses import bernoulli_log_likelihood, gaussian_kl_between, gaussi
 from gencore.nn import add_spectral_norm
 from hvae_captcha.arprior import AutoregressivePrior
 from hvae_captcha.config import CONV_KINDS, ModelConfig
-from hvae_captcha.textmap import TextMap
+from hvae_captcha.textmap import TextMap, render_glyphs
 
 if TYPE_CHECKING:
     from hvae_captcha.data import CaptchaData
@@ -118,6 +118,7 @@ class LayerBlock(nn.Module):
         super().__init__()
         self.kinds = [s.kind for s in specs]
         self.args = [s.arg for s in specs]
+        self.channels = [s.channels for s in specs]  # after each layer
         last_conv = max((i for i, s in enumerate(specs) if s.kind in CONV_KINDS), default=-1)
         layers: list[nn.Module] = []
         skip_channels: dict[int, int] = {}
@@ -144,15 +145,18 @@ class LayerBlock(nn.Module):
         self.layers = nn.ModuleList(layers)
         self.out_channels = c
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, after_upsample=None) -> torch.Tensor:  # noqa: ANN001 - optional hook
+        """Run the layers; ``after_upsample(i, x)``, when given, replaces x after every upsampling layer i."""
         skips: dict[int, torch.Tensor] = {}
-        for kind, arg, layer in zip(self.kinds, self.args, self.layers):
+        for i, (kind, arg, layer) in enumerate(zip(self.kinds, self.args, self.layers)):
             if kind == "skip-up":
                 skips[arg] = x
             elif kind == "skip-down":
                 x = layer(torch.cat([x, skips[arg]], 1))
             else:
                 x = layer(x)
+                if kind == "upsample" and after_upsample is not None:
+                    x = after_upsample(i, x)
         return x
 
 
@@ -330,14 +334,21 @@ class HVAE(PretrainedMixin, nn.Module):
         self.text_map = None
         if cfg.conditioned and cfg.text_map_channels and spatial:
             d = cfg.text_map_channels
+            glyphs = render_glyphs(cfg.vocabulary, cfg.height, cfg.text_glyph_font) if cfg.text_glyphs else None
             self.text_map = TextMap(len(cfg.vocabulary) + 1, cfg.text_length, d, cfg.text_span, cfg.text_slot_width,
-                                    with_layout=cfg.text_layout == "rendered")  # fmt: skip
+                                    with_layout=cfg.text_layout == "rendered", glyphs=glyphs,
+                                    image_width=cfg.width)  # fmt: skip
             self.map_top = nn.Conv2d(d, 2 * k, 3, padding=1)
             nn.init.zeros_(self.map_top.weight)  # start at N(0, I), as the global prior does
             nn.init.zeros_(self.map_top.bias)
             self.map_in = nn.ModuleList([nn.Conv2d(d, c, 3, padding=1) for c in shift_channels])
             self.map_head = nn.ModuleList([nn.Conv2d(d, level_shapes[i][0], 3, padding=1)
                                            for i in range(len(cfg.inner_config))])  # fmt: skip
+            if cfg.text_map_every_stage:  # a 3×3 convolution of the map after each upsampling of the output block
+                self.map_out = nn.ModuleDict({
+                    str(i): nn.Conv2d(d, self.out_block.channels[i], 3, padding=1)
+                    for i, kind in enumerate(self.out_block.kinds) if kind == "upsample"
+                })  # fmt: skip
             if cfg.text_map_shift > 0:  # the layout as part of the sample: z_L -> per-character offsets
                 self.map_offset = nn.Linear(math.prod(self.latent_shapes[-1]), cfg.text_length)
                 nn.init.zeros_(self.map_offset.weight)  # start at the fixed slots
@@ -491,7 +502,13 @@ class HVAE(PretrainedMixin, nn.Module):
             if level == top and cond is not None:
                 offsets = self._offsets(z)
         h = self._shift(self.out_in(levels[-1].z), cond, y, len(self.dec_in), offsets)
-        return self.out_block(h), levels
+        hook = None
+        if cond is not None and self.text_map is not None and self.config.text_map_every_stage:
+
+            def hook(i: int, x: torch.Tensor) -> torch.Tensor:
+                return x + self.map_out[str(i)](self.text_map(y, x.shape[-2:], offsets))
+
+        return self.out_block(h, hook), levels
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, list[LevelStats]]:
         """Posterior pass on images x in [-1, 1]: (log p(x|z_1) per example, level statistics top first)."""
