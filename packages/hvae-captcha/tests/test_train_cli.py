@@ -124,6 +124,20 @@ def test_set_overrides_what_conditioned_turns_on(tmp_path, tiny_cli):
     assert not model["text_glyphs"] and model["text_map_every_stage"] and model["ar_prior_levels"] == []
 
 
+def test_resuming_with_another_architecture_names_the_keys(tmp_path, tiny_cli):
+    """A conditioned run from before --conditioned turned glyphs on cannot resume with them: one line, exit 2,
+    naming the keys to repeat."""
+    run = tmp_path / "run"
+    off = ["--set", "model.text_glyphs=false", "--set", "model.text_map_every_stage=false"]
+    result = CliRunner().invoke(main, ["train", "--output-dir", str(run), "--conditioned", *tiny_cli, *off])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(main, ["train", "--output-dir", str(run), "--conditioned", *tiny_cli,
+                                       "--max-steps", "6", "--resume", "auto"])  # fmt: skip
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+    assert "model.text_glyphs: false -> true; model.text_map_every_stage: false -> true" in result.output
+    assert 'Missing key(s) in state_dict: "text_map.glyph_char.weight"' in result.output
+
+
 def test_conditioned_training_rejects_texts_outside_the_vocabulary(tmp_path, tiny_cli):
     folder = tmp_path / "data"
     folder.mkdir()

@@ -25,7 +25,8 @@ Two latent layouts (``ModelConfig.latent``):
 Text conditioning (``conditioned``): an embedding of the per-position one-hot sets the top prior and shifts every
 generation block's input per channel (global); spatial models also get the text map of :mod:`hvae_captcha.textmap`
 (``text_map_channels``), which places each character's features at its slot across the width, at every
-generation stage.
+generation stage; with ``text_glyphs`` it also paints each character's drawn glyph there, and with
+``text_map_every_stage`` it is added after every upsampling of the output block too.
 
 Autoregressive priors (``ar_prior_levels``, :mod:`hvae_captcha.arprior`): the chosen levels' priors become
 autoregressive over their map's positions, corrected from the factorized head's Gaussian; q is unchanged (it

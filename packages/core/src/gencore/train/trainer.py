@@ -345,17 +345,21 @@ class Trainer:
         self.last_checkpoint = path
         return path
 
-    def _report_config_changes(self, checkpoint: Path) -> None:
-        """Say which config keys differ from the ones the checkpoint was trained with: extending a run (more
-        steps) is what resuming is for, but a key left off the command line would otherwise change silently."""
+    def _config_changes(self, checkpoint: Path) -> list[str]:
+        """The config keys that differ from the ones the checkpoint was trained with (``key: old -> new``)."""
         saved = checkpoint / "config.json"
         if not saved.is_file():
-            return
+            return []
         try:
             old = json.loads(saved.read_text())
         except (OSError, ValueError):
-            return  # verified already; an unreadable copy of the config is no reason to stop a resume
-        changes = config_changes(old, json.loads(json.dumps(self.run_config, default=str)))
+            return []  # verified already; an unreadable copy of the config is no reason to stop a resume
+        return config_changes(old, json.loads(json.dumps(self.run_config, default=str)))
+
+    def _report_config_changes(self, checkpoint: Path) -> None:
+        """Say which config keys differ: extending a run (more steps) is what resuming is for, but a key left off
+        the command line would otherwise change silently."""
+        changes = self._config_changes(checkpoint)
         if changes:
             self.print(f"note: this run's config differs from {checkpoint.name}'s: " + "; ".join(changes))
 
@@ -376,8 +380,14 @@ class Trainer:
             if tree["scaler"] is not None and self.accelerator.scaler is not None:
                 self.accelerator.scaler.load_state_dict(tree["scaler"])
         except (KeyError, RuntimeError, ValueError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-            raise CheckpointError(f"{path} does not fit this run's models/optimizers: {first}") from None
+            lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()] or [repr(exc)]
+            detail = " ".join(lines[:2]) if lines[0].endswith(":") else lines[0]  # torch: "Error(s) in ...:" first
+            if len(detail) > 300:
+                detail = detail[:297] + "..."
+            # a state that does not fit is nearly always a changed architecture key: name it
+            changes = self._config_changes(path)
+            hint = f" (the config differs from the checkpoint's: {'; '.join(changes)})" if changes else ""
+            raise CheckpointError(f"{path} does not fit this run's models/optimizers{hint}: {detail}") from None
         state = tree["trainer"]
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         self.best, self.bad_evals = state["best"], state["bad_evals"]
