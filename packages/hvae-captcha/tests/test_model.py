@@ -91,8 +91,9 @@ def test_conditioning_changes_samples():
         model.sample(2)
 
 
-def test_loss_falls_on_a_fixed_tiny_batch():
-    model = small(inner_config=[[("pool", 2), ("conv", 8)]])
+@pytest.mark.parametrize("ar_levels", [[], [1]], ids=["factorized", "autoregressive-z1"])
+def test_loss_falls_on_a_fixed_tiny_batch(ar_levels):
+    model = small(inner_config=[[("pool", 2), ("conv", 8)]], ar_prior_levels=ar_levels)
     x = torch.rand(8, 3, 16, 32) * 2 - 1
     opt = torch.optim.Adam(model.parameters(), 5e-3)
     losses = []
@@ -104,6 +105,7 @@ def test_loss_falls_on_a_fixed_tiny_batch():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0] - 0.5 and math.isfinite(losses[-1])
+    assert not ar_levels or all(p.grad.abs().sum() > 0 for p in model.ar_priors.parameters())
 
 
 def test_guarded_optimizer_skips_exploding_updates_and_clips_others():
