@@ -41,12 +41,10 @@ def test_changing_one_character_changes_the_map_only_around_its_slot():
     assert diff[:30].max() < 1e-4 * diff.max() and diff[60:].max() == diff.max()
 
 
-def test_map_changes_samples_at_the_changed_characters_position():
+def test_map_changes_samples_at_the_changed_characters_position(silence):
     model = tiny()
-    with torch.no_grad():  # silence the global (per-channel) path so only the map can carry the text
-        for module in [model.cond_prior, *model.cond_shift]:
-            module.weight.zero_()
-            module.bias.zero_()
+    silence(model.cond_prior, *model.cond_shift)  # the global (per-channel) path: only the map carries the text
+    with torch.no_grad():
         model.map_top.weight.normal_(0, 0.5)  # zero at init (prior starts at N(0, I)); make it matter here
     images = []
     for text in ("aaaaa", "aaaab", "baaaa"):
@@ -59,10 +57,7 @@ def test_map_changes_samples_at_the_changed_characters_position():
     assert first[:24].max() > 1e-3 and first[48:].max() < 1e-3 * first.max()
     # without the map (and with the global path silenced) the text changes nothing
     plain = tiny(text_map_channels=0)
-    with torch.no_grad():
-        for module in [plain.cond_prior, *plain.cond_shift]:
-            module.weight.zero_()
-            module.bias.zero_()
+    silence(plain.cond_prior, *plain.cond_shift)
     torch.manual_seed(7)
     a = plain.sample(2, ["aaaaa"] * 2)[0]
     torch.manual_seed(7)
