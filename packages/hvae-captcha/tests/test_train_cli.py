@@ -76,6 +76,15 @@ def test_cli_train_sample_reconstruct_evaluate(tmp_path, tiny_cli):
     assert Image.open(grid).size[0] > 64
     result = CliRunner().invoke(main, ["sample", str(run), "--text", "AB!", "-o", str(grid)])
     assert result.exit_code == 2 and "not in the vocabulary" in result.output
+    result = CliRunner().invoke(main, ["sample", str(run), "-n", "3", "-o", str(grid)])  # texts from the prior
+    assert result.exit_code == 0 and "texts from the run's text prior: " in result.output, result.output
+    drawn = result.output.split("prior: ")[1].strip(" ()\n").split()
+    assert len(drawn) == 3 and all(len(t) == 5 and set(t) <= set(ModelConfig().vocabulary) for t in drawn)
+    (run / "text_prior.json").unlink()  # a run saved before the file existed: counted again, same texts
+    again = CliRunner().invoke(main, ["sample", str(run), "-n", "3", "-o", str(grid)])
+    assert again.exit_code == 0 and "is missing: counting" in again.output and " ".join(drawn) in again.output
+    result = CliRunner().invoke(main, ["sample", str(run / "model"), "-n", "3", "-o", str(grid)])
+    assert result.exit_code == 2 and "bare model directory" in result.output
     result = CliRunner().invoke(main, ["reconstruct", str(run), "-n", "4", "-o", str(tmp_path / "rec.png")])
     assert result.exit_code == 0, result.output
     result = CliRunner().invoke(main, ["evaluate", str(run), "-k", "3", "-n", "8"])
@@ -84,6 +93,10 @@ def test_cli_train_sample_reconstruct_evaluate(tmp_path, tiny_cli):
     assert figures["nll_bits_per_dim"] > 0 and figures["iw_samples"] == 3 and figures["images"] == 8
     assert figures["nll_bits_per_dim"] <= figures["elbo_bits_per_dim"] + 0.05
     assert {"active_units_level1", "active_units_level2", "psnr_db", "kl_level1_nats"} <= set(figures)
+    # the bound on the image alone adds the text prior's cost (about log2(28) per character over 512 pixels)
+    cost = figures["text_prior_bits_per_dim"]
+    assert 5 * math.log2(28) / 512 < cost < 5 * math.log2(28) / 512 + 0.05
+    assert abs(figures["nll_unconditional_bits_per_dim"] - cost - figures["nll_bits_per_dim"]) < 0.05
     result = CliRunner().invoke(main, ["evaluate", str(run), "-k", "1", "-n", "8", "--text-accuracy",
                                        "--reader-steps", "2", "--temperature", "0.5"])  # fmt: skip
     assert result.exit_code == 0, result.output

@@ -193,6 +193,22 @@ def _sampling_layouts(run: str, model: Any, texts: list[str] | None, seed: int) 
     return draw_layouts(data, texts, seed)
 
 
+def _text_prior(run: str):  # noqa: ANN202
+    """A conditioned run's prior over texts and layouts: RUN/text_prior.json, or counted again on its training
+    images for a run saved before the file existed."""
+    from hvae_captcha.textprior import FILE_NAME, TextPrior
+    from hvae_captcha.train import fit_text_prior, prepare_data
+
+    path = Path(run) / FILE_NAME
+    if path.is_file():
+        return TextPrior.load(path)
+    if not (Path(run) / "model").is_dir():
+        raise ConfigError(f"{run} is a bare model directory: drawing texts needs its run directory ({FILE_NAME})")
+    config = _run_config(run)
+    click.echo(f"{path} is missing: counting texts and layouts of the run's training images ...")
+    return fit_text_prior(config, prepare_data(config)[0])
+
+
 def _held_out(run: str, source: str | None, num: int):  # noqa: ANN202
     """The run's held-out images (re-rendered from its config), or the images of ``source``."""
     from hvae_captcha.data import load_data
@@ -214,7 +230,12 @@ def _grid_columns(width: int, height: int) -> int:
 @main.command()
 @click.argument("run", type=click.Path())
 @click.option("-n", "--num", type=click.IntRange(1, 4096), default=64, show_default=True, help="Images.")
-@click.option("--text", default=None, help="Text to draw (conditioned models only), e.g. --text 2b8c7.")
+@click.option(
+    "--text",
+    default=None,
+    help="Text to draw (conditioned models only), e.g. --text 2b8c7; without it a conditioned model draws a text "
+    "and layout per sample from the run's text prior (RUN/text_prior.json).",
+)
 @click.option(
     "--temperature",
     type=click.FloatRange(0, 10),
@@ -233,17 +254,22 @@ def sample(run: str, num: int, text: str | None, temperature: float, seed: int, 
     model = _load_model(run)
     if text is not None and not model.config.conditioned:
         raise ConfigError("--text needs a model trained with --conditioned")
-    if text is None and model.config.conditioned:
-        raise ConfigError("this model is conditioned on text: pass --text")
-    torch.manual_seed(seed)
+    drawn = None
     try:
-        texts = [text] * num if text is not None else None
-        images, _ = model.sample(num, texts, temperature, layouts=_sampling_layouts(run, model, texts, seed))
+        if text is None and model.config.conditioned:  # a text and a layout per sample from the run's prior
+            drawn, layouts = _text_prior(run).sample(num, seed)
+            texts = drawn
+        else:
+            texts = [text] * num if text is not None else None
+            layouts = _sampling_layouts(run, model, texts, seed)
+        torch.manual_seed(seed)
+        images, _ = model.sample(num, texts, temperature, layouts=layouts)
     except ValueError as exc:  # a character outside the vocabulary, a text too long
         raise ConfigError(str(exc)) from None
     cfg = model.config
     save_image_grid(images, output, nrow=_grid_columns(cfg.width, cfg.height))
-    click.echo(f"wrote {output}")
+    shown = f" (texts from the run's text prior: {' '.join(drawn[:8])}{' ...' * (num > 8)})" if drawn else ""
+    click.echo(f"wrote {output}{shown}")
 
 
 @main.command()
@@ -323,6 +349,13 @@ def evaluate(run: str, iw_samples: int, num: int, source: str | None, batch_size
     config, data = _held_out(run, source, num)
     torch.manual_seed(seed)
     metrics: dict[str, Any] = evaluate_model(model, data, iw_samples, batch_size)
+    if model.config.conditioned:
+        from hvae_captcha.evaluate import unconditional_bound
+
+        try:
+            metrics.update(unconditional_bound(model, data, _text_prior(run), iw_samples, batch_size, seed))
+        except ValueError as exc:  # a rendered-layout model and a folder of images
+            raise ConfigError(str(exc)) from None
     if read_text:
         metrics.update(_text_accuracy(run, config, model, data, reader_steps, temperature, seed))
     metrics.update({"images": len(data.texts), "data": source or config.data.source,

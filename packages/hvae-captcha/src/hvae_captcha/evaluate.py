@@ -6,6 +6,8 @@
 * ``kl_level{l}_nats`` and ``active_units_level{l}``: per-level KL and the number of latent units whose
   posterior mean varies over the data (std > 0.01; Burda et al.'s activity statistic), level 1 at the bottom;
 * ``psnr_db``: reconstructions (decoder mean of one posterior sample) against the images;
+* for conditioned models, ``nll_unconditional_bits_per_dim`` (:func:`unconditional_bound`): the bound on -log p(x)
+  of the image alone, with the text and layout as latent variables under the run's :class:`TextPrior`;
 * for conditioned models, on request (:func:`sample_text_accuracy`): how often a CNN reader trained on real
   rendered CAPTCHAs (:mod:`hvae_captcha.reader`) reads the requested characters in samples drawn for given texts.
 """
@@ -22,6 +24,7 @@ from gencore.metrics import bits_per_dim, iw_elbo, psnr
 from hvae_captcha.data import CaptchaData, to_float
 from hvae_captcha.model import HVAE
 from hvae_captcha.reader import CaptchaReader, text_accuracy
+from hvae_captcha.textprior import TextPrior
 
 ACTIVE_THRESHOLD = 0.01
 
@@ -79,6 +82,25 @@ def evaluate_model(
         out[f"active_units_level{level}"] = float(active)
         out[f"units_level{level}"] = float(stacked.shape[1])
     return out
+
+
+def unconditional_bound(
+    model: HVAE, data: CaptchaData, prior: TextPrior, k: int = 16, batch_size: int = 64, seed: int = 0,
+) -> dict[str, float]:  # fmt: skip
+    """A conditioned model's bound on -log p(x) in bits/dim: the IWAE bound given each image's own text and its
+    layout on the prior's lattice, plus -log p(text) - log p(layout | text) (:mod:`hvae_captcha.textprior`).
+
+    Returns ``nll_unconditional_bits_per_dim`` and ``text_prior_bits_per_dim`` (the prior's share of it).
+    """
+    layouts = [prior.quantize(c) for c in data.layouts] if prior.width and data.layouts is not None else None
+    if prior.width and layouts is None:
+        raise ValueError("this model's text prior places the characters: these images have no recorded layout")
+    snapped = CaptchaData(data.images, data.texts, layouts)
+    nll = evaluate_model(model, snapped, k, batch_size, model.device, seed=seed)["nll_bits_per_dim"]
+    log_p = [prior.log_prob(t, c) for t, c in zip(data.texts, layouts or [None] * len(data.texts))]
+    dims = math.prod(data.images.shape[1:])
+    cost = -sum(log_p) / len(log_p) / (dims * math.log(2))
+    return {"nll_unconditional_bits_per_dim": nll + cost, "text_prior_bits_per_dim": cost}
 
 
 @torch.no_grad()

@@ -22,6 +22,8 @@ from hvae_captcha.config import HVAEConfig, LossConfig
 from hvae_captcha.data import CaptchaData, CaptchaDataset, load_data, to_float, train_holdout
 from hvae_captcha.evaluate import evaluate_model
 from hvae_captcha.model import HVAE
+from hvae_captcha.textprior import FILE_NAME as TEXT_PRIOR_FILE
+from hvae_captcha.textprior import TextPrior
 
 
 class GuardedAdamW(torch.optim.AdamW):
@@ -175,12 +177,23 @@ def build_trainer(config: HVAEConfig) -> Trainer:
     )  # fmt: skip
 
 
+def fit_text_prior(config: HVAEConfig, data: CaptchaData) -> TextPrior:
+    """The prior over texts (and layouts, for a rendered-layout model) of a conditioned model, counted on ``data``
+    (its training images): what makes it a model of images alone (:mod:`hvae_captcha.textprior`)."""
+    m = config.model
+    rendered = m.text_layout == "rendered"
+    return TextPrior.fit(data.texts, m.vocabulary, m.text_length, data.layouts if rendered else None, m.width)
+
+
 def run_training(config: HVAEConfig, resume: str | None = None) -> FitResult:
-    """Train; writes the run directory and ``model/`` (the EMA weights when EMA is on)."""
+    """Train; writes the run directory and ``model/`` (the EMA weights when EMA is on), and for a conditioned
+    model ``text_prior.json`` (:func:`fit_text_prior`)."""
     trainer = build_trainer(config)
     result = trainer.fit(resume=resume)
     if trainer.is_main and result.reason != "preempted":
         model_for_sampling(trainer).save_pretrained(trainer.run_dir / "model")
+        if config.model.conditioned:
+            fit_text_prior(config, trainer.loader.dataset.data).save(trainer.run_dir / TEXT_PRIOR_FILE)
         m = result.metrics
         figures = ", ".join(f"{k} {m[k]:.4g}" for k in ("nll_bits_per_dim", "elbo_bits_per_dim", "psnr_db") if k in m)
         trainer.print(f"done ({result.reason}) at step {result.step}: {trainer.run_dir}/model, samples/; {figures}")
