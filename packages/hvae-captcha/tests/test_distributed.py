@@ -7,12 +7,15 @@ over the two ranks and gathered — equals the same evaluation redone here in on
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 
 from gencore.checkpoint import list_checkpoints, verify_dir
+from gencore.config import from_dict
 from gencore.testing import assert_ranks_in_sync, launch_cpu_processes, read_metrics
+from hvae_captcha.config import HVAEConfig
 from hvae_captcha.evaluate import evaluate_model
 from hvae_captcha.model import HVAE
 from hvae_captcha.train import prepare_data
@@ -23,7 +26,7 @@ EXTRA = ["train.max_steps=4", "train.eval_every=2", "eval.batch_size=3"]
 
 
 @pytest.mark.slow
-def test_two_process_cpu_training(tmp_path, tiny_cli, tiny_config):
+def test_two_process_cpu_training(tmp_path, tiny_cli):
     run = tmp_path / "run"
     args = ["--output-dir", str(run), *tiny_cli, *(a for item in EXTRA for a in ("--set", item))]
     proc = launch_cpu_processes(["-m", "hvae_captcha.train", *args], timeout=120)
@@ -40,12 +43,13 @@ def test_two_process_cpu_training(tmp_path, tiny_cli, tiny_config):
     assert [r["step"] for r in rows] == ["2", "4"]
     assert len(re.findall(r"^step 4/4 ", proc.stdout, re.M)) == 1 and proc.stdout.count("done (") == 1
     assert sorted(p.name for p in run.iterdir()) == ["checkpoints", "config.json", "losses.png", "metrics.csv",
-                                                     "model", "samples"]  # fmt: skip
+                                                     "model", "samples", "text_prior.json"]  # fmt: skip
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["prior_step_000004.png",
                                                                    "reconstruction_step_000004.png"]  # fmt: skip
 
     # the same evaluation in one process on the saved (EMA) weights: equal to the digits metrics.csv keeps
-    config = tiny_config(run, *EXTRA)
+    config = from_dict(HVAEConfig, json.loads((run / "config.json").read_text()))  # the default: text-aware
+    assert config.model.conditioned
     _, holdout = prepare_data(config)
     evaluated = holdout.subset(list(range(config.eval.num_images)))
     model = HVAE.from_pretrained(run / "model")

@@ -151,6 +151,29 @@ def test_resuming_with_another_architecture_names_the_keys(tmp_path, tiny_cli):
     assert 'Missing key(s) in state_dict: "text_map.glyph_char.weight"' in result.output
 
 
+def test_the_default_is_text_aware_and_a_resume_keeps_what_the_run_was(tmp_path, tiny_cli):
+    def model_config(run):
+        return json.loads((run / "model" / "config.json").read_text())
+
+    text_aware, plain = tmp_path / "default", tmp_path / "plain"
+    for run, flags in ((text_aware, []), (plain, ["--unconditioned"])):
+        result = CliRunner().invoke(main, ["train", "--output-dir", str(run), *flags, *tiny_cli])
+        assert result.exit_code == 0, result.output
+    assert model_config(text_aware)["conditioned"] and model_config(text_aware)["ar_prior_levels"] == [1]
+    assert (text_aware / "text_prior.json").is_file()
+    assert not model_config(plain)["conditioned"] and model_config(plain)["ar_prior_levels"] == []
+    assert not (plain / "text_prior.json").exists()
+    for run in (text_aware, plain):  # no flag: each continues as it was trained
+        result = CliRunner().invoke(main, ["train", "--output-dir", str(run), *tiny_cli, "--max-steps", "6",
+                                           "--resume", "auto"])  # fmt: skip
+        assert result.exit_code == 0 and "resumed from" in result.output, result.output
+    config = tmp_path / "plain.toml"  # a config file that says decides
+    config.write_text("[model]\nconditioned = false\n")
+    run = tmp_path / "from-file"
+    result = CliRunner().invoke(main, ["train", "--config", str(config), "--output-dir", str(run), *tiny_cli])
+    assert result.exit_code == 0 and not model_config(run)["conditioned"], result.output
+
+
 def test_conditioned_training_rejects_texts_outside_the_vocabulary(tmp_path, tiny_cli):
     folder = tmp_path / "data"
     folder.mkdir()
@@ -170,7 +193,8 @@ def test_bad_options_are_one_line_errors(tmp_path, tiny_cli):
         assert result.exit_code == 2 and message in result.output, result.output
     assert CliRunner().invoke(main, ["sample", str(tmp_path)]).exit_code == 2
     run = tmp_path / "plain"
-    assert CliRunner().invoke(main, ["train", "--output-dir", str(run), *tiny_cli, "--max-steps", "1"]).exit_code == 0
+    args = ["train", "--unconditioned", "--output-dir", str(run), *tiny_cli, "--max-steps", "1"]
+    assert CliRunner().invoke(main, args).exit_code == 0
     result = CliRunner().invoke(main, ["evaluate", str(run), "-k", "1", "-n", "4", "--text-accuracy"])
     assert result.exit_code == 2 and "needs a model trained with --conditioned" in result.output
 

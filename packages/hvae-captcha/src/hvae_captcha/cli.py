@@ -63,6 +63,24 @@ def _preset_option(fn):  # noqa: ANN001, ANN202
 # What --conditioned turns on besides the text itself (README, "Text-conditioned model": glyphs in the text map at
 # every stage and an autoregressive prior over z_1 made the requested characters readable most often).
 CONDITIONED_DEFAULTS = ("model.text_glyphs=true", "model.text_map_every_stage=true", "model.ar_prior_levels=[1]")
+DEFAULT_RUN_DIR = "runs/hvae-captcha"
+
+
+def _default_conditioned(preset: str, options: dict[str, Any]) -> bool | None:
+    """Whether ``train`` without --conditioned/--unconditioned builds the text-aware model: the run's own choice
+    when it resumes one, else yes for the compact preset unless a config file or --set says; None = leave it to
+    the config (the original preset is unconditioned)."""
+    from gencore.config import load_file
+
+    resume = options.get("resume")
+    if resume:
+        run = Path(options.get("output_dir") or DEFAULT_RUN_DIR) if resume == "auto" else Path(resume).parent.parent
+        if (run / "config.json").is_file():
+            return bool(_read_json(run / "config.json").get("model", {}).get("conditioned", False))
+    said = any(o.split("=", 1)[0].strip() == "model.conditioned" for o in options.get("overrides", ()))
+    if options.get("config_file"):
+        said = said or "conditioned" in load_file(options["config_file"]).get("model", {})
+    return True if preset == "compact" and not said else None
 
 
 def _layer_options(fn):  # noqa: ANN001, ANN202
@@ -87,7 +105,7 @@ def _layer_overrides(outer: str | None, inner: str | None) -> list[str]:
 
 
 @main.command()
-@training_options("runs/hvae-captcha")
+@training_options(DEFAULT_RUN_DIR)
 @_preset_option
 @_layer_options
 @click.option(
@@ -98,11 +116,12 @@ def _layer_overrides(outer: str | None, inner: str | None) -> list[str]:
     help="render (default: CAPTCHAs drawn by the captcha library) or a folder of <text>.png images.",
 )
 @click.option(
-    "--conditioned",
-    is_flag=True,
+    "--conditioned/--unconditioned",
     default=None,
-    help="Condition prior and decoder on the CAPTCHA text; also paints each character's glyph into the text map "
-    "at every stage and makes z1's prior autoregressive (the best measured setup; --set can turn them off).",
+    help="Text-aware (default for the compact preset): condition prior and decoder on the CAPTCHA text and its "
+    "layout, with each character's glyph painted into the text map at every stage and an autoregressive prior over "
+    "z1; sample without --text then draws texts from the run's text prior. --unconditioned: the plain HVAE of x "
+    "(the original preset's default). A resumed run keeps what it was trained as.",
 )
 @click.option(
     "--likelihood",
@@ -130,13 +149,17 @@ def train(**options: Any) -> None:
             height, width = (int(v) for v in size.lower().split("x"))
         except ValueError:
             raise ConfigError(f"--size expects HxW such as 32x128, got {size!r}") from None
+    preset_name = options.pop("preset") or "compact"
+    conditioned = options.pop("conditioned")
+    if conditioned is None:
+        conditioned = _default_conditioned(preset_name, options)
     flags = {
-        "data.source": options.pop("source"), "model.conditioned": options.pop("conditioned"),
+        "data.source": options.pop("source"), "model.conditioned": conditioned,
         "model.likelihood": options.pop("likelihood"), "model.channels": 3 if options.pop("rgb") else None,
         "model.height": height, "model.width": width, "model.latent_dim": options.pop("latent_dim"),
         "optim.lr": options.pop("lr"), "optim.ema_decay": options.pop("ema"),
     }  # fmt: skip
-    preset = PRESETS[options.pop("preset") or "compact"]
+    preset = PRESETS[preset_name]
     layers = _layer_overrides(options.pop("outer"), options.pop("inner"))
     extra = [f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None]
     # before --set, so that an explicit value wins
