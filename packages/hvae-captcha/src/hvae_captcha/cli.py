@@ -83,6 +83,23 @@ def _default_conditioned(preset: str, options: dict[str, Any]) -> bool | None:
     return True if preset == "compact" and not said else None
 
 
+def _conditioned_option(fn):  # noqa: ANN001, ANN202
+    return click.option(
+        "--conditioned/--unconditioned", default=None,
+        help="Text-aware (default for the compact preset): condition prior and decoder on the CAPTCHA text and its "
+        "layout, with each character's glyph painted into the text map at every stage and an autoregressive prior "
+        "over z1; sample without --text then draws texts from the run's text prior. --unconditioned: the plain "
+        "HVAE of x (the original preset's default). A resumed run keeps what it was trained as.",
+    )(fn)  # fmt: skip
+
+
+def _conditioning_overrides(conditioned: bool | None) -> tuple[str, ...]:
+    """The overrides --conditioned/--unconditioned stand for (before --set, so that an explicit value wins)."""
+    if conditioned is None:
+        return ()
+    return ("model.conditioned=true", *CONDITIONED_DEFAULTS) if conditioned else ("model.conditioned=false",)
+
+
 def _layer_options(fn):  # noqa: ANN001, ANN202
     fn = click.option("--inner", default=None, metavar="LAYERS",
                       help='Inner blocks, e.g. "pool 2, conv 64; pool 2, conv 64" (";" between blocks, "" = none).'
@@ -115,14 +132,7 @@ def _layer_overrides(outer: str | None, inner: str | None) -> list[str]:
     metavar="SOURCE",
     help="render (default: CAPTCHAs drawn by the captcha library) or a folder of <text>.png images.",
 )
-@click.option(
-    "--conditioned/--unconditioned",
-    default=None,
-    help="Text-aware (default for the compact preset): condition prior and decoder on the CAPTCHA text and its "
-    "layout, with each character's glyph painted into the text map at every stage and an autoregressive prior over "
-    "z1; sample without --text then draws texts from the run's text prior. --unconditioned: the plain HVAE of x "
-    "(the original preset's default). A resumed run keeps what it was trained as.",
-)
+@_conditioned_option
 @click.option(
     "--likelihood",
     type=click.Choice(["logistic", "gaussian", "bernoulli"]),
@@ -154,7 +164,7 @@ def train(**options: Any) -> None:
     if conditioned is None:
         conditioned = _default_conditioned(preset_name, options)
     flags = {
-        "data.source": options.pop("source"), "model.conditioned": conditioned,
+        "data.source": options.pop("source"),
         "model.likelihood": options.pop("likelihood"), "model.channels": 3 if options.pop("rgb") else None,
         "model.height": height, "model.width": width, "model.latent_dim": options.pop("latent_dim"),
         "optim.lr": options.pop("lr"), "optim.ema_decay": options.pop("ema"),
@@ -162,9 +172,7 @@ def train(**options: Any) -> None:
     preset = PRESETS[preset_name]
     layers = _layer_overrides(options.pop("outer"), options.pop("inner"))
     extra = [f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None]
-    # before --set, so that an explicit value wins
-    conditioned = CONDITIONED_DEFAULTS if flags["model.conditioned"] else ()
-    options["overrides"] = (*preset, *conditioned, *options["overrides"], *layers, *extra)
+    options["overrides"] = (*preset, *_conditioning_overrides(conditioned), *options["overrides"], *layers, *extra)
     config, resume = config_from_options(HVAEConfig, options)
     run_fit(lambda: run_training(config, resume))
 
@@ -437,19 +445,24 @@ def _text_accuracy(run: str, config: Any, model: Any, data: Any, steps: int, tem
 
 @main.command("inspect-config")
 @_preset_option
+@_conditioned_option
 @_layer_options
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None, help="TOML or JSON config.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override one config value.")
 @click.option("--quiet", is_flag=True, help="Only the per-block summary and the parameter count.")
-def inspect_config(preset: str | None, outer: str | None, inner: str | None, config_file: str | None,
-                   overrides: tuple[str, ...], quiet: bool) -> None:  # fmt: skip
-    """Print the layer table (every layer, its parameters) and the parameter count of a configuration."""
+def inspect_config(preset: str | None, conditioned: bool | None, outer: str | None, inner: str | None,
+                   config_file: str | None, overrides: tuple[str, ...], quiet: bool) -> None:  # fmt: skip
+    """Print the layer table (every layer, its parameters) and the parameter count of a configuration (the model
+    ``train`` builds with the same options)."""
     from gencore.config import build_config
     from hvae_captcha.config import PRESETS, HVAEConfig
     from hvae_captcha.model import HVAE, parameter_table
 
-    config = build_config(HVAEConfig, config_file, [*PRESETS[preset or "compact"], *overrides,
-                                                    *_layer_overrides(outer, inner)])  # fmt: skip
+    preset = preset or "compact"
+    if conditioned is None:
+        conditioned = _default_conditioned(preset, {"config_file": config_file, "overrides": overrides})
+    config = build_config(HVAEConfig, config_file, [*PRESETS[preset], *_conditioning_overrides(conditioned),
+                                                    *overrides, *_layer_overrides(outer, inner)])  # fmt: skip
     m = config.model
     model = HVAE(m)
     rows = parameter_table(model)
