@@ -58,6 +58,12 @@ def test_data_make_then_train_on_the_folder(tmp_path, tiny_cli):
     result = CliRunner().invoke(main, ["train", "--data", str(folder), "--output-dir", str(run), *tiny_cli])
     assert result.exit_code == 0, result.output
     verify_dir(run / "model")
+    # text-aware at fixed slots (a folder has no layouts): the text prior holds texts only
+    assert json.loads((run / "text_prior.json").read_text())["width"] == 0
+    result = CliRunner().invoke(main, ["evaluate", str(run), "-k", "2", "-n", "4"])
+    assert result.exit_code == 0 and "nll_unconditional_bits_per_dim" in result.output, result.output
+    result = CliRunner().invoke(main, ["sample", str(run), "-n", "2", "-o", str(tmp_path / "s.png")])
+    assert result.exit_code == 0 and "texts from the run's text prior" in result.output, result.output
 
 
 def test_cli_train_sample_reconstruct_evaluate(tmp_path, tiny_cli):
