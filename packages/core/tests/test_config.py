@@ -41,6 +41,12 @@ def test_layers_file_then_set_then_flags(tmp_path):
     assert cfg.train.max_steps == TrainConfig().max_steps
 
 
+def test_a_base_such_as_a_preset_sits_under_the_file(tmp_path):
+    (tmp_path / "c.toml").write_text("[model]\nwidth = 16\n")
+    cfg = build_config(Cfg, tmp_path / "c.toml", ["clip=0.5"], base=["model.width=64", "model.dropout=0.1", "clip=1.0"])
+    assert (cfg.model.width, cfg.model.dropout, cfg.clip) == (16, 0.1, 0.5)  # file > base, --set > base
+
+
 def test_json_round_trip(tmp_path):
     cfg = build_config(Cfg, overrides=["model.levels=[3, 4]", "model.dropout=1"])
     save_config(cfg, tmp_path / "c.json")

@@ -97,6 +97,14 @@ def test_inspect_config_prints_the_table_and_count():
     assert total * 100 < 108_159_881
 
 
+def test_a_config_file_applies_on_top_of_the_preset(tmp_path):
+    (tmp_path / "c.toml").write_text("[model]\nlatent_dim = 16\n")
+    result = CliRunner().invoke(main, ["inspect-config", "--quiet", "--preset", "original", "--config",
+                                       str(tmp_path / "c.toml")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "input 3×50×250" in result.output and "z1: 16 " in result.output  # the preset's size, the file's latent
+
+
 def test_inspect_config_bad_skip_is_one_line_exit_2():
     result = CliRunner().invoke(main, ["inspect-config", "--inner", "conv 8, skip-down 2"])
     assert result.exit_code == 2

@@ -110,10 +110,12 @@ def config_from_options(cls: type[T], options: dict[str, Any]) -> tuple[T, str |
     """Build the config from the common options (popped from ``options``); returns (config, resume).
 
     A ``--resume PATH`` is verified here too, so a missing or damaged checkpoint is reported before any data is
-    prepared or anything is written into the run directory.
+    prepared or anything is written into the run directory. ``options["base"]`` (``key=value`` strings, e.g. a
+    preset) sits under the config file, which sits under ``--set`` and the flags.
     """
     flags = {key: options.pop(name, None) for name, key in TRAIN_FLAGS.items()}
-    config = build_config(cls, options.pop("config_file", None), options.pop("overrides", ()), flags)
+    config = build_config(cls, options.pop("config_file", None), options.pop("overrides", ()), flags,
+                          base=options.pop("base", ()))  # fmt: skip
     resume = options.pop("resume", None)
     if resume not in (None, "", "auto"):
         from gencore.checkpoint import verify_dir

@@ -262,9 +262,12 @@ def build_config(
     config_file: str | Path | None = None,
     overrides: list[str] | tuple[str, ...] = (),
     flags: dict[str, Any] | None = None,
+    base: list[str] | tuple[str, ...] = (),
 ) -> T:
-    """Layer defaults < ``config_file`` < ``overrides`` (``key=value``) < ``flags`` (dotted keys, None = unset)."""
+    """Layer defaults < ``base`` (``key=value``: a preset) < ``config_file`` < ``overrides`` (``key=value``) <
+    ``flags`` (dotted keys, None = unset)."""
     data = to_dict(cls())
+    apply_overrides(data, list(base))
     if config_file is not None:
         _merge(data, load_file(config_file))
     apply_overrides(data, list(overrides))

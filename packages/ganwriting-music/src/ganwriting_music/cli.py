@@ -242,7 +242,8 @@ def train(start_epoch: str, **options: Any) -> None:
     }  # fmt: skip
     preset = PRESETS[options.pop("preset") or "original"]
     extra = [f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None]
-    options["overrides"] = (*preset, *options["overrides"], *extra)
+    options["base"] = preset  # under --config, which sits under --set and the flags
+    options["overrides"] = (*options["overrides"], *extra)
     config, resume = config_from_options(GanwritingConfig, options)
     run_fit(lambda: run_training(config, start_epoch, resume))
 

@@ -96,7 +96,7 @@ def _conditioned_option(fn):  # noqa: ANN001, ANN202
 
 
 def _conditioning_overrides(conditioned: bool | None) -> tuple[str, ...]:
-    """The overrides --conditioned/--unconditioned stand for (before --set, so that an explicit value wins)."""
+    """The overrides --conditioned/--unconditioned stand for (under --config and --set: an explicit value wins)."""
     if conditioned is None:
         return ()
     return ("model.conditioned=true", *CONDITIONED_DEFAULTS) if conditioned else ("model.conditioned=false",)
@@ -174,7 +174,9 @@ def train(**options: Any) -> None:
     preset = PRESETS[preset_name]
     layers = _layer_overrides(options.pop("outer"), options.pop("inner"))
     extra = [f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None]
-    options["overrides"] = (*preset, *_conditioning_overrides(conditioned), *options["overrides"], *layers, *extra)
+    # the preset and what the text-aware model turns on sit under --config, which sits under --set and the flags
+    options["base"] = (*preset, *_conditioning_overrides(conditioned))
+    options["overrides"] = (*options["overrides"], *layers, *extra)
     config, resume = config_from_options(HVAEConfig, options)
     run_fit(lambda: run_training(config, resume))
 
@@ -463,8 +465,8 @@ def inspect_config(preset: str | None, conditioned: bool | None, outer: str | No
     preset = preset or "compact"
     if conditioned is None:
         conditioned = _default_conditioned(preset, {"config_file": config_file, "overrides": overrides})
-    config = build_config(HVAEConfig, config_file, [*PRESETS[preset], *_conditioning_overrides(conditioned),
-                                                    *overrides, *_layer_overrides(outer, inner)])  # fmt: skip
+    config = build_config(HVAEConfig, config_file, [*overrides, *_layer_overrides(outer, inner)],
+                          base=[*PRESETS[preset], *_conditioning_overrides(conditioned)])  # fmt: skip
     m = config.model
     model = HVAE(m)
     rows = parameter_table(model)
