@@ -223,7 +223,10 @@ def load_data(data: DataConfig, model: ModelConfig, seed: int) -> CaptchaData:
                 where = f"{data.source}: image {i}" if data.source == "render" else f"{_nth_file(data.source, i)}"
                 problem = (f"characters {''.join(bad)!r} not in model.vocabulary {model.vocabulary!r}" if bad
                            else f"text longer than model.text_length {model.text_length}")  # fmt: skip
-                raise DataError(f"{where}: text {text!r} has {problem}")
+                raise DataError(
+                    f"{where}: text {text!r} has {problem} (text-aware models read every image's text: "
+                    "set model.vocabulary / model.text_length, or train with --unconditioned)"
+                )
     return CaptchaData(torch.from_numpy(arrays), texts, layouts)
 
 
