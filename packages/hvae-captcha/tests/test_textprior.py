@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 
 import pytest
@@ -18,7 +19,7 @@ def test_text_probabilities_sum_to_one_and_follow_the_counts():
     total = sum(math.exp(prior.log_prob("".join(t))) for n in (1, 2, 3) for t in itertools.product(VOCAB, repeat=n))
     assert total == pytest.approx(1.0)
     assert prior.log_prob("ab") > prior.log_prob("cc")  # a and b were counted more often
-    assert math.isfinite(prior.log_prob("ccc"))  # add-one smoothing: nothing unseen is impossible
+    assert math.isfinite(prior.log_prob("ccc"))  # smoothed: nothing unseen is impossible
     assert prior.log_prob("abd") == -math.inf and prior.log_prob("aaaa") == -math.inf
 
 
@@ -66,3 +67,11 @@ def test_bad_input_is_a_clear_error(tmp_path):
     path.write_text("{broken")
     with pytest.raises(CheckpointError, match="text_prior.json is not a text prior"):
         TextPrior.load(path)
+    raw = json.loads(prior.save(tmp_path / "ok.json").read_text())
+    for key, value, message in [("layouts", 5, "layouts must be lists"), ("first_counts", ["a"] * 8, "first_counts"),
+                                ("length_counts", [0, 1, 1], "positive numbers"), ("smooth", 2, "smooth")]:  # fmt: skip
+        path.write_text(json.dumps({**raw, key: value}))
+        with pytest.raises(CheckpointError, match=message):
+            TextPrior.load(path)
+    assert prior.fits(VOCAB, 3, 8) is None
+    assert "vocabulary 'abc'" in prior.fits("ab", 3, 8) and "8 columns" in prior.fits(VOCAB, 3, 16)

@@ -86,6 +86,10 @@ def test_cli_train_sample_reconstruct_evaluate(tmp_path, tiny_cli):
     assert result.exit_code == 0 and "texts from the run's text prior: " in result.output, result.output
     drawn = result.output.split("prior: ")[1].strip(" ()\n").split()
     assert len(drawn) == 3 and all(len(t) == 5 and set(t) <= set(ModelConfig().vocabulary) for t in drawn)
+    prior = json.loads((run / "text_prior.json").read_text())
+    (run / "text_prior.json").write_text(json.dumps({**prior, "vocabulary": "abc", "char_counts": [1, 1, 1]}))
+    result = CliRunner().invoke(main, ["sample", str(run), "-n", "3", "-o", str(grid)])
+    assert result.exit_code == 2 and "does not belong to this model" in result.output, result.output
     (run / "text_prior.json").unlink()  # a run saved before the file existed: counted again, same texts
     again = CliRunner().invoke(main, ["sample", str(run), "-n", "3", "-o", str(grid)])
     assert again.exit_code == 0 and "is missing: counting" in again.output and " ".join(drawn) in again.output

@@ -228,15 +228,20 @@ def _sampling_layouts(run: str, model: Any, texts: list[str] | None, seed: int) 
     return draw_layouts(data, texts, seed)
 
 
-def _text_prior(run: str):  # noqa: ANN202
-    """A conditioned run's prior over texts and layouts: RUN/text_prior.json, or counted again on its training
-    images for a run saved before the file existed."""
+def _text_prior(run: str, model: Any):  # noqa: ANN202
+    """A conditioned run's prior over texts and layouts: RUN/text_prior.json (checked against ``model``), or
+    counted again on its training images for a run saved before the file existed."""
     from hvae_captcha.textprior import FILE_NAME, TextPrior
     from hvae_captcha.train import fit_text_prior, prepare_data
 
     path = Path(run) / FILE_NAME
     if path.is_file():
-        return TextPrior.load(path)
+        prior = TextPrior.load(path)
+        m = model.config
+        problem = prior.fits(m.vocabulary, m.text_length, m.width if m.text_layout == "rendered" else 0)
+        if problem:
+            raise CheckpointError(f"{path} does not belong to this model: {problem}")
+        return prior
     if not (Path(run) / "model").is_dir():
         raise ConfigError(f"{run} is a bare model directory: drawing texts needs its run directory ({FILE_NAME})")
     config = _run_config(run)
@@ -292,7 +297,7 @@ def sample(run: str, num: int, text: str | None, temperature: float, seed: int, 
     drawn = None
     try:
         if text is None and model.config.conditioned:  # a text and a layout per sample from the run's prior
-            drawn, layouts = _text_prior(run).sample(num, seed)
+            drawn, layouts = _text_prior(run, model).sample(num, seed)
             texts = drawn
         else:
             texts = [text] * num if text is not None else None
@@ -388,7 +393,7 @@ def evaluate(run: str, iw_samples: int, num: int, source: str | None, batch_size
         from hvae_captcha.evaluate import unconditional_bound
 
         try:
-            metrics.update(unconditional_bound(model, data, _text_prior(run), iw_samples, batch_size, seed))
+            metrics.update(unconditional_bound(model, data, _text_prior(run, model), iw_samples, batch_size, seed))
         except ValueError as exc:  # a rendered-layout model and a folder of images
             raise ConfigError(str(exc)) from None
     if read_text:

@@ -161,20 +161,52 @@ class TextPrior:
         """Read :meth:`save`'s file; a corrupt one raises CheckpointError naming it."""
         try:
             raw = json.loads(Path(path).read_text())
+            if not isinstance(raw, dict):
+                raise ValueError("not a JSON object")
             prior = cls(**raw)
-            if len(prior.char_counts) != len(prior.vocabulary) or not prior.length_counts:
-                raise ValueError("counts do not match the vocabulary")
-            if prior.width and (len(prior.first_counts) != prior.width or len(prior.gap_counts) != 2 * prior.width - 1
-                                or not 0 < prior.smooth <= 1):  # fmt: skip
-                raise ValueError("layout counts do not match the width")
+            prior._check()
         except (OSError, UnicodeDecodeError, ValueError, TypeError) as exc:
             raise CheckpointError(f"{path} is not a text prior ({str(exc).splitlines()[0]})") from None
         return prior
+
+    def _check(self) -> None:
+        """ValueError unless every field has the type and size :meth:`fit` gives it."""
+        if not isinstance(self.vocabulary, str) or not isinstance(self.width, int) or self.width < 0:
+            raise ValueError("vocabulary must be a string and width a count")
+        counts = {"length_counts": self.length_counts, "char_counts": self.char_counts}
+        if self.width:
+            counts.update(first_counts=self.first_counts, gap_counts=self.gap_counts)
+        for name, values in counts.items():
+            if not isinstance(values, list) or not values or not all(_positive(v) for v in values):
+                raise ValueError(f"{name} must be a non-empty list of positive numbers")
+        if len(self.char_counts) != len(self.vocabulary):
+            raise ValueError("char_counts do not match the vocabulary")
+        if self.width and (len(self.first_counts) != self.width or len(self.gap_counts) != 2 * self.width - 1):
+            raise ValueError("layout counts do not match the width")
+        if not (_positive(self.smooth) and self.smooth <= 1):
+            raise ValueError("smooth must be in (0, 1]")
+        if not isinstance(self.layouts, list) or not all(
+            isinstance(c, list) and all(isinstance(q, int) and 0 <= q < max(self.width, 1) for q in c)
+            for c in self.layouts
+        ):
+            raise ValueError("layouts must be lists of columns within the width")
+
+    def fits(self, vocabulary: str, text_length: int, width: int) -> str | None:
+        """Why this prior cannot serve a model with these settings (None if it can)."""
+        if self.vocabulary != vocabulary or len(self.length_counts) != text_length:
+            return f"counted for vocabulary {self.vocabulary!r} and text length {len(self.length_counts)}"
+        if self.width not in (0, width):
+            return f"counted for {self.width} columns, the model is {width} wide"
+        return None
 
 
 def _smoothing(bins: int) -> list[float]:
     """One observation's worth of pseudo-counts, spread evenly over ``bins``."""
     return [1.0 / bins] * bins
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < math.inf
 
 
 def _log_p(counts: list[float], i: int) -> float:
