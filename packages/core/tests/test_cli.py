@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -41,6 +42,8 @@ def test_help_explains_the_options():
         "--max-steps",
         "--batch-size",
         "--precision",
+        "--channels-last",
+        "--compile",
         "--debug",
     ):
         assert option in result.output
@@ -71,6 +74,18 @@ def test_demo_trains_writes_outputs_and_resumes(tmp_path):
     assert result.exit_code == 0, result.output
     assert "resumed from" in result.output and "step_000020" in result.output
     assert list_checkpoints(out / "checkpoints")[-1].name == "step_000030"
+
+
+def test_layout_and_compile_flags_reach_the_run(tmp_path):
+    out = tmp_path / "run"
+    args = ["demo", "--output-dir", str(out), "--max-steps", "4", "--channels-last", "--compile", "aot_eager", *FAST]
+    result = run(args)
+    assert result.exit_code == 0, result.output
+    saved = json.loads((out / "config.json").read_text())["train"]
+    assert saved["channels_last"] is True and saved["compile"] == "aot_eager"
+    verify_dir(out / "model")
+    result = run(["demo", "--output-dir", str(tmp_path / "bad"), "--max-steps", "2", "--compile", "turbo", *FAST])
+    assert result.exit_code == 2 and "compile='turbo'" in result.output and "Traceback" not in result.output
 
 
 @pytest.mark.parametrize(

@@ -224,3 +224,69 @@ def test_resume_names_the_config_keys_that_changed(tmp_path, make_gan, capsys):
     make_gan(tmp_path, max_steps=9, log_every=3).fit(resume="auto")
     out = capsys.readouterr().out
     assert "note: this run's config differs from step_000007's: train.log_every: 2 -> 3; train.max_steps: 7 -> 9" in out
+
+
+class _Images(torch.utils.data.Dataset):
+    def __init__(self) -> None:
+        self.x = torch.rand(32, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.x[i]
+
+
+def _conv_trainer(run_dir, **overrides) -> Trainer:
+    """A small convolutional autoencoder: the layout and compile options act on 4-D weights and forward passes."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 3, 3, padding=1))
+    opt = torch.optim.Adam(net.parameters(), 1e-2)
+    options = dict(max_steps=8, batch_size=8, checkpoint_every=4, log_every=2, tensorboard=False, progress_bar=False)
+    cfg = TrainConfig(output_dir=str(run_dir), **{**options, **overrides})
+
+    def step(ctx: StepContext, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        loss = nn.functional.mse_loss(ctx.models["ae"](x), x)
+        ctx.update("ae", loss)
+        return {"loss": loss}
+
+    return Trainer(cfg, {"ae": net}, {"ae": opt}, step, _Images())
+
+
+def test_channels_last_trains_to_the_same_weights_and_resumes_exactly(tmp_path):
+    plain = _conv_trainer(tmp_path / "plain")
+    plain.fit()
+    nhwc = _conv_trainer(tmp_path / "nhwc", channels_last=True)
+    assert nhwc.unwrap("ae")[0].weight.is_contiguous(memory_format=torch.channels_last)
+    nhwc.fit()
+    got, ref = trainer_tensors(nhwc), trainer_tensors(plain)
+    assert got.keys() == ref.keys()
+    assert all(torch.allclose(got[k], ref[k], atol=1e-5) for k in ref)  # a layout, not another model
+
+    _conv_trainer(tmp_path / "part", channels_last=True, max_steps=4).fit()
+    resumed = _conv_trainer(tmp_path / "part", channels_last=True)
+    resumed.fit(resume="auto")
+    assert resumed.unwrap("ae")[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert_same_tensors(trainer_tensors(resumed), got)
+
+
+def test_compiled_models_save_plain_keys_and_resume_exactly(tmp_path, make_gan):
+    # aot_eager traces and compiles the graph without a C++ compiler; GPUs use "inductor"
+    full = make_gan(tmp_path / "full", compile="aot_eager")
+    assert type(full.models["G"]).__name__ == "OptimizedModule"
+    full.fit()
+    saved = load_tree(tmp_path / "full" / "checkpoints" / "step_000012")
+    assert not [k for k in saved["models"]["G"] if "_orig_mod" in k]
+    eager = make_gan(tmp_path / "eager")
+    eager.fit()
+    assert_same_tensors(trainer_tensors(full), trainer_tensors(eager))
+
+    make_gan(tmp_path / "part", compile="aot_eager", max_steps=7).fit()
+    resumed = make_gan(tmp_path / "part", compile="aot_eager")
+    resumed.fit(resume="auto")
+    assert_same_tensors(trainer_tensors(resumed), trainer_tensors(full))
+
+
+def test_unknown_compile_backend_is_a_config_error(tmp_path, make_gan):
+    with pytest.raises(ConfigError, match="compile='turbo'.*not a valid DynamoBackend"):
+        make_gan(tmp_path, compile="turbo")

@@ -28,6 +28,8 @@ TRAIN_FLAGS = {
     "max_steps": "train.max_steps",
     "batch_size": "train.batch_size",
     "precision": "train.precision",
+    "channels_last": "train.channels_last",
+    "compile": "train.compile",
 }
 
 
@@ -81,7 +83,8 @@ class Group(click.Group):
 
 
 def training_options(defaults_output_dir: str | None = None) -> Callable[[Callable[..., T]], Callable[..., T]]:
-    """Add ``--config --set --output-dir --seed --resume --max-steps --batch-size --precision`` to a command."""
+    """Add ``--config --set --output-dir --seed --resume --max-steps --batch-size --precision --channels-last
+    --compile`` to a command."""
 
     def decorate(fn: Callable[..., T]) -> Callable[..., T]:
         options = [
@@ -98,6 +101,10 @@ def training_options(defaults_output_dir: str | None = None) -> Callable[[Callab
             click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Batch size per process."),
             click.option("--precision", type=click.Choice(["no", "fp16", "bf16"]), default=None,
                          help="Mixed precision."),
+            click.option("--channels-last/--no-channels-last", default=None,
+                         help="NHWC memory layout for the convolutions (same values; faster on most GPUs)."),
+            click.option("--compile", metavar="BACKEND", default=None,
+                         help="torch.compile the trained models with this backend ('inductor'; 'no' = off)."),
         ]  # fmt: skip
         for option in reversed(options):
             fn = option(fn)

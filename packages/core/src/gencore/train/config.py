@@ -20,6 +20,8 @@ class TrainConfig:
     drop_last: bool = True
     grad_accum_steps: int = 1  # micro-batches per update
     precision: Literal["no", "fp16", "bf16"] = "no"  # mixed precision (autocast + loss scaling for fp16)
+    channels_last: bool = False  # NHWC weights (and so activations) for the convolutions; same values, faster on GPU
+    compile: str = "no"  # torch.compile backend of the trained models' forward: "no", "inductor", "aot_eager", ...
     grad_clip: float | None = None  # clip each model's gradient norm to this before its update
     log_every: int = 10  # console line and metrics.csv row every N updates
     sample_every: int = 0  # sample grid every N updates (0: only at the end)
@@ -43,5 +45,7 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise ValueError(f"grad_clip must be positive, got {self.grad_clip}")
+        if not isinstance(self.compile, str) or not self.compile:
+            raise ValueError(f"compile must name a torch.compile backend or be 'no', got {self.compile!r}")
         if self.patience and not self.early_stop_metric:
             raise ValueError("patience needs early_stop_metric")

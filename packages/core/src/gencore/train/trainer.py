@@ -203,6 +203,8 @@ class Trainer:
         acc = self.accelerator
 
         names = list(models)
+        if config.channels_last:  # before prepare: DDP checks that all ranks' parameters have the same layout
+            models = {n: m.to(memory_format=torch.channels_last) for n, m in models.items()}
         prepared = acc.prepare(*[models[n] for n in names], *[optimizers[n] for n in optimizers])
         prepared = prepared if isinstance(prepared, (list, tuple)) else (prepared,)
         self.models: dict[str, nn.Module] = dict(zip(names, prepared[: len(names)]))
@@ -242,8 +244,8 @@ class Trainer:
         return self.accelerator.is_main_process
 
     def unwrap(self, name: str) -> nn.Module:
-        """The bare module of model ``name`` (no DDP wrapper)."""
-        return self.accelerator.unwrap_model(self.models[name])
+        """The bare module of model ``name`` (no DDP or torch.compile wrapper: its state dict has the plain keys)."""
+        return self.accelerator.unwrap_model(self.models[name], keep_torch_compile=False)
 
     def elapsed_s(self) -> float:
         """Seconds of training so far, including the segments before a resume."""
@@ -647,9 +649,17 @@ def _make_accelerator(config: TrainConfig) -> Accelerator:
     with contextlib.suppress(Exception):
         AcceleratorState._reset_state()
         GradientState._reset_state()
+    # The config decides precision and compilation, also under `accelerate launch --mixed_precision/--dynamo_backend`.
     try:
-        return Accelerator(cpu=config.cpu, mixed_precision=config.precision, step_scheduler_with_optimizer=False)
+        return Accelerator(cpu=config.cpu, mixed_precision=config.precision, step_scheduler_with_optimizer=False,
+                           dynamo_backend=config.compile.upper())  # fmt: skip
     except ValueError as exc:
         from gencore.errors import ConfigError
 
-        raise ConfigError(f"precision={config.precision!r} is not available here: {exc}") from None
+        raise ConfigError(
+            f"cannot set up training with precision={config.precision!r}, compile={config.compile!r}: {_one_line(exc)}"
+        ) from None
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
