@@ -532,6 +532,8 @@ class Trainer:
         self._t_log, self._last_log_step = now, self.step
         values["epoch"] = self.epoch
         values["elapsed_s"] = round(self.elapsed_s(), 2)
+        if self.accelerator.device.type == "cuda":  # peak of this process since it started
+            values["gpu_mem_gib"] = torch.cuda.max_memory_allocated(self.accelerator.device) / 2**30
         values.update(extra or {})
         if self.is_main:
             bar.set_postfix({k: f"{v:.3g}" for k, v in values.items() if not k.startswith("lr_")}, refresh=False)

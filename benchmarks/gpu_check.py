@@ -1,0 +1,218 @@
+"""Every package's training on the accelerator in several execution variants: does it run, how fast, how much memory.
+
+    python benchmarks/gpu_check.py                                   # all packages, the default variants
+    python benchmarks/gpu_check.py --packages hvae-captcha --variants no,bf16,bf16+cl --steps 60
+    python benchmarks/gpu_check.py --tiny --variants no,bf16+cl+aot_eager --steps 4   # a CPU check of the script
+
+Each run is the package's own console command (the same code path as a user's `train`) in a fresh process, with
+``--max-steps``, a variant's ``--precision/--channels-last/--compile`` and one metrics row per update. A variant is
+``+``-joined tokens: a precision (``no``, ``bf16``, ``fp16``), ``cl`` (channels_last) and a torch.compile backend
+(``inductor``, ``aot_eager``). Step time is the median of the per-update rate over the updates after ``--warmup``
+(compilation and cuDNN autotuning happen in those); images/s = batch size x accumulation / step time; peak memory
+is the Trainer's ``gpu_mem_gib`` column (torch.cuda.max_memory_allocated). The run ends with the package's
+evaluation, sample grid and model export on the same device, so a device mismatch anywhere fails the variant.
+A failed variant is recorded with its last error line, not raised. Speed-ups are ratios to the ``no`` variant of
+the same package measured in the same invocation. Results are written after every run, so a cut-off invocation
+keeps what it measured. Writes benchmarks/results/gpu_check.json (or ``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PRECISIONS = ("no", "bf16", "fp16")
+DEFAULT_VARIANTS = "no,bf16,fp16,bf16+cl,bf16+inductor,bf16+cl+inductor"
+
+
+@dataclass(frozen=True)
+class Package:
+    """How to train one package: its CLI entry, the command, and the arguments of a real (or tiny) run."""
+
+    entry: str
+    command: tuple[str, ...]
+    real: tuple[str, ...] = ()  # smaller data sets than the defaults where preparing them would dominate
+    tiny: str | None = None  # name of the list in the package's tests/conftest.py (None: no tiny config)
+    tiny_dir: str = ""
+    unit: str = "images"
+
+
+PACKAGES = {
+    "gencore": Package("gencore.cli:main", ("demo",), tiny_dir="core",
+                       real=("--set", "num_images=4096")),
+    "dcgan-tutorial": Package("dcgan_tutorial.cli:main", ("train",), tiny="TINY"),
+    "hvae-captcha": Package("hvae_captcha.cli:main", ("train",), ("--set", "data.num_images=2048"), "TINY"),
+    "m1-hyperspectral": Package("m1_hyperspectral.cli:main", ("train",), tiny="TINY", unit="spectra"),
+    "vqgan-negatives": Package("vqgan_negatives.cli:main", ("train-vqgan",),
+                               ("--set", "data.num_images=800", "--set", "loss.disc_start=0"), "TINY_VQ"),
+    "vqgan-negatives-prior": Package("vqgan_negatives.cli:main", ("train-transformer",),
+                                     ("--set", "data.num_images=800"), "TINY_GPT", "vqgan-negatives",
+                                     unit="token sequences"),
+    "ganwriting-music": Package("ganwriting_music.cli:main", ("train", "auto"), tiny="TINY"),
+}  # fmt: skip
+COMMON = ["--set", "train.log_every=1", "--set", "train.checkpoint_every=0", "--set", "train.eval_every=0",
+          "--set", "train.sample_every=0", "--set", "train.progress_bar=false", "--set", "train.tensorboard=false"]  # fmt: skip
+
+
+def variant_flags(variant: str) -> list[str]:
+    """CLI flags of a variant such as ``bf16+cl+inductor``."""
+    tokens = variant.split("+")
+    if tokens[0] not in PRECISIONS:
+        raise SystemExit(f"variant {variant!r} must start with a precision: {', '.join(PRECISIONS)}")
+    flags = ["--precision", tokens[0]]
+    for token in tokens[1:]:
+        flags += ["--channels-last"] if token == "cl" else ["--compile", token]
+    return flags
+
+
+def _tiny_args(package: str, name: str) -> list[str]:
+    import runpy
+
+    directory = PACKAGES[package].tiny_dir or package
+    values = runpy.run_path(str(ROOT / "packages" / directory / "tests" / "conftest.py"))[name]
+    return [arg for item in values for arg in ("--set", item)]
+
+
+def package_args(name: str, tiny: bool, vqgan_run: Path | None) -> list[str]:
+    """The command and arguments of package ``name`` (without output directory, steps and variant)."""
+    pkg = PACKAGES[name]
+    args = list(pkg.command)
+    if tiny:
+        if name == "gencore":
+            args += ["--set", "num_images=128", "--batch-size", "16", "--set", "iw_samples=2"]
+        elif pkg.tiny:
+            args += _tiny_args(name if name != "vqgan-negatives-prior" else "vqgan-negatives", pkg.tiny)
+    else:
+        args += list(pkg.real)
+    if name == "vqgan-negatives-prior":
+        args += ["--vqgan", str(vqgan_run)]
+    return args
+
+
+def measure(run_dir: Path, warmup: int) -> dict[str, float]:
+    """Step time, throughput and peak memory from a finished run's metrics.csv and config.json."""
+    with open(run_dir / "metrics.csv") as fh:
+        rows = [r for r in csv.DictReader(fh) if r.get("steps_per_s")]
+    rates = [float(r["steps_per_s"]) for r in rows[warmup:]] or [float(r["steps_per_s"]) for r in rows]
+    train = json.loads((run_dir / "config.json").read_text())["train"]
+    step_s = 1.0 / statistics.median(rates)
+    losses = [float(v) for r in rows for k, v in r.items() if v not in ("", None) and "loss" in k]
+    mem = [float(r["gpu_mem_gib"]) for r in rows if r.get("gpu_mem_gib")]
+    return {
+        "updates_timed": len(rates),
+        "step_ms": round(1000 * step_s, 3),
+        "samples_per_s": round(train["batch_size"] * train["grad_accum_steps"] / step_s, 1),
+        "batch_size": train["batch_size"],
+        "peak_gpu_mem_gib": round(max(mem), 3) if mem else None,
+        "losses_finite": all(math.isfinite(v) for v in losses),
+        "applied": {k: train[k] for k in ("precision", "channels_last", "compile")},  # as the run saved them
+    }
+
+
+def run_variant(name: str, variant: str, args: list[str], run_dir: Path, steps: int, warmup: int,
+                timeout: float) -> dict:  # fmt: skip
+    """Train package ``name`` in ``variant`` for ``steps`` updates in a fresh process; its figures or its error."""
+    module, function = PACKAGES[name].entry.split(":")
+    cmd = [sys.executable, "-c", f"import sys; from {module} import {function} as m; m(sys.argv[1:])",
+           *args, "--output-dir", str(run_dir), "--max-steps", str(steps), *COMMON, *variant_flags(variant)]  # fmt: skip
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=run_dir.parent)
+    except subprocess.TimeoutExpired:
+        return {"ok": False, "error": f"timed out after {timeout:.0f} s"}
+    wall = round(time.perf_counter() - start, 1)
+    if proc.returncode != 0:
+        lines = [line for line in (proc.stderr + proc.stdout).splitlines() if line.strip()]
+        error = next((line for line in reversed(lines) if "Error" in line or line.startswith("error:")), lines[-1:])
+        return {"ok": False, "wall_s": wall, "exit_code": proc.returncode, "error": str(error)[:400]}
+    figures = measure(run_dir, warmup)
+    return {"ok": figures["losses_finite"], "wall_s": wall, **figures}
+
+
+def device_name() -> str:
+    """The accelerator's name (the CPU's when there is none)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda}, torch {torch.__version__})"
+    return f"CPU {platform.processor() or platform.machine()} x{os.cpu_count()} (torch {torch.__version__})"
+
+
+def summarise(results: dict[str, dict[str, dict]]) -> dict[str, dict]:
+    """Per package: speed-up of every working variant over ``no`` and the fastest one whose losses stayed finite."""
+    out = {}
+    for name, variants in results.items():
+        ok = {v: r for v, r in variants.items() if r.get("ok")}
+        base = ok.get("no", {}).get("samples_per_s")
+        out[name] = {
+            "speedup_vs_no": {v: round(r["samples_per_s"] / base, 3) for v, r in ok.items()} if base else {},
+            "fastest": max(ok, key=lambda v: ok[v]["samples_per_s"]) if ok else None,
+            "failed": sorted(set(variants) - set(ok)),
+        }
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--packages", default=",".join(PACKAGES), help="comma-separated (default: all)")
+    parser.add_argument("--variants", default=DEFAULT_VARIANTS, help=f"comma-separated (default: {DEFAULT_VARIANTS})")
+    parser.add_argument("--steps", type=int, default=40, help="updates per run (default 40)")
+    parser.add_argument("--warmup", type=int, default=10, help="first updates left out of the timing (default 10)")
+    parser.add_argument("--tiny", action="store_true", help="the packages' test configurations (a quick CPU check)")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds per run (default 600)")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "gpu_check.json")
+    args = parser.parse_args(argv)
+    names = [n for n in args.packages.split(",") if n]
+    unknown = sorted(set(names) - set(PACKAGES))
+    if unknown:
+        raise SystemExit(f"unknown package(s) {unknown}; known: {', '.join(PACKAGES)}")
+    if "vqgan-negatives-prior" in names and "vqgan-negatives" not in names:
+        raise SystemExit("vqgan-negatives-prior trains on a first stage: list vqgan-negatives before it")
+    variants = [v for v in args.variants.split(",") if v]
+    for v in variants:
+        variant_flags(v)
+    if args.warmup >= args.steps:
+        raise SystemExit(f"--warmup ({args.warmup}) must be below --steps ({args.steps})")
+
+    report = {"device": device_name(), "steps": args.steps, "warmup": args.warmup, "tiny": args.tiny,
+              "command": " ".join(["python", "benchmarks/gpu_check.py", *(argv if argv is not None else sys.argv[1:])]),
+              "units": {n: PACKAGES[n].unit for n in names}, "results": {}}  # fmt: skip
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="gpu-check-") as tmp:
+        vqgan_run = None
+        for name in names:
+            report["results"][name] = {}
+            for variant in variants:
+                run_dir = Path(tmp) / f"{name}-{variant}"
+                if name == "vqgan-negatives-prior" and vqgan_run is None:
+                    report["results"][name][variant] = {"ok": False, "error": "no first stage trained"}
+                    continue
+                result = run_variant(name, variant, package_args(name, args.tiny, vqgan_run), run_dir, args.steps,
+                                     args.warmup, args.timeout)  # fmt: skip
+                if name == "vqgan-negatives" and result["ok"] and vqgan_run is None:
+                    vqgan_run = run_dir
+                report["results"][name][variant] = result
+                shown = (f"{result['samples_per_s']:>9.1f} {PACKAGES[name].unit}/s  {result['step_ms']:8.2f} ms/update"
+                         f"  peak {result['peak_gpu_mem_gib']} GiB" if "step_ms" in result else result["error"])  # fmt: skip
+                print(f"{name:24s} {variant:18s} {'ok  ' if result['ok'] else 'FAIL'} {shown}", flush=True)
+                report["summary"] = summarise(report["results"])
+                args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report["summary"], indent=2))
+    print(f"wrote {args.out}")
+    return 0 if all(r["ok"] for v in report["results"].values() for r in v.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

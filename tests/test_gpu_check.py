@@ -1,0 +1,42 @@
+"""benchmarks/gpu_check.py on CPU with the packages' tiny configurations: every package trains, evaluates and exports
+with the precision, channels_last and torch.compile options on, and the script reports what it measured."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_package_trains_with_the_fast_options_and_the_report_says_so(tmp_path):
+    out = tmp_path / "gpu_check.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--tiny", "--variants", "no,bf16+cl+aot_eager",
+           "--steps", "3", "--warmup", "1", "--out", str(out)]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert set(report["results"]) == {"gencore", "dcgan-tutorial", "hvae-captcha", "m1-hyperspectral",
+                                      "vqgan-negatives", "vqgan-negatives-prior", "ganwriting-music"}  # fmt: skip
+    for name, variants in report["results"].items():
+        plain, fast = variants["no"], variants["bf16+cl+aot_eager"]
+        assert plain["ok"] and fast["ok"], name
+        assert plain["applied"] == {"precision": "no", "channels_last": False, "compile": "no"}, name
+        assert fast["applied"] == {"precision": "bf16", "channels_last": True, "compile": "aot_eager"}, name
+        assert fast["updates_timed"] == 2 and fast["samples_per_s"] > 0 and fast["peak_gpu_mem_gib"] is None
+        assert set(report["summary"][name]["speedup_vs_no"]) == {"no", "bf16+cl+aot_eager"}
+
+
+def test_a_failing_variant_is_recorded_with_its_error_and_the_exit_code_says_so(tmp_path):
+    out = tmp_path / "gpu_check.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--tiny", "--packages", "m1-hyperspectral",
+           "--variants", "no+turbo", "--steps", "2", "--warmup", "1", "--out", str(out)]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 1
+    failed = json.loads(out.read_text())["results"]["m1-hyperspectral"]["no+turbo"]
+    assert not failed["ok"] and "compile='turbo'" in failed["error"]
