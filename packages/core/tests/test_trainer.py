@@ -286,6 +286,11 @@ def test_compiled_models_save_plain_keys_and_resume_exactly(tmp_path, make_gan):
     resumed.fit(resume="auto")
     assert_same_tensors(trainer_tensors(resumed), trainer_tensors(full))
 
+    make_gan(tmp_path / "switched", max_steps=7).fit()  # an eager checkpoint, resumed compiled
+    switched = make_gan(tmp_path / "switched", compile="aot_eager")
+    switched.fit(resume="auto")
+    assert_same_tensors(trainer_tensors(switched), trainer_tensors(full))
+
 
 def test_unknown_compile_backend_is_a_config_error(tmp_path, make_gan):
     with pytest.raises(ConfigError, match="compile='turbo'.*not a valid DynamoBackend"):
