@@ -51,6 +51,10 @@ def fresh_venv(tmp_path_factory):
     py = env_dir / "bin" / "python"
     purelib = _run(py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").stdout.strip()
     (Path(purelib) / "deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    # the test environment's gencore is an editable install, invisible through deps.pth: every package needs a
+    # built one, whichever of the cases below runs first or alone
+    core_wheel, _ = build_wheel("core", tmp_path_factory.mktemp("core-dist"))
+    _run(env_dir / "bin" / "python", "-m", "pip", "install", "--no-deps", "--no-index", "--quiet", core_wheel)
     return env_dir
 
 
@@ -62,7 +66,8 @@ def test_package_wheel_installs_into_a_fresh_venv(tmp_path, fresh_venv, package)
     assert any("torch" in r for r in requires)
     if package != "core":
         assert any(r.startswith("Requires-Dist: gencore @ file://") for r in requires)
-    _run(fresh_venv / "bin" / "python", "-m", "pip", "install", "--no-deps", "--no-index", "--quiet", wheel)
+    _run(fresh_venv / "bin" / "python", "-m", "pip", "install", "--force-reinstall", "--no-deps", "--no-index",
+         "--quiet", wheel)  # fmt: skip
     probe = (
         f"import {module}, pathlib; "
         f"assert pathlib.Path({module}.__file__).is_relative_to(pathlib.Path(r'{fresh_venv}')), {module}.__file__; "

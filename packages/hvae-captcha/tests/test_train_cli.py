@@ -60,8 +60,10 @@ def test_data_make_then_train_on_the_folder(tmp_path, tiny_cli):
     verify_dir(run / "model")
     # text-aware at fixed slots (a folder has no layouts): the text prior holds texts only
     assert json.loads((run / "text_prior.json").read_text())["width"] == 0
-    result = CliRunner().invoke(main, ["evaluate", str(run), "-k", "2", "-n", "4"])
+    result = CliRunner().invoke(main, ["evaluate", str(run), "-k", "2", "-n", "4", "--batch-size", "2"])
     assert result.exit_code == 0 and "nll_unconditional_bits_per_dim" in result.output, result.output
+    figures = json.loads((run / "eval" / "evaluation.json").read_text())  # no layout to snap: the same bound
+    assert figures["nll_unconditional_bits_per_dim"] == figures["nll_bits_per_dim"] + figures["text_prior_bits_per_dim"]
     result = CliRunner().invoke(main, ["sample", str(run), "-n", "2", "-o", str(tmp_path / "s.png")])
     assert result.exit_code == 0 and "texts from the run's text prior" in result.output, result.output
 

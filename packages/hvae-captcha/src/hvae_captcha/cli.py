@@ -393,7 +393,9 @@ def evaluate(run: str, iw_samples: int, num: int, source: str | None, batch_size
         from hvae_captcha.evaluate import unconditional_bound
 
         try:
-            metrics.update(unconditional_bound(model, data, _text_prior(run, model), iw_samples, batch_size, seed))
+            prior = _text_prior(run, model)
+            reuse = metrics["nll_bits_per_dim"]
+            metrics.update(unconditional_bound(model, data, prior, iw_samples, batch_size, seed, reuse))
         except ValueError as exc:  # a rendered-layout model and a folder of images
             raise ConfigError(str(exc)) from None
     if read_text:

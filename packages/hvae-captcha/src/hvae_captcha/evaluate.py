@@ -86,17 +86,23 @@ def evaluate_model(
 
 def unconditional_bound(
     model: HVAE, data: CaptchaData, prior: TextPrior, k: int = 16, batch_size: int = 64, seed: int = 0,
+    conditional_nll: float | None = None,
 ) -> dict[str, float]:  # fmt: skip
     """A conditioned model's bound on -log p(x) in bits/dim: the IWAE bound given each image's own text and its
     layout on the prior's lattice, plus -log p(text) - log p(layout | text) (:mod:`hvae_captcha.textprior`).
 
+    ``conditional_nll``: the IWAE bound (bits/dim) already measured on ``data`` with ``k`` samples; when the prior
+    places no characters there is nothing to snap, so it is reused instead of measured again.
     Returns ``nll_unconditional_bits_per_dim`` and ``text_prior_bits_per_dim`` (the prior's share of it).
     """
     layouts = [prior.quantize(c) for c in data.layouts] if prior.width and data.layouts is not None else None
     if prior.width and layouts is None:
         raise ValueError("this model's text prior places the characters: these images have no recorded layout")
-    snapped = CaptchaData(data.images, data.texts, layouts)
-    nll = evaluate_model(model, snapped, k, batch_size, model.device, seed=seed)["nll_bits_per_dim"]
+    if prior.width or conditional_nll is None:
+        snapped = CaptchaData(data.images, data.texts, layouts)
+        nll = evaluate_model(model, snapped, k, batch_size, model.device, seed=seed)["nll_bits_per_dim"]
+    else:
+        nll = conditional_nll
     log_p = [prior.log_prob(t, c) for t, c in zip(data.texts, layouts or [None] * len(data.texts))]
     dims = math.prod(data.images.shape[1:])
     cost = -sum(log_p) / len(log_p) / (dims * math.log(2))
