@@ -124,8 +124,8 @@ class ShapesVAE(PretrainedMixin, nn.Module):
         return torch.stack(out)
 
 
-def run_demo(config: DemoConfig, resume: str | None = None) -> FitResult:
-    """Train the demo VAE; writes the run directory and ``<run>/model``; returns how training ended."""
+def build_trainer(config: DemoConfig) -> Trainer:
+    """Data, the VAE, its optimizer and the Trainer of the demo (nothing trained yet)."""
     seed_everything(config.train.seed)
     images = draw_shapes(config.num_images, seed=config.train.seed)
     train_idx, val_idx = split_indices(len(images), [1 - config.val_fraction, config.val_fraction], config.train.seed)
@@ -164,10 +164,15 @@ def run_demo(config: DemoConfig, resume: str | None = None) -> FitResult:
         pairs = torch.stack([x, recon], 1).flatten(0, 1)
         return {"prior": vae.sample(64, device), "reconstruction": pairs}
 
-    trainer = Trainer(
+    return Trainer(
         config.train, {"vae": model}, {"vae": opt}, step, train_set,
         ema={"vae": config.ema_decay}, sample_fn=samples, eval_fn=evaluate, run_config=to_dict(config),
     )  # fmt: skip
+
+
+def run_demo(config: DemoConfig, resume: str | None = None) -> FitResult:
+    """Train the demo VAE; writes the run directory and ``<run>/model``; returns how training ended."""
+    trainer = build_trainer(config)
     result = trainer.fit(resume=resume)
     if trainer.is_main and result.reason != "preempted":
         trainer.ema["vae"].shadow.save_pretrained(trainer.run_dir / "model")

@@ -95,7 +95,7 @@ def build_trainer(config: TransformerRunConfig) -> tuple[Trainer, VQModel]:
     def samples(trainer: Trainer) -> torch.Tensor:
         from vqgan_negatives.sample import generate
 
-        gen = generate(vq, trainer.unwrap("gpt"), perlin, config.temperature, config.top_k, seed=0)
+        gen = generate(vq, trainer.unwrap("gpt"), perlin, config.temperature, config.top_k, seed=0).cpu()
         return torch.cat([perlin, gen]) * 0.5 + 0.5  # top row: Perlin conditioning, bottom row: generated
 
     trainer = Trainer(

@@ -1,0 +1,129 @@
+"""A device-placement dry run without a GPU: build a package's Trainer on PyTorch's ``meta`` device and run one
+update, the sample function and the evaluation.
+
+The bug this finds is the commonest one on a GPU: a tensor made on the CPU (``torch.randn(n)``, ``torch.arange``,
+a buffer that is not registered, a CPU random generator) meeting one on the accelerator. On one CPU process every
+tensor is on the CPU, so such code passes every CPU test and fails on the first GPU step. Here Accelerate's device
+is ``meta`` (tensors with a shape and a dtype but no data), so the models, the batches and everything made with
+``device=ctx.device`` are meta tensors, and an operation that mixes them with a CPU tensor raises, as CUDA does.
+A CPU tensor of zero dimensions may meet a meta one, as it may meet a CUDA one.
+
+Meta tensors hold no values, so reading one into Python or host memory (``.item()``, ``bool()``, ``.cpu()``,
+``.numpy()``, ``.tolist()``) gives ones of its shape and dtype: branches on data take one arbitrary side and the
+figures are meaningless; only the placement of every tensor is checked. Not covered: CUDA-only kernels and their
+dtype rules (autocast, bf16). Where an output's shape depends on the data, the placeholder is the ones again:
+a boolean mask or ``nonzero`` selects every element, ``bincount`` has length ``minlength``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+from unittest import mock
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import send_to_device
+from torch.overrides import TorchFunctionMode
+
+from gencore.train import StepContext, Trainer
+
+__all__ = ["meta_device", "check_device_placement"]
+
+META = torch.device("meta")
+_SCALAR_READS = {"item", "__bool__", "__float__", "__int__", "__index__"}
+_HOST_READS = {"cpu", "numpy", "tolist", "__array__"}
+
+
+def _is_meta(value: Any) -> bool:
+    return isinstance(value, torch.Tensor) and value.device.type == "meta"
+
+
+class _MetaReads(TorchFunctionMode):
+    """Host reads of meta tensors give ones; a CPU generator drawing for a meta tensor is refused (as on CUDA)."""
+
+    def __torch_function__(self, func: Callable, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        first = args[0] if args else None
+        if _is_meta(first):
+            if name in _SCALAR_READS or name in _HOST_READS:
+                return func(torch.ones(first.shape, dtype=first.dtype), *args[1:], **kwargs)
+            if name == "bincount":  # its length depends on the values; with minlength=k it is k for indices < k
+                weights = args[1] if len(args) > 1 else kwargs.get("weights")
+                dtype = weights.dtype if weights is not None else torch.int64
+                return torch.ones(max(kwargs.get("minlength", args[2] if len(args) > 2 else 0), 1), dtype=dtype,
+                                  device=META)  # fmt: skip
+            if name == "to":
+                device, dtype, *_ = torch._C._nn._parse_to(*args[1:], **kwargs)
+                if device is not None and device.type != "meta":
+                    return torch.ones(first.shape, dtype=dtype or first.dtype, device=device)
+        generator = kwargs.get("generator")
+        if isinstance(generator, torch.Generator) and generator.device.type == "cpu":
+            device = kwargs.get("device")
+            if (device is not None and torch.device(device).type == "meta") or any(map(_is_meta, args)):
+                raise RuntimeError(
+                    f"{name}: a CPU random generator draws for a tensor on the accelerator (CUDA refuses this): "
+                    "use a generator of that device, or draw on the CPU and move the result"
+                )
+        return func(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def meta_device() -> Iterator[torch.device]:
+    """Within the block every ``Accelerator`` places models and batches on the ``meta`` device (see the module
+    docstring); yields that device."""
+    from torch.fx.experimental import _config as fx_config
+
+    # boolean masks and nonzero take every element as selected: ones again, so the shapes are the largest
+    with fx_config.patch(meta_nonzero_assume_all_nonzero=True), _MetaReads(), \
+            mock.patch.object(Accelerator, "device", property(lambda self: META)):  # fmt: skip
+        yield META
+
+
+def check_device_placement(build: Callable[[], Trainer]) -> dict[str, Any]:
+    """Build a Trainer with ``build()`` on the meta device and run one micro-batch through its step function (with
+    the real :class:`~gencore.train.StepContext`: backward pass, optimizer step, EMA), then ``sample_fn`` and
+    ``eval_fn`` if it has them.
+
+    Returns what was run: ``{"models": {name: device type}, "updated": [...], "samples": [...], "eval": [...]}``.
+    A tensor on the CPU meeting one on the device raises its RuntimeError from the place it happened.
+    """
+    with meta_device() as device:
+        trainer = build()
+        report: dict[str, Any] = {"models": {n: str(_device_of(trainer.unwrap(n))) for n in trainer.models}}
+        misplaced = {n: d for n, d in report["models"].items() if d != "meta"}
+        if misplaced:
+            raise RuntimeError(f"models not on the accelerator after prepare: {misplaced}")
+        updated: list[str] = []
+        ctx = _RecordingContext(trainer, updated)
+        batch = send_to_device(next(iter(trainer.loader)), device)
+        trainer.step_fn(ctx, batch)
+        report["updated"] = updated
+        if trainer.sample_fn is not None:
+            with torch.no_grad():
+                images = trainer.sample_fn(trainer)
+            report["samples"] = sorted(images) if isinstance(images, dict) else [""]
+        if trainer.eval_fn is not None:
+            report["eval"] = sorted(trainer.eval_fn(trainer))
+    return report
+
+
+def _device_of(module: torch.nn.Module) -> torch.device:
+    tensor = next(iter(module.parameters()), None)
+    return tensor.device if tensor is not None else META
+
+
+class _RecordingContext(StepContext):
+    """The Trainer's own context, noting which models each update reached."""
+
+    def __init__(self, trainer: Trainer, updated: list[str]) -> None:
+        super().__init__(trainer)
+        self._updated = updated
+
+    def update(self, name: str, loss: torch.Tensor, retain_graph: bool = False) -> None:
+        if loss.device.type != "meta":
+            raise RuntimeError(f"the loss of {name} is on {loss.device}, not on the accelerator")
+        super().update(name, loss, retain_graph)
+        self._updated.append(name)

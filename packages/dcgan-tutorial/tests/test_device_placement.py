@@ -1,0 +1,16 @@
+"""Every tensor of training, sampling and evaluation on the accelerator (gencore.devicecheck: the meta device)."""
+
+from __future__ import annotations
+
+import pytest
+
+from dcgan_tutorial.train import build_trainer
+from gencore.devicecheck import check_device_placement
+
+
+@pytest.mark.parametrize("loss", ["nonsaturating", "wgan-gp"])
+def test_one_update_sampling_and_evaluation_stay_on_the_device(tmp_path, tiny_config, loss):
+    config = tiny_config(tmp_path, f"tips.loss={loss!r}", "tips.instance_noise=0.1", "tips.ema_decay=0.9")
+    report = check_device_placement(lambda: build_trainer(config))
+    assert report["models"] == {"G": "meta", "D": "meta"} and report["updated"] == ["D", "G"]
+    assert report["samples"] and {"fd", "kid"} <= set(report["eval"])

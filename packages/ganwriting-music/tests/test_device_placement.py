@@ -1,0 +1,12 @@
+"""Every tensor of training, sampling and evaluation on the accelerator (gencore.devicecheck: the meta device)."""
+
+from __future__ import annotations
+
+from ganwriting_music.train import build_trainer
+from gencore.devicecheck import check_device_placement
+
+
+def test_one_update_sampling_and_evaluation_stay_on_the_device(tmp_path, tiny_config):
+    report = check_device_placement(lambda: build_trainer(tiny_config(tmp_path)))
+    assert report["models"] == {"G": "meta", "D": "meta", "R": "meta"} and report["updated"] == ["D", "R", "G"]
+    assert report["samples"] == [""] and {"rec_acc_fake", "rec_acc_real"} <= set(report["eval"])

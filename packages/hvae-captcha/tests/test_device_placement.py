@@ -1,0 +1,18 @@
+"""Every tensor of training, sampling and evaluation on the accelerator (gencore.devicecheck: the meta device)."""
+
+from __future__ import annotations
+
+import pytest
+
+from gencore.devicecheck import check_device_placement
+from hvae_captcha.cli import CONDITIONED_DEFAULTS
+from hvae_captcha.train import build_trainer
+
+
+@pytest.mark.parametrize("conditioned", [False, True], ids=["unconditioned", "text-aware"])
+def test_one_update_sampling_and_evaluation_stay_on_the_device(tmp_path, tiny_config, conditioned):
+    extra = ["model.conditioned=true", *CONDITIONED_DEFAULTS] if conditioned else []
+    config = tiny_config(tmp_path, *extra)
+    report = check_device_placement(lambda: build_trainer(config))
+    assert report["models"] == {"hvae": "meta"} and report["updated"] == ["hvae"]
+    assert report["samples"] == ["prior", "reconstruction"] and "nll_bits_per_dim" in report["eval"]
