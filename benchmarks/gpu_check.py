@@ -13,7 +13,8 @@ is the Trainer's ``gpu_mem_gib`` column (torch.cuda.max_memory_allocated). The r
 evaluation, sample grid and model export on the same device, so a device mismatch anywhere fails the variant.
 A failed variant is recorded with its last error line, not raised. Speed-ups are ratios to the ``no`` variant of
 the same package measured in the same invocation. Results are written after every run, so a cut-off invocation
-keeps what it measured. Writes benchmarks/results/gpu_check.json (or ``--out``).
+keeps what it measured; with ``--budget-s`` no run starts after that many seconds (runs go variant by variant over
+all packages, so a cut keeps every package's baseline). Writes benchmarks/results/gpu_check.json (or ``--out``).
 """
 
 from __future__ import annotations
@@ -175,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=10, help="first updates left out of the timing (default 10)")
     parser.add_argument("--tiny", action="store_true", help="the packages' test configurations (a quick CPU check)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per run (default 600)")
+    skip_help = "start no run after this many seconds; the rest are listed as skipped (exit code 0)"
+    parser.add_argument("--budget-s", type=float, default=None, help=skip_help)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "gpu_check.json")
     args = parser.parse_args(argv)
     names = [n for n in args.packages.split(",") if n]
@@ -193,11 +196,17 @@ def main(argv: list[str] | None = None) -> int:
               "command": " ".join(["python", "benchmarks/gpu_check.py", *(argv if argv is not None else sys.argv[1:])]),
               "units": {n: PACKAGES[n].unit for n in names}, "results": {}}  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    report["results"] = {name: {} for name in names}
+    report["skipped"] = []
+    start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as tmp:
         vqgan_run = None
-        for name in names:
-            report["results"][name] = {}
-            for variant in variants:
+        # variant by variant, so that a budget cut leaves every package with its baseline and the cheap variants
+        for variant in variants:
+            for name in names:
+                if args.budget_s is not None and time.perf_counter() - start > args.budget_s:
+                    report["skipped"].append(f"{name} {variant}")
+                    continue
                 run_dir = Path(tmp) / f"{name}-{variant}"
                 if name == "vqgan-negatives-prior" and vqgan_run is None:
                     report["results"][name][variant] = {"ok": False, "error": "no first stage trained"}
@@ -213,7 +222,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name:24s} {variant:18s} {'ok  ' if result['ok'] else 'FAIL'} {shown}", flush=True)
                 report["summary"] = summarise(report["results"])
                 args.out.write_text(json.dumps(report, indent=2) + "\n")
+    report["summary"] = summarise(report["results"])
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report["summary"], indent=2))
+    if report["skipped"]:
+        print(f"skipped (over --budget-s {args.budget_s:g}): {', '.join(report['skipped'])}")
     print(f"wrote {args.out}")
     return 0 if all(r["ok"] for v in report["results"].values() for r in v.values()) else 1
 

@@ -40,3 +40,29 @@ def test_a_failing_variant_is_recorded_with_its_error_and_the_exit_code_says_so(
     assert proc.returncode == 1
     failed = json.loads(out.read_text())["results"]["m1-hyperspectral"]["no+turbo"]
     assert not failed["ok"] and "compile='turbo'" in failed["error"]
+
+
+def test_runs_over_the_budget_are_listed_as_skipped(tmp_path):
+    out = tmp_path / "gpu_check.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--tiny", "--packages", "m1-hyperspectral",
+           "--variants", "no,bf16", "--steps", "2", "--warmup", "1", "--budget-s", "0", "--out", str(out)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "skipped (over --budget-s 0)" in proc.stdout, proc.stdout + proc.stderr
+    report = json.loads(out.read_text())
+    assert report["skipped"] == ["m1-hyperspectral no", "m1-hyperspectral bf16"]
+    assert report["results"] == {"m1-hyperspectral": {}}
+
+
+def test_the_device_session_script_runs_the_check_and_records_the_environment(tmp_path):
+    script = ROOT / "benchmarks" / "gpu_session.sh"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    env = {**os.environ, "PYTHON": sys.executable, "OUT": str(tmp_path / "out"), "WHEELS": str(tmp_path / "none"),
+           "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}  # fmt: skip
+    cmd = ["bash", str(script), "--tiny", "--packages", "m1-hyperspectral", "--variants", "no", "--steps", "3",
+           "--warmup", "1"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "torch" in (tmp_path / "out" / "environment.txt").read_text()
+    report = json.loads((tmp_path / "out" / "gpu_check.json").read_text())
+    assert report["results"]["m1-hyperspectral"]["no"]["ok"] and report["steps"] == 3  # the caller's options win
+    assert "m1-hyperspectral" in (tmp_path / "out" / "gpu_check.log").read_text()
