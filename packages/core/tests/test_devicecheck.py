@@ -34,11 +34,14 @@ def test_demo_runs_an_update_samples_and_evaluation_on_the_meta_device(tmp_path)
     report = check_device_placement(lambda: build_trainer(build_config(DemoConfig, overrides=overrides)))
     assert report["models"] == {"vae": "meta"} and report["updated"] == ["vae"]
     assert report["samples"] == ["prior", "reconstruction"] and "nll_bits_per_dim" in report["eval"]
+    assert report["fit"] == "max_steps" and report["resumed_at"] == 3
 
 
 def test_noise_made_on_the_device_passes(tmp_path):
+    # the step also returns a Python float: the Trainer's log must bring it to the device (it once did not)
     report = check_device_placement(lambda: _trainer(tmp_path, _step(lambda ctx: torch.randn(4, 2, device=ctx.device))))
-    assert report["updated"] == ["net"]
+    assert report["updated"] == ["net"] and report["fit"] == "max_steps" and report["resumed_at"] == 3
+    assert (tmp_path / "metrics.csv").is_file() and (tmp_path / "checkpoints" / "step_000003").is_dir()
 
 
 @pytest.mark.parametrize(

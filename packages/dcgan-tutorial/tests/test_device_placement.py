@@ -1,4 +1,4 @@
-"""Every tensor of training, sampling and evaluation on the accelerator (gencore.devicecheck: the meta device)."""
+"""Training, sampling, evaluation, checkpoints and resume keep every tensor on the accelerator (gencore.devicecheck)."""
 
 from __future__ import annotations
 
@@ -12,5 +12,6 @@ from gencore.devicecheck import check_device_placement
 def test_one_update_sampling_and_evaluation_stay_on_the_device(tmp_path, tiny_config, loss):
     config = tiny_config(tmp_path, f"tips.loss={loss!r}", "tips.instance_noise=0.1", "tips.ema_decay=0.9")
     report = check_device_placement(lambda: build_trainer(config))
+    assert report["fit"] == "max_steps" and report["resumed_at"] == 3  # the loop, checkpoints, resume
     assert report["models"] == {"G": "meta", "D": "meta"} and report["updated"] == ["D", "G"]
     assert report["samples"] and {"fd", "kid"} <= set(report["eval"])

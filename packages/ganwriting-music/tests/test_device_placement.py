@@ -1,4 +1,4 @@
-"""Every tensor of training, sampling and evaluation on the accelerator (gencore.devicecheck: the meta device)."""
+"""Training, sampling, evaluation, checkpoints and resume keep every tensor on the accelerator (gencore.devicecheck)."""
 
 from __future__ import annotations
 
@@ -8,5 +8,6 @@ from gencore.devicecheck import check_device_placement
 
 def test_one_update_sampling_and_evaluation_stay_on_the_device(tmp_path, tiny_config):
     report = check_device_placement(lambda: build_trainer(tiny_config(tmp_path)))
+    assert report["fit"] == "max_steps" and report["resumed_at"] == 3  # the loop, checkpoints, resume
     assert report["models"] == {"G": "meta", "D": "meta", "R": "meta"} and report["updated"] == ["D", "R", "G"]
     assert report["samples"] == [""] and {"rec_acc_fake", "rec_acc_real"} <= set(report["eval"])

@@ -1,4 +1,4 @@
-"""Every tensor of training, sampling and evaluation on the accelerator (gencore.devicecheck: the meta device)."""
+"""Training, sampling, evaluation, checkpoints and resume keep every tensor on the accelerator (gencore.devicecheck)."""
 
 from __future__ import annotations
 
@@ -14,5 +14,6 @@ def test_one_update_sampling_and_evaluation_stay_on_the_device(tmp_path, tiny_co
     extra = ["model.conditioned=true", *CONDITIONED_DEFAULTS] if conditioned else []
     config = tiny_config(tmp_path, *extra)
     report = check_device_placement(lambda: build_trainer(config))
+    assert report["fit"] == "max_steps" and report["resumed_at"] == 3  # the loop, checkpoints, resume
     assert report["models"] == {"hvae": "meta"} and report["updated"] == ["hvae"]
     assert report["samples"] == ["prior", "reconstruction"] and "nll_bits_per_dim" in report["eval"]

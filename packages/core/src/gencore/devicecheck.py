@@ -18,6 +18,8 @@ a boolean mask or ``nonzero`` selects every element, ``bincount`` has length ``m
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 from unittest import mock
@@ -56,7 +58,8 @@ class _MetaReads(TorchFunctionMode):
                 return torch.ones(max(kwargs.get("minlength", args[2] if len(args) > 2 else 0), 1), dtype=dtype,
                                   device=META)  # fmt: skip
             if name == "to":
-                device, dtype, *_ = torch._C._nn._parse_to(*args[1:], **kwargs)
+                to_kwargs = {k: v for k, v in kwargs.items() if k != "copy"}  # _parse_to knows no copy=
+                device, dtype, *_ = torch._C._nn._parse_to(*args[1:], **to_kwargs)
                 if device is not None and device.type != "meta":
                     return torch.ones(first.shape, dtype=dtype or first.dtype, device=device)
         generator = kwargs.get("generator")
@@ -77,18 +80,25 @@ def meta_device() -> Iterator[torch.device]:
     from torch.fx.experimental import _config as fx_config
 
     # boolean masks and nonzero take every element as selected: ones again, so the shapes are the largest
-    with fx_config.patch(meta_nonzero_assume_all_nonzero=True), _MetaReads(), \
+    with fx_config.patch(meta_nonzero_assume_all_nonzero=True), _MetaReads(), warnings.catch_warnings(), \
             mock.patch.object(Accelerator, "device", property(lambda self: META)):  # fmt: skip
+        # loading a checkpoint (placeholder values) into meta parameters is a no-op, which is all a resume can be here
+        warnings.filterwarnings("ignore", message=".*non-meta parameter in the checkpoint to a meta parameter")
         yield META
 
 
-def check_device_placement(build: Callable[[], Trainer]) -> dict[str, Any]:
-    """Build a Trainer with ``build()`` on the meta device and run one micro-batch through its step function (with
-    the real :class:`~gencore.train.StepContext`: backward pass, optimizer step, EMA), then ``sample_fn`` and
-    ``eval_fn`` if it has them.
+def check_device_placement(build: Callable[[], Trainer], steps: int = 2) -> dict[str, Any]:
+    """Build a Trainer with ``build()`` on the meta device and run what training runs on a GPU.
 
-    Returns what was run: ``{"models": {name: device type}, "updated": [...], "samples": [...], "eval": [...]}``.
-    A tensor on the CPU meeting one on the device raises its RuntimeError from the place it happened.
+    First one micro-batch through its step function with the real :class:`~gencore.train.StepContext` (backward
+    pass, optimizer step, EMA), then ``sample_fn`` and ``eval_fn`` if it has them; then ``fit()`` for ``steps``
+    updates logging, sampling and checkpointing at every update and evaluating at the last, and a second Trainer
+    from ``build()`` resuming that run for one more update. ``build`` must give a Trainer whose run directory
+    holds no checkpoints. The run directory then holds placeholder checkpoints and images (all ones).
+
+    Returns what was run: ``{"models": {name: device type}, "updated": [...], "samples": [...], "eval": [...],
+    "fit": reason, "resumed_at": step}``. A tensor on the CPU meeting one on the device raises its RuntimeError
+    from the place it happened.
     """
     with meta_device() as device:
         trainer = build()
@@ -107,7 +117,16 @@ def check_device_placement(build: Callable[[], Trainer]) -> dict[str, Any]:
             report["samples"] = sorted(images) if isinstance(images, dict) else [""]
         if trainer.eval_fn is not None:
             report["eval"] = sorted(trainer.eval_fn(trainer))
+        # the Trainer's own loop: logging, sample grids, checkpoints, evaluation, then a resume from them
+        every = {"log_every": 1, "sample_every": 1, "checkpoint_every": 1, "eval_every": steps, "max_epochs": None}
+        report["fit"] = _short_run(build(), steps, every).reason
+        report["resumed_at"] = _short_run(build(), steps + 1, every, resume="auto").step
     return report
+
+
+def _short_run(trainer: Trainer, steps: int, every: dict[str, Any], resume: str | None = None) -> Any:
+    trainer.config = dataclasses.replace(trainer.config, max_steps=steps, **every)
+    return trainer.fit(resume=resume)
 
 
 def _device_of(module: torch.nn.Module) -> torch.device:

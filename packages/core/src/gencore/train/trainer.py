@@ -489,8 +489,14 @@ class Trainer:
         return reason
 
     def _accumulate(self, values: Mapping[str, Any]) -> None:
+        device = self.accelerator.device
         for key, value in values.items():
-            v = value.detach().float().mean() if isinstance(value, torch.Tensor) else torch.tensor(float(value))
+            # every sum on the device: the log stacks them, and a CPU tensor (from a Python float such as a
+            # warm-up factor) among GPU ones would make that stack fail at the first log step on a GPU
+            if isinstance(value, torch.Tensor):
+                v = value.detach().float().mean().to(device)
+            else:
+                v = torch.tensor(float(value), device=device)
             self._sums[key] = self._sums.get(key, 0.0) + v
         self._count += 1
 
