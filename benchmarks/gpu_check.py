@@ -11,7 +11,10 @@ Each run is the package's own console command (the same code path as a user's `t
 (compilation and cuDNN autotuning happen in those); images/s = batch size x accumulation / step time; peak memory
 is the Trainer's ``gpu_mem_gib`` column (torch.cuda.max_memory_allocated). The run ends with the package's
 evaluation, sample grid and model export on the same device, so a device mismatch anywhere fails the variant.
-A failed variant is recorded with its last error line, not raised. Speed-ups are ratios to the ``no`` variant of
+A variant whose logged training values (every metrics.csv column but the clock, epoch, memory, learning rates and
+evaluation) are not all finite counts as failed; ``last_values`` holds the last update's values, to compare a fast
+variant with the full-precision run before making it a default. A failed variant is recorded with its last error
+line, not raised. Speed-ups are ratios to the ``no`` variant of
 the same package measured in the same invocation. Results are written after every run, so a cut-off invocation
 keeps what it measured; with ``--budget-s`` no run starts after that many seconds (runs go variant by variant over
 all packages, so a cut keeps every package's baseline). Writes benchmarks/results/gpu_check.json (or ``--out``).
@@ -104,6 +107,9 @@ def package_args(name: str, tiny: bool, vqgan_run: Path | None) -> list[str]:
     return args
 
 
+BOOKKEEPING = {"step", "epoch", "steps_per_s", "elapsed_s", "gpu_mem_gib"}  # metrics.csv columns that are no loss
+
+
 def measure(run_dir: Path, warmup: int) -> dict[str, float]:
     """Step time, throughput and peak memory from a finished run's metrics.csv and config.json."""
     with open(run_dir / "metrics.csv") as fh:
@@ -111,7 +117,8 @@ def measure(run_dir: Path, warmup: int) -> dict[str, float]:
     rates = [float(r["steps_per_s"]) for r in rows[warmup:]] or [float(r["steps_per_s"]) for r in rows]
     train = json.loads((run_dir / "config.json").read_text())["train"]
     step_s = 1.0 / statistics.median(rates)
-    losses = [float(v) for r in rows for k, v in r.items() if v not in ("", None) and "loss" in k]
+    trained = [k for k in rows[-1] if k not in BOOKKEEPING and not k.startswith(("lr_", "eval/"))]
+    values = [float(r[k]) for r in rows for k in trained if r.get(k) not in ("", None)]
     mem = [float(r["gpu_mem_gib"]) for r in rows if r.get("gpu_mem_gib")]
     return {
         "updates_timed": len(rates),
@@ -119,7 +126,9 @@ def measure(run_dir: Path, warmup: int) -> dict[str, float]:
         "samples_per_s": round(train["batch_size"] * train["grad_accum_steps"] / step_s, 1),
         "batch_size": train["batch_size"],
         "peak_gpu_mem_gib": round(max(mem), 3) if mem else None,
-        "losses_finite": all(math.isfinite(v) for v in losses),
+        "losses_finite": all(math.isfinite(v) for v in values),
+        # to compare with the full-precision run's: a fast variant is only a safe default if it trains alike
+        "last_values": {k: float(rows[-1][k]) for k in trained if rows[-1][k] not in ("", None)},
         "applied": {k: train[k] for k in ("precision", "channels_last", "compile")},  # as the run saved them
     }
 

@@ -28,6 +28,7 @@ def test_every_package_trains_with_the_fast_options_and_the_report_says_so(tmp_p
         assert plain["applied"] == {"precision": "no", "channels_last": False, "compile": "no"}, name
         assert fast["applied"] == {"precision": "bf16", "channels_last": True, "compile": "aot_eager"}, name
         assert fast["updates_timed"] == 2 and fast["samples_per_s"] > 0 and fast["peak_gpu_mem_gib"] is None
+        assert fast["last_values"].keys() == plain["last_values"].keys() != set(), name
         assert set(report["summary"][name]["speedup_vs_no"]) == {"no", "bf16+cl+aot_eager"}
 
 
