@@ -80,7 +80,9 @@ def meta_device() -> Iterator[torch.device]:
     from torch.fx.experimental import _config as fx_config
 
     # boolean masks and nonzero take every element as selected: ones again, so the shapes are the largest
-    with fx_config.patch(meta_nonzero_assume_all_nonzero=True), _MetaReads(), warnings.catch_warnings(), \
+    flag = "meta_nonzero_assume_all_nonzero"  # a PyTorch option of recent versions; without it nonzero raises
+    masks = fx_config.patch(**{flag: True}) if hasattr(fx_config, flag) else contextlib.nullcontext()
+    with masks, _MetaReads(), warnings.catch_warnings(), \
             mock.patch.object(Accelerator, "device", property(lambda self: META)):  # fmt: skip
         # loading a checkpoint (placeholder values) into meta parameters is a no-op, which is all a resume can be here
         warnings.filterwarnings("ignore", message=".*non-meta parameter in the checkpoint to a meta parameter")
