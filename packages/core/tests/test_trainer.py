@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import math
+import warnings
 
 import pytest
 import torch
@@ -290,6 +291,19 @@ def test_compiled_models_save_plain_keys_and_resume_exactly(tmp_path, make_gan):
     switched = make_gan(tmp_path / "switched", compile="aot_eager")
     switched.fit(resume="auto")
     assert_same_tensors(trainer_tensors(switched), trainer_tensors(full))
+
+
+def test_launcher_precision_that_the_config_overrides_is_named(tmp_path, make_gan, monkeypatch):
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "bf16")  # what `accelerate launch --mixed_precision bf16` sets
+    monkeypatch.setenv("ACCELERATE_DYNAMO_BACKEND", "NO")
+    with pytest.warns(UserWarning, match=r"accelerate launch --mixed_precision bf16 is overridden .*'no'"):
+        trainer = make_gan(tmp_path / "a")
+    assert trainer.accelerator.mixed_precision == "no"
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "no")  # the launcher's default, or the same as the config: quiet
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make_gan(tmp_path / "b")
+        make_gan(tmp_path / "c", precision="bf16")
 
 
 def test_unknown_compile_backend_is_a_config_error(tmp_path, make_gan):

@@ -21,10 +21,12 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import random
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -659,14 +661,31 @@ def _make_accelerator(config: TrainConfig) -> Accelerator:
         GradientState._reset_state()
     # The config decides precision and compilation, also under `accelerate launch --mixed_precision/--dynamo_backend`.
     try:
-        return Accelerator(cpu=config.cpu, mixed_precision=config.precision, step_scheduler_with_optimizer=False,
-                           dynamo_backend=config.compile.upper())  # fmt: skip
+        acc = Accelerator(cpu=config.cpu, mixed_precision=config.precision, step_scheduler_with_optimizer=False,
+                          dynamo_backend=config.compile.upper())  # fmt: skip
     except ValueError as exc:
         from gencore.errors import ConfigError
 
         raise ConfigError(
             f"cannot set up training with precision={config.precision!r}, compile={config.compile!r}: {_one_line(exc)}"
         ) from None
+    overridden = _overridden_launch_flags(config)
+    if overridden and acc.is_main_process:
+        warnings.warn(
+            f"accelerate launch {overridden} is overridden by the run's train.precision={config.precision!r} and "
+            f"train.compile={config.compile!r}: give --precision / --compile to the training command instead",
+            stacklevel=3,
+        )
+    return acc
+
+
+def _overridden_launch_flags(config: TrainConfig) -> str:
+    """The `accelerate launch` precision and compile flags (seen in the environment it sets) that the config
+    overrides; the launcher's defaults ("no") are not counted."""
+    launched = {"mixed_precision": os.environ.get("ACCELERATE_MIXED_PRECISION", "no"),
+                "dynamo_backend": os.environ.get("ACCELERATE_DYNAMO_BACKEND", "no")}  # fmt: skip
+    ours = {"mixed_precision": config.precision, "dynamo_backend": config.compile}
+    return " ".join(f"--{k} {v}" for k, v in launched.items() if v.lower() not in ("no", ours[k].lower()))
 
 
 def _one_line(exc: BaseException) -> str:
