@@ -8,11 +8,17 @@ from gencore.devicecheck import check_device_placement
 from hvae_captcha.cli import CONDITIONED_DEFAULTS
 from hvae_captcha.train import build_trainer
 
+VARIANTS = {
+    "unconditioned": [],
+    "text-aware": ["model.conditioned=true", *CONDITIONED_DEFAULTS],
+    "vector-bernoulli-sn": ["model.latent='vector'", "model.likelihood='bernoulli'", "model.spectral_norm=true"],
+    "three-term": ["model.conditioned=true", "loss.objective='three-term'"],
+}
 
-@pytest.mark.parametrize("conditioned", [False, True], ids=["unconditioned", "text-aware"])
-def test_one_update_sampling_and_evaluation_stay_on_the_device(tmp_path, tiny_config, conditioned):
-    extra = ["model.conditioned=true", *CONDITIONED_DEFAULTS] if conditioned else []
-    config = tiny_config(tmp_path, *extra)
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_one_update_sampling_and_evaluation_stay_on_the_device(tmp_path, tiny_config, variant):
+    config = tiny_config(tmp_path, *VARIANTS[variant])
     report = check_device_placement(lambda: build_trainer(config))
     assert report["fit"] == "max_steps" and report["resumed_at"] == 3  # the loop, checkpoints, resume
     assert report["models"] == {"hvae": "meta"} and report["updated"] == ["hvae"]

@@ -8,7 +8,7 @@ from gencore.devicecheck import check_device_placement
 from m1_hyperspectral.train import build_trainer
 
 
-@pytest.mark.parametrize("likelihood", ["gaussian", "bernoulli"])
+@pytest.mark.parametrize("likelihood", ["gaussian", "bernoulli", "bounded01"])
 def test_one_update_sampling_and_evaluation_stay_on_the_device(tmp_path, tiny_config, likelihood):
     config = tiny_config(tmp_path, f"model.likelihood={likelihood!r}")
     report = check_device_placement(lambda: build_trainer(config))

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import pytest
+
 from gencore.devicecheck import check_device_placement
 from vqgan_negatives import train, train_transformer
 
 
-def test_first_stage_update_sampling_and_evaluation_stay_on_the_device(tmp_path, tiny_vq_config):
-    config = tiny_vq_config(tmp_path, "loss.disc_start=0")  # the discriminator's update too
+@pytest.mark.parametrize(
+    "extra",
+    [[], ["model.quantizer.ema=true", "model.quantizer.kmeans_init=true", "loss.disc_loss='nonsaturating'"]],
+    ids=["default", "ema-kmeans-nonsaturating"],
+)
+def test_first_stage_update_sampling_and_evaluation_stay_on_the_device(tmp_path, tiny_vq_config, extra):
+    config = tiny_vq_config(tmp_path, "loss.disc_start=0", *extra)  # the discriminator's update too
     report = check_device_placement(lambda: train.build_trainer(config)[0])
     assert report["fit"] == "max_steps" and report["resumed_at"] == 3  # the loop, checkpoints, resume
     assert report["models"] == {"vq": "meta", "D": "meta"} and report["updated"] == ["vq", "D"]
