@@ -1,5 +1,5 @@
 """A device-placement dry run without a GPU: build a package's Trainer on PyTorch's ``meta`` device and run one
-update, the sample function and the evaluation.
+update, the sample function, the evaluation, a short ``fit()`` with checkpoints and a resume.
 
 The bug this finds is the commonest one on a GPU: a tensor made on the CPU (``torch.randn(n)``, ``torch.arange``,
 a buffer that is not registered, a CPU random generator) meeting one on the accelerator. On one CPU process every
