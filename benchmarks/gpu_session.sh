@@ -7,13 +7,14 @@
 #
 # There it installs the wheels, puts every package's src/ on PYTHONPATH (nothing is built), records the GPU and
 # the library versions, and runs gpu_check.py within a time budget (BUDGET_S, default 420 s: the runs that do not
-# fit are listed as skipped), so that one call of at most 10 minutes returns what it measured.
+# fit are listed as skipped; RUN_TIMEOUT_S, default 150 s, per run), so that one call of at most 10 minutes
+# returns what it measured.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WHEELS=${WHEELS:-.gpu-wheels}
 
 if [[ "${1:-}" == "--fetch-wheels" ]]; then
-    python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+    "${PYTHON:-python3}" -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
         --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
         -d "$WHEELS" rdkit verovio captcha
     du -sh "$WHEELS"
@@ -33,5 +34,6 @@ export PYTHONPATH PYTHONUNBUFFERED=1
     "$PYTHON" -c 'import sys, torch, accelerate; print("python", sys.version.split()[0], "torch", torch.__version__,
 "accelerate", accelerate.__version__, "cuda", torch.cuda.is_available() and torch.cuda.get_device_name())'
 } | tee "$OUT/environment.txt"
-"$PYTHON" benchmarks/gpu_check.py --budget-s "${BUDGET_S:-420}" --steps "${STEPS:-30}" --warmup "${WARMUP:-8}" \
-    --out "$OUT/gpu_check.json" "$@" 2>&1 | tee "$OUT/gpu_check.log"
+# no run starts after BUDGET_S and none lasts over RUN_TIMEOUT_S: together they end inside a 600 s call
+"$PYTHON" benchmarks/gpu_check.py --budget-s "${BUDGET_S:-420}" --timeout "${RUN_TIMEOUT_S:-150}" \
+    --steps "${STEPS:-30}" --warmup "${WARMUP:-8}" --out "$OUT/gpu_check.json" "$@" 2>&1 | tee "$OUT/gpu_check.log"
