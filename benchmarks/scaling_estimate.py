@@ -2,12 +2,16 @@
 
     python benchmarks/scaling_estimate.py                   # the table (parameters counted from the defaults)
     python benchmarks/scaling_estimate.py --step-ms dcgan-tutorial=12.5 --step-ms hvae-captcha=30
+    python benchmarks/scaling_estimate.py --gpu-check benchmarks/results/gpu_check.json   # step times measured there
 
 The parameter counts are measured (the default configurations are built); the link figures are stated
-assumptions, printed with the table. With ``--step-ms`` (a single-GPU step time measured elsewhere) it also gives
-the all-reduce share of each update. Ring all-reduce of S bytes over N ranks moves 2(N-1)/N * S per rank; across
-nodes a hierarchical all-reduce sends that over each node's network links, with M nodes in place of N. DDP
-overlaps it with the backward pass in 25 MB buckets, so these are upper bounds of the exposed time.
+assumptions, printed with the table. With ``--step-ms`` (a single-GPU step time measured elsewhere) or
+``--gpu-check`` (the report of benchmarks/gpu_check.py: each package's fastest working variant) it also gives
+the all-reduce share of each update. Packages are named as gpu_check.py names them (``vqgan-negatives`` is the
+first stage, ``vqgan-negatives-prior`` the transformer). Ring all-reduce of S bytes over N ranks moves
+2(N-1)/N * S per rank; across nodes a hierarchical all-reduce sends that over each node's network links, with M
+nodes in place of N. DDP overlaps it with the backward pass in 25 MB buckets, so these are upper bounds of the
+exposed time.
 Writes benchmarks/results/scaling_estimate.json.
 """
 
@@ -62,13 +66,13 @@ def model_sizes() -> dict[str, dict[str, int]]:
     gpt_cfg = type(gpt_cfg)(**{**gpt_cfg.__dict__, "vocab_size": 2 * codes, "block_size": 2 * side * side})
     gw = GanwritingConfig()
     nets = Networks(NetworksConfig(gw.model, gw.data.image_size, list(CLASSES), list(gw.data.fonts)))
-    return {
-        "gencore demo": {"vae": _count(ShapesVAE(DemoConfig().model))},
+    return {  # keyed as benchmarks/gpu_check.py names the packages
+        "gencore": {"vae": _count(ShapesVAE(DemoConfig().model))},
         "dcgan-tutorial": {"G": _count(g), "D": _count(d)},
         "hvae-captcha": {"hvae": _count(HVAE(HVAEConfig().model))},
         "m1-hyperspectral": {"M1": _count(M1(M1Config(M1RunConfig().data.synth.bands, list(m1.hidden), m1.latent)))},
-        "vqgan-negatives (first stage)": {"vq": _count(vq), "D": _count(PatchDiscriminator(vq_cfg.disc))},
-        "vqgan-negatives (prior)": {"gpt": _count(CondGPT(gpt_cfg))},
+        "vqgan-negatives": {"vq": _count(vq), "D": _count(PatchDiscriminator(vq_cfg.disc))},
+        "vqgan-negatives-prior": {"gpt": _count(CondGPT(gpt_cfg))},
         "ganwriting-music": {"G": _count(nets.gen), "D": _count(nets.dis), "R": _count(nets.rec)},
     }
 
@@ -83,16 +87,35 @@ def allreduce_seconds(n_bytes: float, link: dict) -> float:
     return t
 
 
-def main() -> None:
+def measured_step_ms(report: dict) -> dict[str, dict]:
+    """Per package of a gpu_check.py report: the step time of its fastest working variant, which one, and where."""
+    out = {}
+    for name, variants in report["results"].items():
+        fastest = report.get("summary", {}).get(name, {}).get("fastest")
+        if fastest is not None:
+            out[name] = {"step_ms": variants[fastest]["step_ms"], "variant": fastest, "device": report["device"]}
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
     """Print and save the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--step-ms", action="append", default=[], metavar="PACKAGE=MS",
                         help="a measured single-GPU step time, to give the all-reduce share")  # fmt: skip
+    parser.add_argument("--gpu-check", type=Path, default=None, metavar="JSON",
+                        help="take the step times from a benchmarks/gpu_check.py report")  # fmt: skip
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "scaling_estimate.json"))
-    args = parser.parse_args()
-    step_ms = {k: float(v) for k, v in (item.split("=", 1) for item in args.step_ms)}
+    args = parser.parse_args(argv)
+    sizes = model_sizes()
+    measured = measured_step_ms(json.loads(args.gpu_check.read_text())) if args.gpu_check else {}
+    for item in args.step_ms:
+        name, _, value = item.partition("=")
+        measured[name] = {"step_ms": float(value), "variant": "given", "device": "given"}
+    unknown = sorted(set(measured) - set(sizes))
+    if unknown:
+        raise SystemExit(f"unknown package(s) {unknown}; known: {', '.join(sizes)}")
     rows = []
-    for package, models in model_sizes().items():
+    for package, models in sizes.items():
         params = sum(models.values())
         grad_bytes = 4 * params  # fp32 gradients: autocast keeps parameters and gradients in fp32
         row = {"package": package, "models": models, "parameters": params, "gradient_MB": grad_bytes / 1e6,
@@ -101,14 +124,18 @@ def main() -> None:
             ms = sum(allreduce_seconds(4 * p, link) for p in models.values()) * 1e3
             row[f"allreduce_ms: {name}"] = ms
             row[f"update_ms_below_which_allreduce_exceeds_10pct: {name}"] = 9 * ms  # ms / (ms + step) = 0.1
-            if package.split(" ")[0] in step_ms:
-                row[f"share_of_update: {name}"] = ms / (ms + step_ms[package.split(" ")[0]])
+            if package in measured:
+                row[f"share_of_update: {name}"] = ms / (ms + measured[package]["step_ms"])
+        if package in measured:
+            row["single_gpu_update"] = measured[package]
         rows.append(row)
     print("assumed links:", json.dumps(LINKS))
     header = ["package", "parameters", "gradient_MB", *[f"allreduce_ms: {n}" for n in LINKS]]
+    if measured:
+        header += [f"share_of_update: {n}" for n in LINKS]
     print(" | ".join(header))
     for row in rows:
-        print(" | ".join(f"{row[h]:.3g}" if isinstance(row[h], float) else str(row[h]) for h in header))
+        print(" | ".join(f"{row[h]:.3g}" if isinstance(row.get(h), float) else str(row.get(h, "-")) for h in header))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"links": LINKS, "rows": rows}, indent=1) + "\n")
