@@ -8,7 +8,7 @@
 # There it installs the wheels, puts every package's src/ on PYTHONPATH (nothing is built), records the GPU and
 # the library versions, and runs gpu_check.py within a time budget (BUDGET_S, default 420 s: the runs that do not
 # fit are listed as skipped; RUN_TIMEOUT_S, default 150 s, per run), so that one call of at most 10 minutes
-# returns what it measured.
+# returns what it measured; then scaling_estimate.py turns the measured step times into all-reduce shares.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WHEELS=${WHEELS:-.gpu-wheels}
@@ -35,5 +35,11 @@ export PYTHONPATH PYTHONUNBUFFERED=1
 "accelerate", accelerate.__version__, "cuda", torch.cuda.is_available() and torch.cuda.get_device_name())'
 } | tee "$OUT/environment.txt"
 # no run starts after BUDGET_S and none lasts over RUN_TIMEOUT_S: together they end inside a 600 s call
+status=0
 "$PYTHON" benchmarks/gpu_check.py --budget-s "${BUDGET_S:-420}" --timeout "${RUN_TIMEOUT_S:-150}" \
-    --steps "${STEPS:-30}" --warmup "${WARMUP:-8}" --out "$OUT/gpu_check.json" "$@" 2>&1 | tee "$OUT/gpu_check.log"
+    --steps "${STEPS:-30}" --warmup "${WARMUP:-8}" --out "$OUT/gpu_check.json" "$@" 2>&1 | tee "$OUT/gpu_check.log" \
+    || status=$?
+# the all-reduce share of each measured update (slurm/README.md, "Scaling on paper"), also when a variant failed
+"$PYTHON" benchmarks/scaling_estimate.py --gpu-check "$OUT/gpu_check.json" --out "$OUT/scaling_estimate.json" \
+    | tee "$OUT/scaling_estimate.log"
+exit "$status"

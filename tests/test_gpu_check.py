@@ -67,3 +67,5 @@ def test_the_device_session_script_runs_the_check_and_records_the_environment(tm
     report = json.loads((tmp_path / "out" / "gpu_check.json").read_text())
     assert report["results"]["m1-hyperspectral"]["no"]["ok"] and report["steps"] == 3  # the caller's options win
     assert "m1-hyperspectral" in (tmp_path / "out" / "gpu_check.log").read_text()
+    rows = json.loads((tmp_path / "out" / "scaling_estimate.json").read_text())["rows"]
+    assert [r["package"] for r in rows if "single_gpu_update" in r] == ["m1-hyperspectral"]
