@@ -14,10 +14,10 @@ evaluation, sample grid and model export on the same device, so a device mismatc
 A variant whose logged training values (every metrics.csv column but the clock, epoch, memory, learning rates and
 evaluation) are not all finite counts as failed; ``last_values`` holds the last update's values, to compare a fast
 variant with the full-precision run before making it a default. A failed variant is recorded with its last error
-line, not raised. Speed-ups are ratios to the ``no`` variant of
-the same package measured in the same invocation. Results are written after every run, so a cut-off invocation
-keeps what it measured; with ``--budget-s`` no run starts after that many seconds (runs go variant by variant over
-all packages, so a cut keeps every package's baseline). Writes benchmarks/results/gpu_check.json (or ``--out``).
+line, not raised. Speed-ups are ratios to the ``no`` variant of the same package measured in the same invocation.
+Results are written after every run, so a cut-off invocation keeps what it measured; with ``--budget-s`` no run
+starts after that many seconds (runs go variant by variant over all packages, so a cut keeps every package's
+baseline). Writes benchmarks/results/gpu_check.json (or ``--out``).
 """
 
 from __future__ import annotations

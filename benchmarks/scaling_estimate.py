@@ -97,6 +97,16 @@ def measured_step_ms(report: dict) -> dict[str, dict]:
     return out
 
 
+def read_gpu_check(path: Path) -> dict[str, dict]:
+    """:func:`measured_step_ms` of the report at ``path``; a missing or foreign file ends in a one-line error."""
+    try:
+        return measured_step_ms(json.loads(path.read_text()))
+    except OSError as exc:
+        raise SystemExit(f"--gpu-check: cannot read {path}: {exc.strerror}") from None
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise SystemExit(f"--gpu-check: {path} is not a report of benchmarks/gpu_check.py") from None
+
+
 def main(argv: list[str] | None = None) -> None:
     """Print and save the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -106,11 +116,14 @@ def main(argv: list[str] | None = None) -> None:
                         help="take the step times from a benchmarks/gpu_check.py report")  # fmt: skip
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "scaling_estimate.json"))
     args = parser.parse_args(argv)
-    sizes = model_sizes()
-    measured = measured_step_ms(json.loads(args.gpu_check.read_text())) if args.gpu_check else {}
+    measured = read_gpu_check(args.gpu_check) if args.gpu_check else {}
     for item in args.step_ms:
         name, _, value = item.partition("=")
-        measured[name] = {"step_ms": float(value), "variant": "given", "device": "given"}
+        try:
+            measured[name] = {"step_ms": float(value), "variant": "given", "device": "given"}
+        except ValueError:
+            raise SystemExit(f"--step-ms {item!r}: expected PACKAGE=MILLISECONDS, e.g. dcgan-tutorial=12.5") from None
+    sizes = model_sizes()
     unknown = sorted(set(measured) - set(sizes))
     if unknown:
         raise SystemExit(f"unknown package(s) {unknown}; known: {', '.join(sizes)}")

@@ -43,3 +43,20 @@ def test_the_share_of_an_update_comes_from_a_gpu_check_report(tmp_path):
 def test_an_unknown_package_is_named(tmp_path):
     proc = _script("scaling_estimate.py", "--step-ms", "vqgan=3", "--out", str(tmp_path / "s.json"))
     assert proc.returncode == 1 and "unknown package(s) ['vqgan']" in proc.stderr
+
+
+def test_bad_step_times_and_reports_are_one_line_errors(tmp_path):
+    (tmp_path / "foreign.json").write_text('{"rows": []}')
+    (tmp_path / "broken.json").write_text("{not json")
+    cases = [
+        (["--step-ms", "m1-hyperspectral=fast"], "--step-ms 'm1-hyperspectral=fast': expected PACKAGE=MILLISECONDS"),
+        (["--step-ms", "m1-hyperspectral"], "expected PACKAGE=MILLISECONDS"),
+        (["--gpu-check", str(tmp_path / "missing.json")], "cannot read"),
+        (["--gpu-check", str(tmp_path / "foreign.json")], "is not a report of benchmarks/gpu_check.py"),
+        (["--gpu-check", str(tmp_path / "broken.json")], "is not a report of benchmarks/gpu_check.py"),
+    ]
+    for args, message in cases:
+        proc = _script("scaling_estimate.py", *args, "--out", str(tmp_path / "s.json"))
+        assert proc.returncode == 1 and message in proc.stderr and "Traceback" not in proc.stderr, (args, proc.stderr)
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not (tmp_path / "s.json").exists()
