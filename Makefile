@@ -33,7 +33,7 @@ demo: $(STAMP)
 		--output-dir runs/vqgan-negatives-demo/transformer --resume auto --set data.num_images=800 \
 		--set train.sample_every=300 --set train.eval_every=300 --set train.checkpoint_every=300
 	$(VENV)/bin/vqgan-negatives make-negatives runs/vqgan-negatives-demo/transformer -n 64 \
-		-o runs/vqgan-negatives-demo/synthetic_dataset
+		-o runs/vqgan-negatives-demo/synthetic_dataset --overwrite
 	$(VENV)/bin/vqgan-negatives classifier-study --negatives runs/vqgan-negatives-demo/synthetic_dataset --seeds 0 \
 		--n-train 400 --n-test 200 --steps 150 -o runs/vqgan-negatives-demo/study
 	$(VENV)/bin/ganwriting-music train auto --preset cpu --set epochs=10 --output-dir runs/ganwriting-music-demo

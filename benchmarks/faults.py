@@ -1,12 +1,16 @@
 """Fault trials across every package: kill -9 (at random moments and inside checkpoint writes), SIGTERM, a full
-disk while saving, a NaN loss. Each trial runs the package's real CLI in a subprocess (tests/faults/fault_jobs.py).
+disk while saving, a NaN loss, two trainings in one directory, a second SIGTERM while saving, SIGTERM during the
+final evaluation, Ctrl-C. Each trial runs the package's real CLI in a subprocess (tests/faults/fault_jobs.py).
 
     python benchmarks/faults.py                      # 20 random kills + 24 targeted ones + the rest, ~10 min
     python benchmarks/faults.py --random-kills 6 --packages gencore,hvae-captcha
+    python benchmarks/faults.py --trials reliability       # only issue 21's trials, ~10 min
 
 Writes benchmarks/results/faults.json (every trial and the totals) and prints the totals. Goals (issue 9): all
 killed runs resume, no corrupt checkpoint is taken as good, every resumed run ends bit-for-bit where an unbroken
-run ends; SIGTERM exits with 75 within 30 s with an intact checkpoint.
+run ends; SIGTERM exits with 75 within 30 s with an intact checkpoint. Issue 21: a second training in a running
+one's directory is refused naming its PID and disturbs nothing; a second SIGTERM never cuts the checkpoint; a
+SIGTERM during the final evaluation still ends the run (checkpoint and model written); Ctrl-C saves and exits 130.
 """
 
 from __future__ import annotations
@@ -96,7 +100,35 @@ def disk_and_nan_trials(selected: dict[str, jobs.Job], root: Path) -> list[dict]
     return out
 
 
-def summarise(kills: list[dict], signals: list[dict], others: list[dict]) -> dict:
+# (fault, expected exit code, extra arguments): checkpoints every update except for the Ctrl-C trial, so that the
+# checkpoint found afterwards is the one the interrupt wrote
+SIGNAL_FAULTS = [
+    ("signal:save:SIGTERM:2:3", 75, ()),
+    ("signal:final-eval:SIGTERM:2:1", 0, ()),
+    ("signal:update:SIGINT:1:3", 130, ("--set", "train.checkpoint_every=1000")),
+]
+
+
+def reliability_trials(selected: dict[str, jobs.Job], root: Path) -> tuple[list[dict], list[dict]]:
+    """Two trainings in one directory, then the signal faults of :data:`SIGNAL_FAULTS`, for every package."""
+    concurrent, faults = [], []
+    for name, job in selected.items():
+        trial = jobs.concurrent_trial(job, root / f"{name}-concurrent")
+        concurrent.append(asdict(trial))
+        print(f"  {name} second run: exit {trial.second_exit_code}, {trial.second_error[:90]}", flush=True)
+        digest, _ = _reference(job, root / "reference")
+        for fault, code, extra in SIGNAL_FAULTS:
+            if job.name == "ganwriting-music" and extra:
+                extra = ("--set", "save_every_epochs=1000")  # it counts checkpoints in epochs
+            run_dir = root / f"{name}-{fault.replace(':', '_')}"
+            trial = jobs.fault_trial(job, run_dir, fault, code, digest, extra=extra)
+            faults.append({**asdict(trial), "ok": trial.ok})
+            print(f"  {name} {fault}: exit {trial.exit_code} (expected {code}), equal={trial.equal}", flush=True)
+    return concurrent, faults
+
+
+def summarise(kills: list[dict], signals: list[dict], others: list[dict], concurrent: list[dict],
+              faults: list[dict]) -> dict:  # fmt: skip
     """The totals the issue asks for."""
     killed = [t for t in kills if t["killed"]]
     return {
@@ -120,6 +152,20 @@ def summarise(kills: list[dict], signals: list[dict], others: list[dict]) -> dic
             and t["equal_after_resume"]
             for t in others
         ),  # fmt: skip
+        "concurrent_trials": len(concurrent),
+        "concurrent_second_refused_naming_pid": sum(
+            t["second_exit_code"] == 2 and t["names_holder"] for t in concurrent
+        ),
+        "concurrent_first_undisturbed_and_intact": sum(
+            t["first_undisturbed"] and t["intact"] and t["first_exit_code"] == 75 for t in concurrent
+        ),
+        **{
+            f"{kind}_as_expected": f"{sum(t['ok'] for t in faults if t['fault'] == fault)}"
+            f"/{sum(t['fault'] == fault for t in faults)}"
+            for kind, fault in (("double_sigterm_while_saving", SIGNAL_FAULTS[0][0]),
+                                ("sigterm_in_final_evaluation", SIGNAL_FAULTS[1][0]),
+                                ("sigint", SIGNAL_FAULTS[2][0]))
+        },  # fmt: skip
     }
 
 
@@ -129,6 +175,9 @@ def main() -> None:
     parser.add_argument("--random-kills", type=int, default=20)
     parser.add_argument("--packages", default=",".join(jobs.jobs()), help="comma-separated job names")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--trials", default="kill,signal,other,reliability",
+                        help="comma-separated kinds: kill (kill -9), signal (SIGTERM), other (disk full, NaN), "
+                             "reliability (two runs in one directory, signals while saving/evaluating, Ctrl-C)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "faults.json"))
     args = parser.parse_args()
     every = jobs.jobs()
@@ -136,23 +185,34 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown package(s) {unknown}; known: {sorted(every)}")
     selected = {n: every[n] for n in args.packages.split(",")}
+    kinds = set(args.trials.split(","))
+    if kinds - {"kill", "signal", "other", "reliability"}:
+        raise SystemExit(f"unknown trial kind(s) {sorted(kinds - {'kill', 'signal', 'other', 'reliability'})}")
     rng = random.Random(args.seed)
     root = Path(tempfile.mkdtemp(prefix="gencore-faults-"))
     started = time.perf_counter()
+    kills, signals, others, concurrent, faults = [], [], [], [], []
     try:
-        print("kill -9 trials", flush=True)
-        kills = kill_trials(selected, root / "kill", args.random_kills, rng)
-        print("SIGTERM trials", flush=True)
-        signals = signal_trials(selected, root / "signal")
-        print("disk-full and NaN trials", flush=True)
-        others = disk_and_nan_trials(selected, root / "other")
+        if "kill" in kinds:
+            print("kill -9 trials", flush=True)
+            kills = kill_trials(selected, root / "kill", args.random_kills, rng)
+        if "signal" in kinds:
+            print("SIGTERM trials", flush=True)
+            signals = signal_trials(selected, root / "signal")
+        if "other" in kinds:
+            print("disk-full and NaN trials", flush=True)
+            others = disk_and_nan_trials(selected, root / "other")
+        if "reliability" in kinds:
+            print("two runs in one directory; a second SIGTERM while saving; SIGTERM in the final evaluation; Ctrl-C")
+            concurrent, faults = reliability_trials(selected, root / "reliability")
     finally:
         shutil.rmtree(root, ignore_errors=True)
     result = {
         "command": " ".join(["python", *sys.argv]),
         "seconds": round(time.perf_counter() - started, 1),
-        "summary": summarise(kills, signals, others),
+        "summary": summarise(kills, signals, others, concurrent, faults),
         "kill_trials": kills, "signal_trials": signals, "disk_and_nan_trials": others,
+        "concurrent_trials": concurrent, "signal_fault_trials": faults,
     }  # fmt: skip
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

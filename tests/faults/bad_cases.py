@@ -41,6 +41,17 @@ def _config_rows(cmd: list[str]) -> list[tuple[str, str, list[str]]]:
         ("config-unknown-key-json", "unknown config key trian", [*cmd, "--config", f"{c}/unknown.json"]),
         ("config-syntax-json", "is not valid JSON", [*cmd, "--config", f"{c}/syntax.json"]),
         ("set-no-equals", "--set expects key=value", [*cmd, "--set", "train.max_steps"]),
+        # non-finite, out-of-range and hostile values: one line each, never a traceback or a poisoned run
+        ("set-grad-clip-nan", "train.grad_clip: expected a finite number", [*cmd, "--set", "train.grad_clip=nan"]),
+        ("set-grad-clip-inf", "train.grad_clip: expected a finite number", [*cmd, "--set", "train.grad_clip=inf"]),
+        ("set-float-overflow", "is too large for a number",
+         [*cmd, "--set", f"train.grad_clip={10**400}"]),
+        ("seed-negative", "-1 is not in the range", [*cmd, "--seed", "-1"]),
+        ("seed-2-pow-64", "is not in the range", [*cmd, "--seed", str(2**64)]),
+        ("set-seed-negative", "a seed must lie in", [*cmd, "--set", "train.seed=-1"]),
+        ("config-nested-1000-json", "nested", [*cmd, "--config", "$IN/cfg/deep.json"]),
+        ("config-nested-1000-toml", "nested", [*cmd, "--config", "$IN/cfg/deep.toml"]),
+        ("set-nested-1000", "nested more than", [*cmd, "--set", "train.seed=" + "[" * 1000 + "]" * 1000]),
         ("set-wrong-type", "train.max_steps: expected an integer, got 'abc'", [*cmd, "--set", "train.max_steps=abc"]),
     ]
 
@@ -361,6 +372,108 @@ def ganwriting_cases() -> list[Case]:
     return _cases("ganwriting", rows)
 
 
+def reliability_cases() -> list[Case]:
+    """Learning rates, epochs, start epochs, checkpoint structure and output folders (issue 21's cases)."""
+    bad = "$RUNS/bad"
+    user = "$IN/userdir"  # a folder of the user's: an input scene and notes, never to be replaced or deleted
+    m1 = ["train", *as_sets(tiny("m1"))]
+    return [
+        *_cases("m1", [
+            ("lr-negative", "a learning rate cannot be negative", [*m1, "--lr", "-1"]),
+            ("lr-nan", "'nan' is not a finite number", [*m1, "--lr", "nan"]),
+            ("max-epochs-zero", "max_epochs must be at least 1", [*m1, "--set", "train.max_epochs=0"]),
+            ("extract-into-user-folder", "already holds files this command did not write",
+             ["extract", "$RUNS/m1", f"{user}/scene.npy", "-o", user, "--format", "npy"]),
+            ("extract-onto-its-input", "is an input of this command",
+             ["extract", "$RUNS/m1", f"{user}/scene.npy", "-o", f"{user}/scene.npy", "--format", "h5",
+              "--overwrite"]),
+            ("extract-onto-a-file", "already exists; pass --overwrite",
+             ["extract", "$RUNS/m1", "-o", f"{user}/NOTES.txt", "--format", "h5"]),
+            ("model-config-nested-1000", "nested", ["sample", f"{bad}/m1_model_deep", "-o", "$OUT/s.png"]),
+        ]),
+        *_cases("dcgan", [
+            ("model-config-huge", "needs", ["sample", f"{bad}/dcgan_model_huge"]),
+            ("lr-negative", "a learning rate cannot be negative", ["train", *as_sets(tiny("dcgan")), "--lr-g", "-1"]),
+            ("lr-inf", "'inf' is not a finite number", ["train", *as_sets(tiny("dcgan")), "--lr-d", "inf"]),
+        ]),
+        *_cases("hvae", [
+            ("lr-nan-set", "optim.lr: expected a finite number",
+             ["train", *as_sets(tiny("hvae")), "--set", "optim.lr=nan"]),
+            ("resume-state-wrong-structure", "is not a training state",
+             ["train", *as_sets(tiny("hvae")), "--resume", f"{bad}/hvae_ckpt_state_struct/step"]),
+            ("resume-state-wrong-types", "is not a training state",
+             ["train", *as_sets(tiny("hvae")), "--resume", f"{bad}/hvae_ckpt_state_types/step"]),
+        ]),
+        *_cases("vqgan", [
+            ("lr-negative", "a learning rate cannot be negative",
+             ["train-vqgan", *as_sets(tiny("vqgan", "TINY_VQ")), "--set", "loss.lr_disc=-0.5"]),
+            ("negatives-into-user-folder", "already holds files this command did not write",
+             ["make-negatives", "$RUNS/gpt", "-n", "2", "-o", user]),
+        ]),
+        *_cases("ganwriting", [
+            ("model-config-huge", "needs", ["generate", f"{bad}/gw_model_huge"]),
+            ("start-epoch-superscript", "start epoch must be 0, a saved epoch N or 'auto'",
+             ["train", "\u00b2", *as_sets(tiny("ganwriting"))]),
+            ("lr-negative", "a learning rate cannot be negative",
+             ["train", *as_sets(tiny("ganwriting")), "--lr-gen", "-1"]),
+        ]),
+        *_cases("gencore", [
+            ("verify-manifest-files-null", "no table of files", ["verify", f"{bad}/hvae_manifest_files_null"]),
+            ("verify-manifest-entry-escapes", "bad entry", ["verify", f"{bad}/hvae_manifest_escape"]),
+        ]),
+    ]
+
+
+def data_rule_cases() -> list[Case]:
+    """Mixed image folders (loose images beside sub-folders), damaged or crafted MNIST files, weight files and first
+    stages that do not fit (the data-rule items of the reliability issue; hostile paths: test_hostile_paths.py)."""
+    bad = "$RUNS/bad"
+    good = "$IN/img/good.png"
+    stylize = ["stylize", good, good, "--size", "32", "--steps", "1", "--vgg-weights"]
+    d = ["train", *as_sets(tiny("dcgan"))]
+    lpips = ["train-vqgan", *as_sets(tiny("vqgan", "TINY_VQ")), "--perceptual", "lpips", "--set",
+             "loss.lpips_weights='$IN/weights/heads.safetensors'", "--set"]  # fmt: skip
+    return [
+        *_cases("dcgan", [
+            ("model-config-huge", "needs", ["sample", f"{bad}/dcgan_model_huge"]),
+            ("data-mixed-folder", "mixed is ambiguous: it holds 3 loose image(s) and sub-folder(s) with images "
+             "(thumbs/ 2)", [*d, "--data", "$IN/mixed"]),
+            ("data-mnist-zero-byte", "mnist_zero/MNIST/raw/train-images-idx3-ubyte: empty file",
+             [*d, "--data", "mnist:$IN/mnist_zero"]),
+            ("data-mnist-text", "train-images-idx3-ubyte: not an idx image file (N×28×28) (bad header)",
+             [*d, "--data", "mnist:$IN/mnist_text"]),
+            ("data-mnist-crafted-pickle", "processed/training.pt: refused by PyTorch's weights-only unpickler, "
+             "nothing in it ran (it would call exec)", [*d, "--data", "mnist:$IN/mnist_pickle"]),
+            ("stylize-vgg-wrong-keys", "wrong_keys.safetensors does not hold vgg19 ImageNet weights: 31 missing "
+             "key(s): features.0.bias, features.2.weight", [*stylize, "$IN/weights/wrong_keys.safetensors"]),
+            ("stylize-vgg-not-a-state-dict", "vgg19_list.pt does not hold vgg19 ImageNet weights: it holds a list",
+             [*stylize, "$IN/weights/vgg19_list.pt"]),
+        ]),
+        *_cases("hvae", [
+            ("data-mixed-folder", "mixed is ambiguous: it holds 3 loose image(s)",
+             ["train", *as_sets(tiny("hvae")), "--data", "$IN/mixed"]),
+            ("data-only-subfolders", "only in sub-folders (sub/ 1): a CAPTCHA folder is flat",
+             ["train", *as_sets(tiny("hvae")), "--data", "$IN/only_subfolders"]),
+        ]),
+        *_cases("vqgan", [
+            ("sample-foreign-vqgan", "gpt_foreign_vqgan/vqgan does not belong to the transformer in "
+             "$RUNS/bad/gpt_foreign_vqgan/gpt: the transformer reads 32 codes", ["sample", f"{bad}/gpt_foreign_vqgan"]),
+            ("lpips-vgg-wrong-keys", "wrong_keys.safetensors does not hold torchvision's VGG16 ImageNet weights: 25 "
+             "missing key(s)", [*lpips, "loss.vgg_weights='$IN/weights/wrong_keys.safetensors'"]),
+            ("data-mixed-folder-too-few", "mixed: 5 images are too few for batch size 8 and a holdout",
+             ["train-vqgan", *as_sets(tiny("vqgan", "TINY_VQ")), "--data", "$IN/mixed"]),
+        ]),
+        *_cases("ganwriting", [
+            ("model-config-huge", "needs", ["generate", f"{bad}/gw_model_huge"]),
+            ("folders-mixed", "folders/mixed is ambiguous: it holds 1 loose image(s) and sub-folder(s) with images "
+             "(gClef/ 1)", ["train", *as_sets(tiny("ganwriting")), "--data", "$IN/gw/folders/mixed"]),
+            ("folders-nested-in-class", "nested/gClef is ambiguous: it holds 1 loose image(s) and sub-folder(s) with "
+             "images (thumbs/ 1)", ["read-classes", "$IN/gw/folders/nested", "-o", "$OUT/i.txt"]),
+        ]),
+    ]  # fmt: skip
+
+
 def all_cases() -> list[Case]:
     """Every row of the table."""
-    return [*gencore_cases(), *dcgan_cases(), *hvae_cases(), *m1_cases(), *vqgan_cases(), *ganwriting_cases()]
+    return [*gencore_cases(), *dcgan_cases(), *hvae_cases(), *m1_cases(), *vqgan_cases(), *ganwriting_cases(),
+            *reliability_cases(), *data_rule_cases()]

@@ -131,6 +131,8 @@ def build_configs(root: Path) -> None:
     _write(c / "list.json", "[1, 2, 3]")
     _write(c / "bool_for_int.json", json.dumps({"train": {"log_every": True}}))
     _write(c / "config.yaml", "train:\n  max_steps: 2\n")
+    _write(c / "deep.json", '{"train": ' + "[" * 1000 + "]" * 1000 + "}")
+    _write(c / "deep.toml", "train = " + "[" * 1000 + "]" * 1000 + "\n")
     _write(c / "empty_name.toml", "")  # valid (empty) TOML: used with a bad --set so it still fails
     (c / "a_directory.toml").mkdir()
 
@@ -224,6 +226,46 @@ def build_ganwriting(root: Path) -> None:
     _write(g / "folders" / "zero_image" / "gClef" / "b.png", good)
 
 
+class _Payload:
+    """Unpickling this writes ``marker``: proof that code from the file ran (the snapshot of the world sees it)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):  # noqa: ANN204
+        return (exec, (f"open({self.marker!r}, 'w').write('the payload ran')",))
+
+
+def build_data_rules(root: Path) -> None:
+    """Inputs of the data rules: image folders that mix loose images with sub-folders, MNIST files that are empty,
+    text or a crafted pickle (torchvision's old ``processed/training.pt``), weight files with the wrong keys."""
+    import torch
+    from safetensors.torch import save_file
+
+    good = _png_bytes()
+    for name in ("a", "b", "c"):  # 3 loose images beside a thumbs/ folder of 2: flat set or classes?
+        _write(root / "mixed" / f"{name}b12c.png", good)
+    for name in ("d", "e"):
+        _write(root / "mixed" / "thumbs" / f"{name}b12c.png", good)
+    _write(root / "only_subfolders" / "sub" / "ab12c.png", good)
+    _write(root / "gw" / "folders" / "mixed" / "gClef" / "a.png", good)
+    _write(root / "gw" / "folders" / "mixed" / "stray.png", good)
+    _write(root / "gw" / "folders" / "nested" / "gClef" / "a.png", good)
+    _write(root / "gw" / "folders" / "nested" / "gClef" / "thumbs" / "b.png", good)
+    raw = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+    for name in raw:
+        _write(root / "mnist_zero" / "MNIST" / "raw" / name, b"")
+        _write(root / "mnist_text" / "MNIST" / "raw" / name, "60000 images, honest\n")
+    processed = _mkdir(root / "mnist_pickle" / "MNIST" / "processed")
+    for name in ("training.pt", "test.pt"):
+        torch.save(_Payload(root / "PAYLOAD_RAN"), processed / name)
+    w = _mkdir(root / "weights")
+    save_file({"features.0.weight": torch.zeros(2, 2), "bogus": torch.zeros(1)}, str(w / "wrong_keys.safetensors"))
+    torch.save([1, 2, 3], w / "vgg19_list.pt")
+    heads = {f"lin{i}.model.1.weight": torch.rand(1, c, 1, 1) for i, c in enumerate((64, 128, 256, 512, 512))}
+    save_file(heads, str(w / "heads.safetensors"))
+
+
 def build_inputs(root: Path) -> Path:
     """Write every damaged input under ``root`` (created); returns it."""
     root.mkdir(parents=True)
@@ -232,6 +274,10 @@ def build_inputs(root: Path) -> Path:
     build_configs(root)
     build_arrays(root)
     build_ganwriting(root)
+    build_data_rules(root)
+    user = _mkdir(root / "userdir")  # an output option pointed at the user's own folder must leave it alone
+    np.save(user / "scene.npy", np.random.default_rng(2).random((6, 5, 12)).astype(np.float32))
+    _write(user / "NOTES.txt", "my notes\n")
     return root
 
 
@@ -318,6 +364,23 @@ def _checkpoint(run: Path) -> Path:
     return sorted((run / "checkpoints").glob("step_*"))[-1]
 
 
+def foreign_first_stage(gpt_run: Path, dest: Path) -> Path:
+    """A copy of a transformer run's ``model/`` whose ``vqgan/`` is another run's first stage (half the codes)."""
+    import dataclasses
+
+    import torch
+
+    from vqgan_negatives.model import VQModel
+
+    shutil.copytree(gpt_run / "model", dest)
+    config = VQModel.from_pretrained(dest / "vqgan").config
+    quantizer = dataclasses.replace(config.quantizer, codebook_size=config.quantizer.codebook_size // 2)
+    shutil.rmtree(dest / "vqgan")
+    torch.manual_seed(0)
+    VQModel(dataclasses.replace(config, quantizer=quantizer)).save_pretrained(dest / "vqgan")
+    return dest
+
+
 def damage_runs(runs: dict[str, Path], bad: Path) -> None:
     """The damaged copies that the table names as ``$RUNS/bad/<name>`` (checkpoints as ``<name>/step``)."""
     st = "model.safetensors"
@@ -356,10 +419,39 @@ def damage_runs(runs: dict[str, Path], bad: Path) -> None:
     }
     for name, (package, how) in checkpoints.items():
         damaged_copy(_checkpoint(runs[package]), bad / name / "step", state, how)
+    # signed but of the wrong structure: a manifest without a table of files, one whose entry leaves the folder, a
+    # training state whose tables or counters are of the wrong type, a model config nested 1,000 levels deep
+    manifest_null = Path(shutil.copytree(runs["hvae"] / "model", bad / "hvae_manifest_files_null"))
+    (manifest_null / "manifest.json").write_text('{"format": 1, "files": null}')
+    escape = Path(shutil.copytree(runs["hvae"] / "model", bad / "hvae_manifest_escape"))
+    (escape / "manifest.json").write_text(json.dumps({"format": 1, "files": {"../x": {"bytes": 1, "sha256": "0"}}}))
+    for name in ("struct", "types"):  # the trainer table a list; its step a string
+        step = Path(shutil.copytree(_checkpoint(runs["hvae"]), bad / f"hvae_ckpt_state_{name}" / "step"))
+        tree = json.loads((step / "state.json").read_text())
+        table = {k: v for k, v in tree["__dict__"]}
+        if name == "types":
+            table["trainer"] = {"__dict__": [[k, "5" if k == "step" else v] for k, v in table["trainer"]["__dict__"]]}
+        else:
+            table["trainer"] = [1, 2]
+        (step / "state.json").write_text(json.dumps({"__dict__": [[k, v] for k, v in table.items()]}))
+        write_manifest(step)
+    for name, source, key, value in (("dcgan_model_huge", runs["dcgan"] / "model" / "generator", "ngf", 10**9),
+                                     ("gw_model_huge", runs["ganwriting"] / "model", "gen_channels", 10**6)):
+        huge = Path(shutil.copytree(source, bad / name))
+        config = json.loads((huge / "config.json").read_text())
+        section = config.get("model", config)  # ganwriting keeps its ModelConfig under "model"
+        section[key] = value
+        (huge / "config.json").write_text(json.dumps(config))
+        write_manifest(huge)
+    deep = Path(shutil.copytree(runs["m1"] / "model", bad / "m1_model_deep"))
+    config = json.loads((deep / "config.json").read_text())
+    (deep / "config.json").write_text(json.dumps(config)[:-1] + ', "hidden": ' + "[" * 1000 + "]" * 1000 + "}")
+    write_manifest(deep)
     # a run directory whose own config.json is broken (evaluate reads it before anything else)
     (bad / "dcgan_run_garbage").mkdir()
     shutil.copytree(runs["dcgan"] / "model", bad / "dcgan_run_garbage" / "model")
     (bad / "dcgan_run_garbage" / "config.json").write_text("{ this is not json")
+    foreign_first_stage(runs["gpt"], bad / "gpt_foreign_vqgan")  # model/vqgan from another run: other codebook
 
 
 # --- before/after ------------------------------------------------------------------------------------------------

@@ -9,6 +9,9 @@ Faults are installed by wrapping functions of this process only (nothing in the 
 - ``kill:save:K``      SIGKILL half-way through writing the K-th safetensors file
 - ``enospc:K``         the K-th safetensors write fails with "No space left on device" after writing half a file
 - ``nan:K``            every loss from update K on is multiplied by NaN
+- ``signal:save:SIG:N:K``  N times SIG to itself while the K-th checkpoint is being written (before its manifest)
+- ``signal:final-eval:SIG:N:K`` N times SIG to itself inside the final evaluation (K is unused: 1)
+- ``signal:update:SIG:N:K`` N times SIG to itself in the K-th ``ctx.update`` call (mid-step)
 """
 
 from __future__ import annotations
@@ -44,10 +47,10 @@ def install(spec: str) -> None:
     if kind == "kill" and parts[1] == "manifest":
         real_manifest = ckpt._write_manifest
 
-        def manifest(directory):  # noqa: ANN001, ANN202
+        def manifest(directory, *args):  # noqa: ANN001, ANN002, ANN202
             if hit():
                 _die()
-            return real_manifest(directory)
+            return real_manifest(directory, *args)
 
         ckpt._write_manifest = manifest
     elif kind == "kill" and parts[1] == "replace":
@@ -85,6 +88,43 @@ def install(spec: str) -> None:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), filename)
 
         ckpt._st_save = save
+    elif kind == "signal" and parts[1] == "save":
+        signum, times = getattr(signal, parts[2]), int(parts[3])
+        real_manifest = ckpt._write_manifest
+
+        def manifest(directory, *args):  # noqa: ANN001, ANN002, ANN202
+            if hit():
+                for _ in range(times):
+                    os.kill(os.getpid(), signum)
+            return real_manifest(directory, *args)
+
+        ckpt._write_manifest = manifest
+    elif kind == "signal" and parts[1] == "final-eval":
+        from gencore.train import trainer
+
+        signum, times = getattr(signal, parts[2]), int(parts[3])
+        real_evaluate = trainer.Trainer._evaluate
+
+        def evaluate(self):  # noqa: ANN001, ANN202
+            if self.step >= self.config.max_steps:
+                for _ in range(times):
+                    os.kill(os.getpid(), signum)
+            return real_evaluate(self)
+
+        trainer.Trainer._evaluate = evaluate
+    elif kind == "signal" and parts[1] == "update":
+        from gencore.train import trainer
+
+        signum, times = getattr(signal, parts[2]), int(parts[3])
+        real_update = trainer.StepContext.update
+
+        def update(self, name, loss, retain_graph=False):  # noqa: ANN001, ANN202
+            if hit():
+                for _ in range(times):
+                    os.kill(os.getpid(), signum)
+            return real_update(self, name, loss, retain_graph)
+
+        trainer.StepContext.update = update
     elif kind == "nan":
         from gencore.train import trainer
 

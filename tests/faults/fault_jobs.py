@@ -211,3 +211,108 @@ def signal_trial(job: Job, run_dir: Path, signum: int, timeout: float = 120) -> 
             intact = False
     name = signals.Signals(signum).name
     return SignalTrial(job.name, name, proc.returncode, seconds, found[-1].name if found else None, intact, out[-1500:])
+
+
+def debris(run_dir: Path) -> list[str]:
+    """Temporary or half-replaced entries (``.tmp-*``, ``.old-*``) left in a run's checkpoint and model folders."""
+    places = [run_dir, run_dir / "checkpoints", run_dir / "model"]
+    return sorted(p.name for d in places if d.is_dir() for p in d.iterdir() if p.name.startswith((".tmp-", ".old-")))
+
+
+@dataclass
+class FaultTrial:
+    """What one injected fault (a signal at a chosen moment) and the ``--resume auto`` after it gave."""
+
+    job: str
+    fault: str
+    exit_code: int
+    expected_code: int
+    newest_step: int | None  # newest checkpoint after the fault
+    intact: bool  # every checkpoint and exported model verifies against its manifest
+    debris: list[str]
+    resumed: bool  # the run afterwards (resume auto) exits 0
+    equal: bool  # and ends bit-for-bit where the unbroken run ends
+
+    @property
+    def ok(self) -> bool:
+        """As expected in every respect."""
+        return self.exit_code == self.expected_code and self.intact and not self.debris and self.equal
+
+
+def fault_trial(job: Job, run_dir: Path, fault: str, expected_code: int, reference: dict[str, str],
+                extra: tuple[str, ...] = (), timeout: float = 300) -> FaultTrial:  # fmt: skip
+    """Run ``job`` with ``fault`` (+ ``extra`` arguments), check what it left, resume it, compare with ``reference``."""
+    from gencore.checkpoint import list_checkpoints, verify_dir
+    from gencore.errors import CheckpointError
+
+    done = run(job, run_dir, fault=fault, timeout=timeout, extra=extra)
+    found = list_checkpoints(run_dir / "checkpoints")
+    saved = [*found, *(p.parent for p in (run_dir / "model").rglob("manifest.json"))]
+    try:
+        for path in saved:
+            verify_dir(path)
+        intact = bool(found)
+    except CheckpointError:
+        intact = False
+    left = debris(run_dir)
+    again = run(job, run_dir, timeout=timeout)
+    newest = int(found[-1].name.split("_")[1]) if found else None
+    equal = again.returncode == 0 and state_digest(run_dir) == reference
+    return FaultTrial(job.name, fault, done.returncode, expected_code, newest, intact, left, again.returncode == 0,
+                      equal)  # fmt: skip
+
+
+def start_long(job: Job, run_dir: Path, timeout: float = 120) -> subprocess.Popen:
+    """Start a long run of ``job``; returns once its first checkpoint exists (it is then mid-training)."""
+    import time
+
+    from gencore.checkpoint import list_checkpoints
+
+    cmd, env = command(job, run_dir)
+    long = ["--set", "epochs=100000"] if job.name == "ganwriting-music" else ["--max-steps", "1000000"]
+    proc = subprocess.Popen([*cmd, *long], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + timeout
+    while not list_checkpoints(run_dir / "checkpoints") and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    return proc
+
+
+@dataclass
+class ConcurrentTrial:
+    """A second training started in the directory of a running one."""
+
+    job: str
+    second_exit_code: int
+    second_error: str  # its last line
+    names_holder: bool  # the error names the first run's PID
+    first_undisturbed: bool  # the first run was still training afterwards
+    first_exit_code: int  # after its SIGTERM (75 expected)
+    intact: bool  # every checkpoint verifies
+    resumed: bool  # the second run, once the first is over, continues the run (exit 0)
+
+
+def concurrent_trial(job: Job, run_dir: Path, timeout: float = 120) -> ConcurrentTrial:
+    """Start ``job`` twice in ``run_dir``: the first trains, the second must be refused; then the first is stopped
+    with SIGTERM and the second started again."""
+    import signal
+
+    from gencore.checkpoint import list_checkpoints, verify_dir
+    from gencore.errors import CheckpointError
+
+    first = start_long(job, run_dir, timeout)
+    try:
+        second = run(job, run_dir, timeout=timeout)
+        undisturbed = first.poll() is None
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=timeout)
+    last = (second.stderr.strip().splitlines() or [""])[-1]
+    try:
+        for path in list_checkpoints(run_dir / "checkpoints"):
+            verify_dir(path)
+        intact = True
+    except CheckpointError:
+        intact = False
+    again = run(job, run_dir, timeout=timeout)
+    return ConcurrentTrial(job.name, second.returncode, last, f"in use by process {first.pid}" in last, undisturbed,
+                           first.returncode, intact, again.returncode == 0)  # fmt: skip

@@ -156,7 +156,7 @@ samples = st.builds(
         pair=st.tuples(finite, finite),
         name=st.one_of(st.none(), text),
     ),
-    lr=finite,
+    lr=finite.map(abs),  # learning rates are not negative (checked)
     steps=st.integers(-(2**62), 2**62),
     flag=st.booleans(),
     train=st.builds(
@@ -268,3 +268,89 @@ def test_homus_round_trip_and_render(strokes: list[list[tuple[float, float]]]) -
 
 if __name__ == "__main__":  # pragma: no cover
     pytest.main([__file__, "-q"])
+
+
+# --- every value of every package's real config ------------------------------------------------------------------
+
+PACKAGE_CONFIGS = [
+    ("gencore.demo", "DemoConfig"),
+    ("dcgan_tutorial.config", "GANConfig"),
+    ("hvae_captcha.config", "HVAEConfig"),
+    ("m1_hyperspectral.config", "M1RunConfig"),
+    ("vqgan_negatives.config", "VQGANConfig"),
+    ("vqgan_negatives.config", "TransformerRunConfig"),
+    ("ganwriting_music.config", "GanwritingConfig"),
+]
+HOSTILE = ["nan", "inf", "-inf", "-1", "0", "-1e300", "1e300", str(10**30), str(-(10**30)), "''", "[]",
+           "[" * 200 + "]" * 200, "{}", "true", '"../../etc"']  # fmt: skip
+
+
+def _leaf_keys(data: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            keys += _leaf_keys(value, f"{prefix}{key}.")
+        else:
+            keys.append(f"{prefix}{key}")
+    return keys
+
+
+def _floats(data: object) -> list[float]:
+    if isinstance(data, dict):
+        return [f for v in data.values() for f in _floats(v)]
+    if isinstance(data, (list, tuple)):
+        return [f for v in data for f in _floats(v)]
+    return [data] if isinstance(data, float) else []
+
+
+def _config_class(module: str, name: str) -> type:
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
+CONFIG_KEYS = [(m, n, key) for m, n in PACKAGE_CONFIGS for key in _leaf_keys(to_dict(_config_class(m, n)()))]
+
+
+def test_every_config_key_with_every_hostile_value() -> None:
+    """Each key of each package's config with each hostile value (a few thousand configs, seconds)."""
+    for entry in CONFIG_KEYS:
+        for value in HOSTILE:
+            _check_config_value(entry, value)
+
+
+@FUZZ
+@given(st.sampled_from(CONFIG_KEYS), st.one_of(st.sampled_from(HOSTILE), st.floats().map(repr)))
+def test_every_config_value_is_checked(entry: tuple[str, str, str], value: str) -> None:
+    """Random keys with random floats (and the hostile values) on top of the exhaustive table above."""
+    _check_config_value(entry, value)
+
+
+def _check_config_value(entry: tuple[str, str, str], value: str) -> None:
+    """NaN, infinities, negatives, huge numbers and deep nesting in any key of any package's config: a config whose
+    every number is finite, seeds in range and learning rates not negative, or one ConfigError line; nothing else."""
+    from gencore.config import MAX_SEED
+
+    module, name, key = entry
+    try:
+        config = build_config(_config_class(module, name), overrides=[f"{key}={value}"])
+    except ConfigError as exc:
+        _one_line(exc)
+        return
+    data = to_dict(config)
+    assert all(math.isfinite(f) for f in _floats(data)), (key, value)
+    leaf = key.rsplit(".", 1)[-1]
+    got = data
+    for part in key.split("."):
+        got = got[part]
+    if leaf == "seed" or leaf.endswith("_seed"):
+        assert 0 <= got <= MAX_SEED, (key, value)
+    if isinstance(got, float) and (leaf == "lr" or leaf.startswith("lr_") or leaf.endswith("_lr")):
+        assert got >= 0, (key, value)
+
+
+def test_config_fuzz_covers_every_package() -> None:
+    """The fuzz target above reaches every package's config and many keys of each (hundreds in all)."""
+    assert {m.split(".")[0] for m, _, _ in CONFIG_KEYS} == {
+        "gencore", "dcgan_tutorial", "hvae_captcha", "m1_hyperspectral", "vqgan_negatives", "ganwriting_music"}
+    assert len(CONFIG_KEYS) > 150, len(CONFIG_KEYS)

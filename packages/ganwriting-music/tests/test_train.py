@@ -149,13 +149,18 @@ def test_cli_train_generate_export_evaluate_study(tmp_path, tiny_cli):
     study = json.loads((run / "study" / "classifier_study.json").read_text())
     assert study["test_writers"] == ["Petaluma"] and study["results"]["combined"]["train_images"] == 64
 
+    (run / "samples" / "my_notes.txt").write_text("mine\n")
     result = CliRunner().invoke(main, ["clean-run", str(run), "--yes"])
     assert result.exit_code == 0 and not (run / "checkpoints").exists() and (run / "model").is_dir()
+    assert [p.name for p in (run / "samples").iterdir()] == ["my_notes.txt"]  # only what training wrote goes
+    # a fresh training there would replace the model clean-run kept: refused (it used to overwrite it)
+    result = CliRunner().invoke(main, ["train", "0", "--output-dir", str(run), *tiny_cli])
+    assert result.exit_code == 2 and "already holds a trained model" in result.output, result.output
 
 
 def test_bad_options_are_one_line_errors(tmp_path, tiny_cli):
     for args, message in [
-        (["--set", "optim.lr_gen=-1.0"], "optim.lr_gen must be a positive number"),
+        (["--set", "optim.lr_gen=-1.0"], "optim.lr_gen: a learning rate cannot be negative"),
         (["--set", "data.image_size=20"], "multiple of 16"),
         (["--set", "data.fonts=['Arial']"], "unknown font 'Arial'"),
         (["--set", "loss.w_recc=1.0"], "did you mean loss.w_rec"),

@@ -31,11 +31,16 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file as _st_load
 from safetensors.torch import save_file as _st_save
 
-from gencore.errors import CheckpointError
+from gencore.config import check_depth
+from gencore.errors import CheckpointError, ConfigError, OutputError
 
 __all__ = [
     "atomic_dir",
     "atomic_file",
+    "check_output_dir",
+    "check_output_file",
+    "output_owner",
+    "current_umask",
     "atomic_write_text",
     "save_tree",
     "load_tree",
@@ -63,6 +68,24 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it where the OS tells it (Linux), else by setting it back."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _follow_umask(path: Path, directory: bool) -> None:
+    """mkstemp/mkdtemp create 0600 files and 0700 folders; what we publish gets the mode a plain open()/mkdir()
+    would give, so a cluster group that can read the user's other files can read a model too."""
+    with contextlib.suppress(OSError):
+        os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
+
+
 @contextlib.contextmanager
 def atomic_file(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is fsynced and renamed onto ``path``.
@@ -79,6 +102,7 @@ def atomic_file(path: str | Path) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        _follow_umask(tmp, directory=False)
         os.replace(tmp, path)
         _fsync_dir(path.parent)
     except BaseException:
@@ -101,14 +125,48 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _write_manifest(directory: Path) -> None:
+def _write_manifest(directory: Path, producer: str | None = None) -> None:
     files = {}
     for item in sorted(directory.rglob("*")):
         if item.is_file() and item.name != MANIFEST:
             with open(item, "rb") as fh:
                 os.fsync(fh.fileno())
             files[item.relative_to(directory).as_posix()] = {"bytes": item.stat().st_size, "sha256": _sha256(item)}
-    (directory / MANIFEST).write_text(json.dumps({"format": 1, "files": files}, indent=1) + "\n")
+        _follow_umask(item, directory=item.is_dir())
+    record: dict[str, Any] = {"format": 1, "files": files}
+    if producer:
+        record["producer"] = producer
+    (directory / MANIFEST).write_text(json.dumps(record, indent=1) + "\n")
+    _follow_umask(directory / MANIFEST, directory=False)
+
+
+def _manifest_entries(directory: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(manifest record, its ``files`` table), checked for shape; CheckpointError when it is not a manifest."""
+    manifest = directory / MANIFEST
+    try:
+        record = json.loads(manifest.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise CheckpointError(f"{manifest} is corrupt (nested too deeply)") from None
+    except (OSError, ValueError):
+        raise CheckpointError(f"{manifest} is corrupt") from None
+    entries = record.get("files") if isinstance(record, dict) else None
+    if not isinstance(entries, dict):
+        raise CheckpointError(f"{manifest} is corrupt (no table of files)")
+    for name, meta in entries.items():
+        if (
+            not isinstance(meta, dict)
+            or not isinstance(meta.get("bytes"), int)
+            or not isinstance(meta.get("sha256"), str)
+            or not _inside(directory, name)
+        ):
+            raise CheckpointError(f"{manifest} is corrupt (bad entry {name!r})")
+    return record, entries
+
+
+def _inside(directory: Path, name: str) -> bool:
+    """A manifest entry names a file inside its directory (no absolute path, no ``..``)."""
+    parts = Path(name).parts
+    return bool(parts) and not Path(name).is_absolute() and ".." not in parts and "\0" not in name
 
 
 def verify_dir(directory: str | Path) -> None:
@@ -119,10 +177,7 @@ def verify_dir(directory: str | Path) -> None:
         raise CheckpointError(f"checkpoint directory not found: {directory}")
     if not manifest.is_file():
         raise CheckpointError(f"{directory} is incomplete: no {MANIFEST} (interrupted write?)")
-    try:
-        entries = json.loads(manifest.read_text())["files"]
-    except (ValueError, KeyError, TypeError):
-        raise CheckpointError(f"{manifest} is corrupt") from None
+    _, entries = _manifest_entries(directory)
     for name, meta in entries.items():
         path = directory / name
         if not path.is_file():
@@ -134,24 +189,100 @@ def verify_dir(directory: str | Path) -> None:
             raise CheckpointError(f"{path} is corrupt (SHA-256 does not match the manifest)")
 
 
+def output_owner(directory: str | Path) -> str | None:
+    """What wrote ``directory``: its manifest's producer (``""`` for a manifest of an older version that named
+    none), or None when the folder holds anything its manifest does not list (or has no manifest)."""
+    directory = Path(directory)
+    if not (directory / MANIFEST).is_file():
+        return None
+    try:
+        record, entries = _manifest_entries(directory)
+    except CheckpointError:
+        return None
+    present = {p.relative_to(directory).as_posix() for p in directory.rglob("*") if not p.is_dir()}
+    if present - {MANIFEST} != set(entries):
+        return None
+    producer = record.get("producer", "")
+    return producer if isinstance(producer, str) else None
+
+
+def _unlisted(directory: Path) -> list[str]:
+    """What in ``directory`` its manifest does not list (every entry when there is no readable manifest)."""
+    try:
+        _, entries = _manifest_entries(directory)
+    except CheckpointError:
+        return sorted(p.name for p in directory.iterdir())
+    present = {p.relative_to(directory).as_posix() for p in directory.rglob("*") if not p.is_dir()}
+    return sorted(present - set(entries) - {MANIFEST}) or sorted(set(entries) - present)
+
+
+def check_output_dir(destination: str | Path, producer: str | None, overwrite: bool, flag: str = "--overwrite") -> bool:
+    """May ``destination`` receive a new output of ``producer``? True when it exists and will be replaced.
+
+    The rule for every command that writes a folder: a missing or empty folder is written; a folder holding an
+    earlier output of the same producer (its manifest lists exactly the files present) is replaced only with
+    ``overwrite``; anything else (a file, a folder with files the command did not write) raises OutputError and
+    nothing is touched. A manifest that names no producer (an older version's) counts as any producer's.
+    """
+    destination = Path(destination)
+    if not destination.exists() and not destination.is_symlink():
+        return False
+    if not destination.is_dir() or destination.is_symlink():
+        raise OutputError(f"{destination} exists and is not a folder; choose another output path (nothing changed)")
+    if not any(destination.iterdir()):
+        return True
+    owner = output_owner(destination)
+    if owner is None:
+        shown = _unlisted(destination)
+        listed = ", ".join(shown[:3]) + (f" and {len(shown) - 3} more" if len(shown) > 3 else "")
+        raise OutputError(
+            f"{destination} already holds files this command did not write ({listed}); choose a new or empty "
+            "folder (nothing changed)"
+        )
+    if owner and producer and owner != producer:
+        raise OutputError(f"{destination} holds an output of {owner!r}, not of {producer!r}; choose another folder")
+    if not overwrite:
+        raise OutputError(f"{destination} holds an earlier output; pass {flag} to replace it (nothing changed)")
+    return True
+
+
+def check_output_file(
+    path: str | Path, overwrite: bool, inputs: tuple[str | Path, ...] = (), flag: str = "--overwrite"
+) -> None:
+    """The file counterpart of :func:`check_output_dir`: an existing ``path`` is replaced only with
+    ``overwrite``, and never when it is one of the command's ``inputs`` (OutputError, nothing touched)."""
+    path = Path(path)
+    for item in inputs:
+        with contextlib.suppress(OSError):
+            if path.exists() and Path(item).exists() and os.path.samefile(path, item):
+                raise OutputError(f"{path} is an input of this command; choose another output path")
+    if path.is_dir():
+        raise OutputError(f"{path} is a folder; give a file name, or another --format")
+    if path.exists() and not overwrite:
+        raise OutputError(f"{path} already exists; pass {flag} to replace it (nothing changed)")
+
+
 @contextlib.contextmanager
-def atomic_dir(destination: str | Path, overwrite: bool = True) -> Iterator[Path]:
+def atomic_dir(destination: str | Path, overwrite: bool = True, producer: str | None = None) -> Iterator[Path]:
     """Yield a temporary directory that becomes ``destination`` (with a manifest) only if the block succeeds.
 
-    An existing ``destination`` is replaced only after the new one is complete; on any error the temporary
+    ``destination`` may exist only as an empty folder or as an earlier output of ``producer`` (see
+    :func:`check_output_dir`, which raises OutputError before anything is written); an earlier output is
+    replaced with ``overwrite`` only, and only after the new one is complete. On any error the temporary
     directory is removed and ``destination`` is left as it was.
     """
     destination = Path(destination)
+    check_output_dir(destination, producer, overwrite)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    if destination.exists() and not overwrite:
-        raise CheckpointError(f"{destination} already exists")
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{destination.name}-", dir=destination.parent))
     try:
         yield tmp
-        _write_manifest(tmp)
+        _write_manifest(tmp, producer)
+        _follow_umask(tmp, directory=True)
         _fsync_dir(tmp)
         old = None
-        if destination.exists():
+        # checked again: the block may have run for minutes, and the folder may have been filled meanwhile
+        if check_output_dir(destination, producer, overwrite):
             old = destination.with_name(f".old-{destination.name}-{os.getpid()}")
             os.replace(destination, old)
         os.replace(tmp, destination)
@@ -227,8 +358,10 @@ def load_tree(directory: str | Path, name: str = "state", map_location: str | to
     try:
         skeleton = json.loads(json_path.read_text())
         return _unflatten(skeleton, tensors)
-    except (ValueError, KeyError) as exc:
-        raise CheckpointError(f"{json_path} is corrupt ({exc})") from None
+    except RecursionError:
+        raise CheckpointError(f"{json_path} is corrupt (nested too deeply)") from None
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        raise CheckpointError(f"{json_path} is corrupt ({exc!r})") from None
 
 
 # --- training checkpoints ----------------------------------------------------------------------------------
@@ -278,10 +411,20 @@ def prune_checkpoints(root: str | Path, keep: int) -> list[Path]:
 # --- pretrained models ---------------------------------------------------------------------------------------
 
 
-def save_pretrained(model: torch.nn.Module, directory: str | Path, config: dict[str, Any]) -> Path:
-    """Write ``config.json`` + ``model.safetensors`` (+ manifest) atomically; returns the directory."""
+#: The producer recorded in a model folder's manifest (see :func:`check_output_dir`).
+MODEL_PRODUCER = "gencore model"
+
+
+def save_pretrained(
+    model: torch.nn.Module, directory: str | Path, config: dict[str, Any], overwrite: bool = True
+) -> Path:
+    """Write ``config.json`` + ``model.safetensors`` (+ manifest) atomically; returns the directory.
+
+    An earlier model folder there is replaced (``overwrite``); a folder holding anything else is refused with
+    OutputError, untouched.
+    """
     directory = Path(directory)
-    with atomic_dir(directory) as tmp:
+    with atomic_dir(directory, overwrite=overwrite, producer=MODEL_PRODUCER) as tmp:
         state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
         _st_save(state, str(tmp / "model.safetensors"))
         (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
@@ -295,9 +438,14 @@ def load_pretrained(
     directory = Path(directory)
     verify_dir(directory)
     try:
-        config = json.loads((directory / "config.json").read_text())
-    except ValueError as exc:
+        config = json.loads((directory / "config.json").read_text(encoding="utf-8-sig"))
+        check_depth(config, f"{directory / 'config.json'}")
+    except RecursionError:
+        raise CheckpointError(f"{directory / 'config.json'} is corrupt (nested too deeply)") from None
+    except (ValueError, ConfigError) as exc:
         raise CheckpointError(f"{directory / 'config.json'} is corrupt ({exc})") from None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{directory / 'config.json'} must hold a JSON object")
     model = build(config)
     try:
         state = _st_load(str(directory / "model.safetensors"), device=map_location)
@@ -330,12 +478,17 @@ class PretrainedMixin:
         """Build the model from ``directory/config.json`` and load ``model.safetensors`` (verified)."""
         from gencore.config import from_dict
         from gencore.errors import ConfigError
+        from gencore.memory import require_model_memory
 
         def build(raw: dict[str, Any]) -> torch.nn.Module:
             try:
-                return cls(from_dict(cls.config_class, raw))  # type: ignore[call-arg]
+                config = from_dict(cls.config_class, raw)
             except ConfigError as exc:
                 raise CheckpointError(f"{directory}/config.json: {exc}") from None
+            # a config.json asking for an absurd size is refused before the allocator fails on it
+            require_model_memory(lambda: cls(config), f"{directory}/config.json: {cls.__name__}",  # type: ignore[call-arg]
+                                 training=False, error=CheckpointError)  # fmt: skip
+            return cls(config)  # type: ignore[call-arg]
 
         return load_pretrained(directory, build, map_location)
 

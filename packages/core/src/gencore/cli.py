@@ -7,6 +7,7 @@ Bad input ends as ``error: <one line>`` on stderr with exit code 2 (a NaN stop: 
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -14,10 +15,28 @@ from typing import Any, TypeVar
 
 import click
 
-from gencore.config import build_config
+from gencore.config import MAX_SEED, build_config
 from gencore.errors import CheckpointError, GencoreError
 
-__all__ = ["Command", "Group", "training_options", "config_from_options", "run_fit", "main"]
+__all__ = ["Command", "Group", "training_options", "config_from_options", "run_fit", "main", "SEED", "FINITE"]
+
+
+class _Finite(click.ParamType):
+    """A float that is a number: click's FLOAT takes "nan" and "inf", which no option of ours means."""
+
+    name = "float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+#: Click type of every float option: finite numbers only.
+FINITE = _Finite()
+#: Click type of every ``--seed``: what torch, NumPy and Python all accept, with room for per-process offsets.
+SEED = click.IntRange(0, MAX_SEED)
 
 T = TypeVar("T")
 
@@ -94,7 +113,7 @@ def training_options(defaults_output_dir: str | None = None) -> Callable[[Callab
                          help="Override one config value, e.g. --set train.grad_clip=1.0 (repeatable)."),
             click.option("--output-dir", type=click.Path(file_okay=False), default=None,
                          help=f"Run directory [default: {defaults_output_dir or 'from the config'}]."),
-            click.option("--seed", type=int, default=None, help="Random seed (data order, init, noise)."),
+            click.option("--seed", type=SEED, default=None, help="Random seed (data order, init, noise)."),
             click.option("--resume", default=None, metavar="auto|PATH",
                          help="Continue a run: 'auto' = newest intact checkpoint in the run directory, or a path."),
             click.option("--max-steps", type=click.IntRange(min=1), default=None, help="Number of updates."),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import sys
 import types
 import typing
@@ -29,8 +30,27 @@ T = TypeVar("T")
 
 __all__ = [
     "build_config", "from_dict", "to_dict", "load_file", "load_run_config", "save_config", "parse_override",
-    "apply_overrides", "config_changes",
+    "apply_overrides", "config_changes", "check_depth", "MAX_DEPTH", "MAX_SEED",
 ]  # fmt: skip
+
+#: Deepest nesting of tables and lists accepted in a config (the deepest real one has 3 levels).
+MAX_DEPTH = 32
+#: Seeds are used as torch seeds (64-bit) and offset per process and per step: keep them well inside.
+MAX_SEED = 2**62
+
+
+def check_depth(data: Any, where: str, limit: int = MAX_DEPTH) -> None:
+    """Raise ConfigError when ``data`` nests tables/lists deeper than ``limit`` (checked without recursion, so a
+    hostile file cannot exhaust the stack)."""
+    stack = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, (list, tuple)) else ()
+        for child in children:
+            if isinstance(child, (dict, list, tuple)):
+                if depth + 1 > limit:
+                    raise ConfigError(f"{where}: nested more than {limit} levels deep")
+                stack.append((child, depth + 1))
 
 
 def to_dict(config: Any) -> dict[str, Any]:
@@ -53,7 +73,7 @@ def load_file(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark (Windows editors) is not content
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
     try:
@@ -65,8 +85,11 @@ def load_file(path: str | Path) -> dict[str, Any]:
             raise ConfigError(f"config file {path} must end in .toml or .json")
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"config file {path} is not valid {path.suffix[1:].upper()}: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"config file {path}: nested too deeply") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a table/object at the top level")
+    check_depth(data, f"config file {path}")
     return data
 
 
@@ -126,27 +149,28 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         args = get_args(tp)
         if value is None and type(None) in args:
             return None
-        for arg in args:
-            if arg is type(None):
-                continue
+        others = [a for a in args if a is not type(None)]
+        if len(others) == 1:  # Optional[X]: X's own message says more ("expected a finite number")
+            return _coerce(value, others[0], key)
+        for arg in others:
             try:
                 return _coerce(value, arg, key)
             except ConfigError:
                 continue
-        raise ConfigError(f"{key}: expected {' or '.join(_type_name(a) for a in args)}, got {value!r}")
+        raise ConfigError(f"{key}: expected {' or '.join(_type_name(a) for a in args)}, got {_short(value)}")
     if origin is Literal:
         if value in get_args(tp):
             return value
-        raise ConfigError(f"{key}: expected one of {_type_name(tp)}, got {value!r}")
+        raise ConfigError(f"{key}: expected one of {_type_name(tp)}, got {_short(value)}")
     if dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
             return value
         if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a table of {tp.__name__} options, got {value!r}")
+            raise ConfigError(f"{key}: expected a table of {tp.__name__} options, got {_short(value)}")
         return from_dict(tp, value, prefix=f"{key}.")
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key}: expected a list, got {value!r}")
+            raise ConfigError(f"{key}: expected a list, got {_short(value)}")
         args = get_args(tp)
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(args) != len(value):
@@ -157,29 +181,41 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         return tuple(items) if origin is tuple else items
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a table, got {value!r}")
+            raise ConfigError(f"{key}: expected a table, got {_short(value)}")
         return dict(value)
     if tp is bool:
         if isinstance(value, bool):
             return value
-        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        raise ConfigError(f"{key}: expected true or false, got {_short(value)}")
     if tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         if isinstance(value, float) and value.is_integer():
             return int(value)
-        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        raise ConfigError(f"{key}: expected an integer, got {_short(value)}")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise ConfigError(f"{key}: expected a number, got {value!r}")
+            try:
+                number = float(value)
+            except OverflowError:
+                raise ConfigError(f"{key}: {value} is too large for a number") from None
+            if not math.isfinite(number):
+                raise ConfigError(f"{key}: expected a finite number, got {_short(value)}")
+            return number
+        raise ConfigError(f"{key}: expected a number, got {_short(value)}")
     if tp is str:
         if isinstance(value, str):
             return value
-        raise ConfigError(f"{key}: expected a string, got {value!r}")
+        raise ConfigError(f"{key}: expected a string, got {_short(value)}")
     if isinstance(tp, type) and isinstance(value, tp):
         return value
-    raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
+    raise ConfigError(f"{key}: expected {_type_name(tp)}, got {_short(value)}")
+
+
+def _short(value: Any) -> str:
+    """``repr(value)``, cut to one readable line (a 400-digit number or a huge list would flood the error)."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:40]}... ({len(text)} characters)"
 
 
 def _unknown_key(cls: type, key: str, prefix: str) -> ConfigError:
@@ -187,6 +223,24 @@ def _unknown_key(cls: type, key: str, prefix: str) -> ConfigError:
     close = difflib.get_close_matches(key, names, n=1)
     hint = f" (did you mean {prefix}{close[0]}?)" if close else f" (known: {', '.join(names)})"
     return ConfigError(f"unknown config key {prefix}{key}{hint}")
+
+
+def _is_lr(name: str) -> bool:
+    return name == "lr" or name.startswith("lr_") or name.endswith("_lr")
+
+
+def _is_seed(name: str) -> bool:
+    return name == "seed" or name.endswith("_seed")
+
+
+def _check_convention(name: str, value: Any, key: str) -> Any:
+    """Ranges that hold for a field by its name in every package's config: learning rates (``lr``, ``lr_*``,
+    ``*_lr``) are not negative (0 freezes a model), seeds (``seed``, ``*_seed``) lie in [0, MAX_SEED]."""
+    if _is_lr(name) and isinstance(value, float) and value < 0:
+        raise ConfigError(f"{key}: a learning rate cannot be negative, got {_short(value)}")
+    if _is_seed(name) and isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= MAX_SEED:
+        raise ConfigError(f"{key}: a seed must lie in [0, 2**62], got {_short(value)}")
+    return value
 
 
 def from_dict(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
@@ -197,7 +251,7 @@ def from_dict(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
     for key, value in data.items():
         if key not in fields:
             raise _unknown_key(cls, key, prefix)
-        kwargs[key] = _coerce(value, hints[key], prefix + key)
+        kwargs[key] = _check_convention(key, _coerce(value, hints[key], prefix + key), prefix + key)
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
@@ -217,6 +271,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key = key.strip()
     if not key or any(not part for part in key.split(".")):
         raise ConfigError(f"--set expects key=value, got {text!r}")
+    if raw.count("[") + raw.count("{") > MAX_DEPTH:  # TOML's parser recurses once per bracket
+        raise ConfigError(f"--set {key}: nested more than {MAX_DEPTH} levels deep")
     try:
         parsed = tomllib.loads(f"v = {raw}")
         if list(parsed) != ["v"]:  # "1\nb=2" would otherwise keep 1 and drop the rest without a word

@@ -4,6 +4,12 @@
 * :class:`IndexFileDataset`: a text file of ``path<TAB>class`` lines (tab, comma or last whitespace-separated field).
 * :class:`FilenameLabelDataset`: the label is in the file name (``root/a7x2k.png`` -> ``"a7x2k"``).
 
+A folder holds either loose images or sub-folders of images, never both (:func:`refuse_mixed`: which one was
+meant cannot be told, and taking either silently drops the other); every package that reads image folders applies
+that rule, and each data set says how many images of which classes it read (:func:`announce`). Index files may
+be saved with a byte-order mark and CRLF line ends (:func:`gencore.paths.read_text_lines`); their paths are
+relative to the index file's folder, absolute ones are taken as they are (:func:`gencore.paths.listed_path`).
+
 Items are ``(image_tensor, label)``; images are float tensors in [-1, 1], (C, H, W). A file that cannot be read
 raises :class:`~gencore.errors.DataError` naming it (``bad_files="raise"``), or is dropped when the data set is
 built (``bad_files="skip"``, every file is decoded once up front and the count is reported).
@@ -11,8 +17,10 @@ built (``bad_files="skip"``, every file is decoded once up front and the count i
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
@@ -23,6 +31,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from gencore.errors import DataError
+from gencore.paths import listed_path, read_text_lines
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -33,6 +42,10 @@ __all__ = [
     "FilenameLabelDataset",
     "TensorImageDataset",
     "split_indices",
+    "folder_layout",
+    "refuse_mixed",
+    "count_summary",
+    "announce",
 ]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
@@ -70,6 +83,50 @@ def image_to_tensor(img: Image.Image) -> torch.Tensor:
 
 def _list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def _is_image(path: Path) -> bool:
+    return path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def folder_layout(root: str | Path) -> tuple[list[Path], dict[str, list[Path]]]:
+    """What an image folder holds: its loose images (files directly in ``root``) and, for every sub-folder that
+    holds images (searched recursively), those images by the sub-folder's name. Hidden entries are skipped."""
+    root = Path(root)
+    entries = sorted(root.iterdir())
+    loose = [p for p in entries if _is_image(p)]
+    folders = {}
+    for sub in entries:
+        if sub.is_dir() and not sub.name.startswith("."):
+            images = _list_images(sub)
+            if images:
+                folders[sub.name] = images
+    return loose, folders
+
+
+def count_summary(counts: dict[str, int], limit: int = 8) -> str:
+    """``"a 100, b 24"``: names and counts, the first ``limit`` of them and how many more."""
+    items = [f"{name} {n}" for name, n in counts.items()]
+    more = f", ... (+{len(items) - limit} more)" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
+
+
+def refuse_mixed(root: str | Path, loose: Sequence[Path], folders: dict[str, list[Path]]) -> None:
+    """The rule of every image-folder reader: a folder holds loose images (one flat set) or sub-folders of images
+    (classes, writers), never both. Both at once raises DataError naming the loose count and the sub-folders."""
+    if loose and folders:
+        subs = count_summary({f"{name}/": len(images) for name, images in folders.items()})
+        raise DataError(
+            f"{root} is ambiguous: it holds {len(loose)} loose image(s) and sub-folder(s) with images ({subs}); "
+            "use either loose images only (one set) or sub-folders only (one per class), e.g. move the loose "
+            "images into a folder of their own"
+        )
+
+
+def announce(message: str) -> None:
+    """Print what a data set read (how many images of which classes), once: on rank 0 of a launched job."""
+    if os.environ.get("RANK", "0") == "0":
+        print(message, flush=True)
 
 
 class _LabelledImages(Dataset):
@@ -113,6 +170,12 @@ class _LabelledImages(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int | str]:
         return self.load(index), self.items[index][1]
 
+    def _announce(self, source: str | Path) -> None:
+        counts = Counter(label for _, label in self.items)
+        names = getattr(self, "classes", None)
+        per_class = {names[k] if names else str(k): counts[k] for k in sorted(counts)}
+        announce(f"read {len(self)} images of {len(per_class)} class(es) from {source}: {count_summary(per_class)}")
+
 
 class ImageFolderDataset(_LabelledImages):
     """``root/<class_name>/**/<image>``; labels are class indices in sorted class-name order (``self.classes``)."""
@@ -129,6 +192,8 @@ class ImageFolderDataset(_LabelledImages):
         root = Path(root)
         if not root.is_dir():
             raise DataError(f"image folder not found: {root}")
+        loose, with_images = folder_layout(root)
+        refuse_mixed(root, loose, with_images)
         found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
         if classes is not None:
             unknown = sorted(set(classes) - set(found))
@@ -136,11 +201,13 @@ class ImageFolderDataset(_LabelledImages):
                 raise DataError(f"{root}: no folder for class(es) {', '.join(unknown)}")
             found = list(classes)
         if not found:
-            raise DataError(f"{root} has no class folders (expected {root}/<class>/<image>)")
+            holds = f", only {len(loose)} loose image(s)" if loose else ""
+            raise DataError(f"{root} has no class folders (expected {root}/<class>/<image>){holds}")
         self.classes = found
         self.class_to_index = {c: i for i, c in enumerate(found)}
         items = [(p, self.class_to_index[c]) for c in found for p in _list_images(root / c)]
         super().__init__(items, mode, size, transform, bad_files, str(root))
+        self._announce(root)
 
 
 class IndexFileDataset(_LabelledImages):
@@ -161,10 +228,7 @@ class IndexFileDataset(_LabelledImages):
         if not index_file.is_file():
             raise DataError(f"index file not found: {index_file}")
         root = Path(root) if root is not None else index_file.parent
-        try:
-            lines = index_file.read_text(encoding="utf-8").splitlines()
-        except UnicodeDecodeError:
-            raise DataError(f"{index_file} is not a UTF-8 text file") from None
+        lines = read_text_lines(index_file, "index file")  # a byte-order mark and CRLF line ends are fine
         pairs = []
         for number, line in enumerate(lines, 1):
             text = line.strip()
@@ -176,8 +240,8 @@ class IndexFileDataset(_LabelledImages):
                     break
             else:
                 raise DataError(f"{index_file}:{number}: expected 'PATH<TAB>CLASS', got {text!r}")
-            path = Path(parts[0].strip())
-            pairs.append((path if path.is_absolute() else root / path, parts[1].strip(), number))
+            path = listed_path(root, parts[0].strip(), where=f"{index_file}:{number}: ")
+            pairs.append((path, parts[1].strip(), number))
         names = sorted({c for _, c, _ in pairs}) if classes is None else list(classes)
         self.classes = names
         self.class_to_index = {c: i for i, c in enumerate(names)}
@@ -189,6 +253,7 @@ class IndexFileDataset(_LabelledImages):
                 raise DataError(f"{index_file}:{number}: image not found: {path}")
             items.append((path, self.class_to_index[cls]))
         super().__init__(items, mode, size, transform, bad_files, str(index_file))
+        self._announce(index_file)
 
 
 class FilenameLabelDataset(_LabelledImages):
@@ -207,6 +272,8 @@ class FilenameLabelDataset(_LabelledImages):
         root = Path(root)
         if not root.is_dir():
             raise DataError(f"image folder not found: {root}")
+        loose, with_images = folder_layout(root)
+        refuse_mixed(root, loose, with_images)
         regex = re.compile(pattern) if pattern else None
         items: list[tuple[Path, int | str]] = []
         for path in _list_images(root):
@@ -218,6 +285,7 @@ class FilenameLabelDataset(_LabelledImages):
                 raise DataError(f"{path}: file name does not match the label pattern {pattern!r}")
             items.append((path, match.group(1) if match.groups() else match.group(0)))
         super().__init__(items, mode, size, transform, bad_files, str(root))
+        announce(f"read {len(self)} images from {root} (labels from the file names)")
 
 
 class TensorImageDataset(Dataset):

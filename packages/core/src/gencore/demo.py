@@ -167,20 +167,24 @@ def build_trainer(config: DemoConfig) -> Trainer:
     return Trainer(
         config.train, {"vae": model}, {"vae": opt}, step, train_set,
         ema={"vae": config.ema_decay}, sample_fn=samples, eval_fn=evaluate, run_config=to_dict(config),
+        export_fn=export_model,
     )  # fmt: skip
+
+
+def export_model(trainer: Trainer, result: FitResult) -> None:
+    """Write ``<run>/model`` (the EMA weights) once training is over (the Trainer's ``export_fn``)."""
+    if not result.completed:
+        return
+    trainer.ema["vae"].shadow.save_pretrained(trainer.run_dir / "model")
+    trainer.print(
+        f"done ({result.reason}) at step {result.step}: {trainer.run_dir}/model, samples/, losses.png, "
+        f"metrics.csv; validation NLL <= {result.metrics.get('nll_bits_per_dim', float('nan')):.4f} bits/dim"
+    )
 
 
 def run_demo(config: DemoConfig, resume: str | None = None) -> FitResult:
     """Train the demo VAE; writes the run directory and ``<run>/model``; returns how training ended."""
-    trainer = build_trainer(config)
-    result = trainer.fit(resume=resume)
-    if trainer.is_main and result.reason != "preempted":
-        trainer.ema["vae"].shadow.save_pretrained(trainer.run_dir / "model")
-        trainer.print(
-            f"done ({result.reason}) at step {result.step}: {trainer.run_dir}/model, samples/, losses.png, "
-            f"metrics.csv; validation NLL <= {result.metrics.get('nll_bits_per_dim', float('nan')):.4f} bits/dim"
-        )
-    return result
+    return build_trainer(config).fit(resume=resume)
 
 
 if __name__ == "__main__":  # accelerate launch -m gencore.demo [options]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import shutil
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -104,6 +105,7 @@ def check_device_placement(build: Callable[[], Trainer], steps: int = 2) -> dict
     """
     with meta_device() as device:
         trainer = build()
+        before = set(trainer.run_dir.iterdir()) if trainer.run_dir.is_dir() else set()
         report: dict[str, Any] = {"models": {n: str(_device_of(trainer.unwrap(n))) for n in trainer.models}}
         misplaced = {n: d for n, d in report["models"].items() if d != "meta"}
         if misplaced:
@@ -119,6 +121,10 @@ def check_device_placement(build: Callable[[], Trainer], steps: int = 2) -> dict
             report["samples"] = sorted(images) if isinstance(images, dict) else [""]
         if trainer.eval_fn is not None:
             report["eval"] = sorted(trainer.eval_fn(trainer))
+        # what these calls outside fit() wrote into the run directory (m1 keeps its best model there) is
+        # placeholder data of this check: cleared, so that the fit below is the fresh start it is meant to be
+        for item in (set(trainer.run_dir.iterdir()) if trainer.run_dir.is_dir() else set()) - before:
+            shutil.rmtree(item) if item.is_dir() else item.unlink()
         # the Trainer's own loop: logging, sample grids, checkpoints, evaluation, then a resume from them
         every = {"log_every": 1, "sample_every": 1, "checkpoint_every": 1, "eval_every": steps, "max_epochs": None}
         report["fit"] = _short_run(build(), steps, every).reason

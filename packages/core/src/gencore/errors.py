@@ -25,6 +25,15 @@ class CheckpointError(GencoreError):
     """A checkpoint or pretrained directory is missing, incomplete, corrupt or refused (pickle)."""
 
 
+class OutputError(GencoreError):
+    """An output path holds files this command did not write, or an earlier output that needs ``--overwrite``;
+    nothing was changed."""
+
+
+class RunLockedError(GencoreError):
+    """Another process holds the run directory's lock."""
+
+
 class NonFiniteLossError(GencoreError):
     """Training produced a NaN/inf loss; parameters were not updated with it."""
 

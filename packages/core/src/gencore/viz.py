@@ -73,7 +73,7 @@ def plot_metrics(csv_path: str | Path, png_path: str | Path, columns: Sequence[s
     csv_path = Path(csv_path)
     if not csv_path.is_file():
         return None
-    with open(csv_path, newline="") as fh:
+    with open(csv_path, newline="", encoding="utf-8-sig") as fh:  # a byte-order mark is fine
         rows = list(csv.DictReader(fh))
     skip = {"step", "epoch", "steps_per_s"}
     names = list(columns) if columns else [k for k in (rows[0].keys() if rows else []) if k not in skip]

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from gencore.cli import Group, config_from_options, run_fit, training_options
+from gencore.cli import FINITE, SEED, Group, config_from_options, run_fit, training_options
 from gencore.errors import CheckpointError, ConfigError
 
 
@@ -42,28 +42,28 @@ def main() -> None:
     default=None,
     help="GAN loss [default: nonsaturating].",
 )
-@click.option("--lr-g", type=float, default=None, help="Generator learning rate [default: 2e-4].")
-@click.option("--lr-d", type=float, default=None, help="Discriminator learning rate [default: 2e-4].")
+@click.option("--lr-g", type=FINITE, default=None, help="Generator learning rate [default: 2e-4].")
+@click.option("--lr-d", type=FINITE, default=None, help="Discriminator learning rate [default: 2e-4].")
 @click.option(
     "--label-smoothing",
-    type=float,
+    type=FINITE,
     default=None,
     metavar="REAL_LABEL",
     help="One-sided label smoothing: target for real images, e.g. 0.9 [default: 1.0 = off].",
 )
 @click.option(
     "--instance-noise",
-    type=float,
+    type=FINITE,
     default=None,
     help="Std of noise added to D's inputs, decaying to 0 [default: 0 = off].",
 )
 @click.option(
     "--d-skip-below",
-    type=float,
+    type=FINITE,
     default=None,
     help="Skip D's update while its loss is below this [default: 0 = never].",
 )
-@click.option("--ema", type=float, default=None, help="EMA decay of the generator, e.g. 0.999 [default: off].")
+@click.option("--ema", type=FINITE, default=None, help="EMA decay of the generator, e.g. 0.999 [default: off].")
 def train(**options: Any) -> None:
     """Train a GAN; writes samples/, metrics.csv, losses.png, checkpoints/ and model/ into the run directory.
 
@@ -88,7 +88,7 @@ def train(**options: Any) -> None:
 def _read_json(path: Path) -> dict:
     """A run's JSON file, or a one-line error naming it."""
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8-sig"))  # a byte-order mark is fine
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise CheckpointError(f"{path} is unreadable or not JSON ({str(exc).splitlines()[0]})") from None
     if not isinstance(data, dict):
@@ -112,7 +112,7 @@ def _generator(path: str):
 @main.command()
 @click.argument("run", type=click.Path())
 @click.option("-n", "--num", type=click.IntRange(1, 4096), default=64, show_default=True, help="Images.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default="samples.png", show_default=True)
 def sample(run: str, num: int, seed: int, output: str) -> None:
     """Write a grid of NUM generated images from RUN (a run directory or a model/generator directory)."""
@@ -176,16 +176,16 @@ def evaluate(run: str, num: int, output: str | None) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default="stylized.png", show_default=True)
 @click.option("--size", type=click.IntRange(32, 1024), default=256, show_default=True, help="Longer side in px.")
 @click.option("--steps", type=click.IntRange(1, 10000), default=300, show_default=True)
-@click.option("--style-weight", type=float, default=None, help="Style loss weight [default: per feature kind].")
-@click.option("--content-weight", type=float, default=1.0, show_default=True)
-@click.option("--tv-weight", type=float, default=None, help="Total-variation weight [default: per feature kind].")
+@click.option("--style-weight", type=FINITE, default=None, help="Style loss weight [default: per feature kind].")
+@click.option("--content-weight", type=FINITE, default=1.0, show_default=True)
+@click.option("--tv-weight", type=FINITE, default=None, help="Total-variation weight [default: per feature kind].")
 @click.option(
     "--vgg-weights",
     type=click.Path(dir_okay=False),
     default=None,
     help="torchvision VGG19 (or VGG16) ImageNet weights file; default: the torch cache if present.",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 def stylize(content: str, style: str, output: str, **options: Any) -> None:
     """Paint CONTENT in the style of STYLE (Gatys et al.): content + Gram-matrix style + total variation."""
     from dcgan_tutorial.style import stylize as run_stylize
@@ -201,7 +201,7 @@ def stylize(content: str, style: str, output: str, **options: Any) -> None:
 @main.command("collapse-demo")
 @click.option("-o", "--output-dir", type=click.Path(file_okay=False), default="runs/collapse-demo", show_default=True)
 @click.option("--steps", type=click.IntRange(100, 100000), default=2000, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 def collapse_demo(output_dir: str, steps: int, seed: int) -> None:
     """Train a collapsing and a healthy GAN on a ring of 8 Gaussians and show them side by side (collapse.png)."""
     from dcgan_tutorial.collapse import run_collapse_demo

@@ -8,14 +8,17 @@ Built-in sets are made from images that scikit-image ships inside its wheel:
 * ``photos``: random crops of the colour photographs ``astronaut``, ``coffee``, ``chelsea``, ``rocket`` and
   ``hubble_deep_field``; class = photograph.
 
-Other sources: an image folder (flat, or one sub-folder per class) and torchvision's MNIST, FashionMNIST,
-CIFAR-10 and CelebA when their files are already on disk (``mnist:ROOT`` …; nothing is downloaded).
+Other sources: an image folder (flat, or one sub-folder per class; loose images beside sub-folders of images are
+refused as ambiguous) and torchvision's MNIST, FashionMNIST, CIFAR-10 and CelebA when their files are already on
+disk (``mnist:ROOT`` …; nothing is downloaded; a damaged or foreign file is a one-line DataError naming it).
 
 Images are float tensors in [-1, 1], shape (C, H, W); every item is ``(image, class_index)``.
 """
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +27,17 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from gencore.data import IMAGE_EXTENSIONS, ImageFolderDataset, image_to_tensor, load_image, split_indices
+from gencore.data import (
+    IMAGE_EXTENSIONS,
+    ImageFolderDataset,
+    announce,
+    count_summary,
+    folder_layout,
+    image_to_tensor,
+    load_image,
+    refuse_mixed,
+    split_indices,
+)
 from gencore.errors import DataError
 
 BUILTIN = {
@@ -120,17 +133,23 @@ def builtin_set(name: str, size: int, channels: int, num_images: int, seed: int 
 
 
 def folder_set(root: Path, size: int, channels: int) -> ImageSet:
-    """A flat folder of images, or one sub-folder per class (all images decoded once, errors name the file)."""
+    """A flat folder of images, or one sub-folder per class (all images decoded once, errors name the file).
+
+    Loose images beside sub-folders of images are ambiguous and refused (gencore.data.refuse_mixed); sub-folders
+    without images are ignored. How many images of which classes were read is printed.
+    """
     if not root.is_dir():
         raise DataError(f"image folder not found: {root}")
     mode = "L" if channels == 1 else "RGB"
-    has_classes = any(p.is_dir() and not p.name.startswith(".") for p in root.iterdir())
-    if has_classes:
-        ds = ImageFolderDataset(root, mode=mode, size=(size, size))
+    loose, class_folders = folder_layout(root)
+    refuse_mixed(root, loose, class_folders)
+    if class_folders:
+        ds = ImageFolderDataset(root, mode=mode, size=(size, size), classes=list(class_folders))
         paths, labels, classes = [p for p, _ in ds.items], [y for _, y in ds.items], ds.classes
     else:
-        paths = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-        labels, classes = [0] * len(paths), [root.name]
+        paths, labels, classes = loose, [0] * len(loose), [root.name]
+        if paths:
+            announce(f"read {len(paths)} images of 1 class from {root} (a flat folder): {root.name} {len(paths)}")
     if not paths:
         raise DataError(f"no images in {root} (looked for {', '.join(IMAGE_EXTENSIONS)})")
     images = torch.stack([image_to_tensor(load_image(p, mode, (size, size))) for p in paths])
@@ -144,20 +163,75 @@ def torchvision_set(spec: str, size: int, channels: int, limit: int) -> ImageSet
 
     cls = getattr(torchvision.datasets, TORCHVISION[name])
     kwargs = {"split": "train"} if name == "celeba" else {"train": True}
-    try:
-        ds = cls(root, download=False, **kwargs)
-    except (RuntimeError, FileNotFoundError, OSError) as exc:
-        raise DataError(
-            f"{TORCHVISION[name]} files not found under {root!r} ({exc}); nothing is downloaded here"
-        ) from None
     mode = "L" if channels == 1 else "RGB"
     images, labels = [], []
-    for i in range(min(limit, len(ds))):
-        img, target = ds[i]
-        images.append(image_to_tensor(img.convert(mode).resize((size, size))))
-        labels.append(int(target) if not torch.is_tensor(target) else 0)
+    try:
+        ds = cls(root, download=False, **kwargs)
+        data, targets = getattr(ds, "data", None), getattr(ds, "targets", None)
+        if data is not None and targets is not None and len(data) != len(targets):
+            raise DataError(f"{TORCHVISION[name]} under {root!r}: {len(data)} images but {len(targets)} labels")
+        for i in range(min(limit, len(ds))):
+            img, target = ds[i]
+            images.append(image_to_tensor(img.convert(mode).resize((size, size))))
+            labels.append(int(target) if not torch.is_tensor(target) else 0)
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever a damaged or foreign file raises is that file's problem
+        raise _torchvision_error(name, root, exc) from None
+    if not images:
+        raise DataError(f"{TORCHVISION[name]} under {root!r} holds no images")
     classes = [str(c) for c in getattr(ds, "classes", ["all"])]
+    counts = Counter(labels)
+    per_class = {classes[k] if k < len(classes) else str(k): counts[k] for k in sorted(counts)}
+    announce(f"read {len(images)} images of {len(counts)} class(es) from {TORCHVISION[name]} in {root}: "
+             f"{count_summary(per_class)}")  # fmt: skip
     return ImageSet(torch.stack(images), torch.tensor(labels), classes)
+
+
+def _torchvision_error(name: str, root: str, exc: Exception) -> DataError:
+    """One line for a torchvision data set that failed to load: missing files, or the file that is broken."""
+    title = TORCHVISION[name]
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, FileNotFoundError) or (isinstance(exc, RuntimeError) and "not found" in text.lower()):
+        return DataError(f"{title} files not found under {root!r} ({text}); nothing is downloaded here")
+    found = _mnist_culprit(title, root) if name in ("mnist", "fashionmnist") else None
+    if found is not None:
+        return DataError(f"cannot read {title} under {root!r}: {found[0]}: {found[1]}")
+    return DataError(f"cannot read {title} under {root!r}: {text[:300]}")
+
+
+def _mnist_culprit(title: str, root: str) -> tuple[Path, str] | None:
+    """The MNIST-format file that torchvision could not read, and why (None when each reads on its own).
+
+    torchvision reads ``<root>/<title>/processed/training.pt`` (with PyTorch's weights-only unpickler: a file
+    whose pickle would run code is refused before anything in it runs) when it and ``test.pt`` exist, else the
+    idx files in ``raw/``.
+    """
+    from torchvision.datasets.mnist import read_image_file, read_label_file
+
+    folder = Path(root) / title
+    legacy = [folder / "processed" / f for f in ("training.pt", "test.pt")]
+    if all(p.is_file() for p in legacy):
+        try:
+            content = torch.load(legacy[0], map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001
+            found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))  # the object the pickle wanted to call
+            why = f"it would call {found.group(1)}" if found else " ".join(str(exc).split())[:200]
+            return legacy[0], f"refused by PyTorch's weights-only unpickler, nothing in it ran ({why})"
+        kind = type(content).__name__
+        return legacy[0], f"holds a {kind}, not the (images, labels) tensors of torchvision's old MNIST format"
+    raw = folder / "raw"
+    for path, reader, what in ((raw / "train-images-idx3-ubyte", read_image_file, "idx image file (N×28×28)"),
+                               (raw / "train-labels-idx1-ubyte", read_label_file, "idx label file")):  # fmt: skip
+        try:
+            reader(str(path))
+        except Exception as exc:  # noqa: BLE001
+            if path.is_file() and path.stat().st_size == 0:
+                return path, f"empty file, not an {what}"
+            if isinstance(exc, AssertionError) or not str(exc).strip():
+                return path, f"not an {what} (bad header)"
+            return path, f"not an {what} ({' '.join(str(exc).split())[:200]})"
+    return None
 
 
 def load_source(source: str, size: int, channels: int, num_images: int, seed: int = 0) -> ImageSet:

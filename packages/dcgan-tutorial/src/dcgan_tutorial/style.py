@@ -37,19 +37,18 @@ class VGGFeatures(nn.Module):
 
     kind = "vgg"
 
-    def __init__(self, arch: str, state: dict[str, torch.Tensor]) -> None:
+    def __init__(self, arch: str, state: dict[str, torch.Tensor], source: str | Path = "the VGG weights") -> None:
         super().__init__()
         import torchvision
+
+        from gencore.weights import load_weights
 
         vgg = getattr(torchvision.models, arch)(weights=None)
         style_idx, content_idx = VGG_LAYERS[arch]
         depth = max(*style_idx, content_idx) + 1
         self.features = vgg.features[:depth].eval().requires_grad_(False)
-        wanted = {k: v for k, v in state.items() if k.startswith("features.")}
-        try:
-            nn.Sequential(*vgg.features).load_state_dict({k[9:]: v for k, v in wanted.items()}, strict=True)
-        except RuntimeError as exc:
-            raise CheckpointError(f"not {arch} ImageNet weights: {str(exc).splitlines()[0]}") from None
+        # the convolutional part, strictly: a wrong file is one line naming it and the mismatch
+        load_weights(nn.Sequential(*vgg.features), state, source, f"{arch} ImageNet weights", prefix="features.")
         self.style_idx, self.content_idx = set(style_idx), content_idx
         self.name = arch
 
@@ -115,9 +114,7 @@ def feature_extractor(vgg_weights: Path | None, seed: int = 0) -> nn.Module:
         return RandomMultiScaleFeatures(seed=seed)
     arch, path = found
     state = load_torch_file(path, weights_only=True)
-    if not isinstance(state, dict):
-        raise CheckpointError(f"{path} does not hold a state dict")
-    return VGGFeatures(arch, state)
+    return VGGFeatures(arch, state, path)
 
 
 def _load_rgb(path: Path, longer_side: int) -> torch.Tensor:

@@ -22,6 +22,7 @@ from dcgan_tutorial.model import build_models
 from gencore.config import to_dict
 from gencore.distributed import sharded_map
 from gencore.losses import d_loss, g_loss, gradient_penalty
+from gencore.memory import require_batch_memory, require_memory, require_model_memory, tensor_bytes
 from gencore.train import FitResult, StepContext, Trainer, seed_everything
 
 
@@ -143,9 +144,25 @@ def _is_main_process() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
 
+def require_memory_for(config: GANConfig) -> None:
+    """Refuse, in one line and before anything is allocated, sizes at which one input batch, the built-in crops
+    or the two models (weights, gradients, Adam moments) cannot fit in memory (:mod:`gencore.memory`)."""
+    m, d = config.model, config.data
+    item = (m.channels, m.image_size, m.image_size)
+    require_batch_memory(config.train.batch_size, item, "images", "model.image_size")
+    if d.source in ("textures", "photos"):  # float32 crops held for the whole run
+        dims = "x".join(map(str, item))
+        require_memory(tensor_bytes([d.num_images, *item]), f"{d.num_images} crops of {dims} (data.num_images)")
+    widths = f"model.ngf={m.ngf}, model.ndf={m.ndf}" if m.kind == "dcgan" else f"model.fc_hidden={list(m.fc_hidden)}"
+    what = f"{m.kind} generator and discriminator ({widths}, model.nz={m.nz}, model.image_size={m.image_size})"
+    require_model_memory(lambda: build_models(m, wgan_gp=config.tips.loss == "wgan-gp"), what,
+                         device="cpu" if config.train.cpu else None)  # fmt: skip
+
+
 def build_trainer(config: GANConfig) -> Trainer:
     """Data, models, optimizers, feature network and the Trainer for ``config`` (nothing trained yet)."""
     seed_everything(config.train.seed)
+    require_memory_for(config)
     train_set, holdout = prepare_data(config)
     generator, discriminator = build_models(config.model, wgan_gp=config.tips.loss == "wgan-gp")
     betas = (config.tips.beta1, config.tips.beta2)
@@ -172,22 +189,25 @@ def build_trainer(config: GANConfig) -> Trainer:
         config.train, {"G": generator, "D": discriminator}, optimizers, make_step(config),
         TensorPairs(train_set, flip=True),
         ema={"G": config.tips.ema_decay} if config.tips.ema_decay > 0 else None,
-        sample_fn=samples, eval_fn=evaluate, run_config=to_dict(config),
+        sample_fn=samples, eval_fn=evaluate, run_config=to_dict(config), export_fn=export_models,
     )  # fmt: skip
+
+
+def export_models(trainer: Trainer, result: FitResult) -> None:
+    """Write ``model/generator`` and ``model/discriminator`` once training is over (the Trainer's ``export_fn``)."""
+    if not result.completed:
+        return
+    run_dir = trainer.run_dir
+    generator_for_sampling(trainer).save_pretrained(run_dir / "model" / "generator")
+    trainer.unwrap("D").save_pretrained(run_dir / "model" / "discriminator")
+    m = result.metrics
+    summary = ", ".join(f"{k} {m[k]:.4g}" for k in ("fd", "fd_floor", "kid", "diversity", "coverage") if k in m)
+    trainer.print(f"done ({result.reason}) at step {result.step}: {run_dir}/samples, losses.png, model/; {summary}")
 
 
 def run_training(config: GANConfig, resume: str | None = None) -> FitResult:
     """Train the configured GAN; writes the run directory, ``model/generator`` and ``model/discriminator``."""
-    trainer = build_trainer(config)
-    run_dir = trainer.run_dir
-    result = trainer.fit(resume=resume)
-    if trainer.is_main and result.reason != "preempted":
-        generator_for_sampling(trainer).save_pretrained(run_dir / "model" / "generator")
-        trainer.unwrap("D").save_pretrained(run_dir / "model" / "discriminator")
-        m = result.metrics
-        summary = ", ".join(f"{k} {m[k]:.4g}" for k in ("fd", "fd_floor", "kid", "diversity", "coverage") if k in m)
-        trainer.print(f"done ({result.reason}) at step {result.step}: {run_dir}/samples, losses.png, model/; {summary}")
-    return result
+    return build_trainer(config).fit(resume=resume)
 
 
 if __name__ == "__main__":  # accelerate launch -m dcgan_tutorial.train [options]

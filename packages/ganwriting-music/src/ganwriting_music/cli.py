@@ -2,7 +2,9 @@
 evaluate, classifier-study.
 
 Bad input (unknown class, empty folder, malformed HOMUS line, missing checkpoint...) ends with one line
-``error: ...`` and exit code 2 (gencore's error path); ``--debug`` shows the traceback.
+``error: ...`` and exit code 2 (gencore's error path); ``--debug`` shows the traceback. A writer or class name
+from the data that is not a plain folder name (``../x``, ``/abs``, a NUL byte) is refused before anything is
+written: no value from a data file becomes a path outside the output folder.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 import click
 
-from gencore.cli import Group, config_from_options, run_fit, training_options
+from gencore.cli import FINITE, SEED, Group, config_from_options, run_fit, training_options
 from gencore.errors import ConfigError, DataError
 
 
@@ -73,19 +75,32 @@ def read_classes(root: str, output: str, classes: str | None, skip_unknown: bool
     click.echo("  " + ", ".join(f"{c} {n}" for c, n in sorted(per_class.items())))
 
 
-def _write_set(data: Any, out: Path, index: bool = True) -> int:
-    """Write a SymbolSet as ``out/<writer>/<class>/NNNNN.png`` (+ ``out/index.txt``); returns the image count."""
+def _write_set(data: Any, out: Path, index: bool = True, where: str = "") -> int:
+    """Write a SymbolSet as ``out/<writer>/<class>/NNNNN.png`` (+ ``out/index.txt``); returns the image count.
+
+    Writer and class names come from the data (an index file's columns, folder names): each must be a plain folder
+    name inside ``out`` (gencore.paths), checked for every image before the first one is written; ``where`` (the
+    source) prefixes the error.
+    """
     from PIL import Image
 
     from ganwriting_music.data import write_index
+    from gencore.errors import DataError
+    from gencore.paths import safe_join, safe_name
 
-    entries = []
+    planned = []
     counts: dict[tuple[int, int], int] = {}
     for img, label, writer in zip(data.images[:, 0].numpy(), data.labels.tolist(), data.writers.tolist()):
         cls, name = data.classes[label], data.writer_names[writer]
         n = counts.get((writer, label), 0)
         counts[(writer, label)] = n + 1
-        path = out / name / cls / f"{n:05d}.png"
+        try:
+            path = safe_join(out, safe_name(name, "writer"), safe_name(cls, "class"), f"{n:05d}.png")
+        except DataError as exc:
+            raise DataError(f"{where}{exc}") from None
+        planned.append((img, path, cls, name))
+    entries = []
+    for img, path, cls, name in planned:
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(img).save(path)
         entries.append((path, cls, name))
@@ -110,7 +125,7 @@ def render_homus(root: str, output: str, size: int, stroke: int, classes: str | 
     from ganwriting_music.data import read_homus
 
     data, skipped = read_homus(root, _class_list(classes), size, stroke)
-    n = _write_set(data, Path(output))
+    n = _write_set(data, Path(output), where=f"{root}: ")
     click.echo(f"rendered {n} symbols of {len(data.writer_names)} writer(s) to {output} (index: {output}/index.txt)")
     if skipped:
         click.echo("skipped HOMUS classes without a SMuFL counterpart: "
@@ -122,7 +137,7 @@ def render_homus(root: str, output: str, size: int, stroke: int, classes: str | 
 @click.option("--fonts", default=None, metavar="A,B", help="Fonts (writers) [default: all five].")
 @click.option("--size", type=click.IntRange(16, 1024), default=128, show_default=True, help="Image side.")
 @click.option("-n", "--per-class", type=click.IntRange(1, 100000), default=16, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @_classes_option
 def export_fonts(output: str, fonts: str | None, size: int, per_class: int, seed: int, classes: str | None) -> None:
     """Write the embedded data (augmented glyphs of the verovio fonts) as OUTPUT/<font>/<class>/*.png."""
@@ -184,7 +199,7 @@ def clean(source: str, output: str, size: int, binarize: bool, min_ink: float, c
     out = Path(output)
     if out.exists() and any(out.iterdir()):
         raise DataError(f"{out} is not empty; choose a new output folder")
-    n = _write_set(data.subset(keep), out)
+    n = _write_set(data.subset(keep), out, where=f"{source}: ")
     click.echo(f"wrote {n} images to {output} (dropped {blank} blank, {duplicate} duplicate); index: "
                f"{output}/index.txt")  # fmt: skip
 
@@ -214,12 +229,12 @@ def clean(source: str, output: str, size: int, binarize: bool, min_ink: float, c
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs to train in total.")
 @click.option("--save-every", type=click.IntRange(min=1), default=None, help="Save the full state every N epochs.")
 @click.option("--eval-every", type=click.IntRange(min=0), default=None, help="Evaluate + sample every N epochs.")
-@click.option("--lr-dis", type=float, default=None, help="Discriminator learning rate [default: 1e-5].")
-@click.option("--lr-gen", type=float, default=None, help="Generator learning rate [default: 1e-4].")
-@click.option("--lr-rec", type=float, default=None, help="Recognizer learning rate [default: 1e-5].")
-@click.option("--w-rec", type=float, default=None, help="Recognizer loss weight [default: 2.5].")
-@click.option("--w-gp", type=float, default=None, help="Gradient penalty weight [default: 0.3].")
-@click.option("--w-l1", type=float, default=None, help="L1 to a real image of the same writer/class [default: 0].")
+@click.option("--lr-dis", type=FINITE, default=None, help="Discriminator learning rate [default: 1e-5].")
+@click.option("--lr-gen", type=FINITE, default=None, help="Generator learning rate [default: 1e-4].")
+@click.option("--lr-rec", type=FINITE, default=None, help="Recognizer learning rate [default: 1e-5].")
+@click.option("--w-rec", type=FINITE, default=None, help="Recognizer loss weight [default: 2.5].")
+@click.option("--w-gp", type=FINITE, default=None, help="Gradient penalty weight [default: 0.3].")
+@click.option("--w-l1", type=FINITE, default=None, help="L1 to a real image of the same writer/class [default: 0].")
 @click.option("--k-refs", type=click.IntRange(min=1), default=None, help="Style reference images per sample.")
 def train(start_epoch: str, **options: Any) -> None:
     """Train generator, discriminator and recognizer from START_EPOCH (0 = fresh, N = continue from the state
@@ -291,7 +306,7 @@ def _labels(nets: Any, names: str, n: int):  # noqa: ANN202
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default="grid.png", show_default=True,
               help="PNG grid to write.")  # fmt: skip
 @click.option("--save-dir", type=click.Path(file_okay=False), default=None, help="Also write each image as a PNG.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 def generate(run: str, class_names: str, style_from: str | None, num: int, output: str, save_dir: str | None,
              seed: int) -> None:  # fmt: skip
     """Generate NUM symbols of the requested class(es) in the style of the --style-from writer."""
@@ -299,18 +314,21 @@ def generate(run: str, class_names: str, style_from: str | None, num: int, outpu
 
     from ganwriting_music.evaluate import generate_from_style
     from ganwriting_music.train import load_networks
+    from gencore.paths import safe_join, safe_name
     from gencore.viz import save_image_grid
 
     nets = load_networks(run)
     config, refs = _style(run, style_from, seed)
     labels = _labels(nets, class_names, num)
+    paths = []
+    if save_dir is not None:  # class names come from the model's config.json: plain folder names, or refused
+        paths = [safe_join(save_dir, safe_name(nets.config.classes[label], "class"), f"{i:05d}.png")
+                 for i, label in enumerate(labels.tolist())]  # fmt: skip
     images = generate_from_style(nets, refs, labels, config.model.k_refs, seed)
     ncol = len(set(labels.tolist())) if class_names == "all" else None
     save_image_grid(images, output, nrow=ncol, value_range=(-1, 1))
     if save_dir is not None:
-        folder = Path(save_dir)
-        for i, (img, label) in enumerate(zip(images, labels.tolist())):
-            path = folder / nets.config.classes[label] / f"{i:05d}.png"
+        for img, path in zip(images, paths):
             path.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(((img[0].numpy() + 1) * 127.5 + 0.5).clip(0, 255).astype("uint8")).save(path)
     click.echo(f"wrote {output} ({num} images)" + (f" and {save_dir}/<class>/*.png" if save_dir else ""))
@@ -324,7 +342,7 @@ def generate(run: str, class_names: str, style_from: str | None, num: int, outpu
 @_style_option
 @click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="Ink darkness above which a pixel is ink.")  # fmt: skip
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 def export_mashcima(run: str, output: str, per_class: int, class_names: str, style_from: str | None,
                     threshold: float, seed: int) -> None:  # fmt: skip
     """Write generated symbols as Mashcima-style sprites: OUTPUT/<class>/<class>_NNNN.png, binary masks cropped to
@@ -347,7 +365,7 @@ def export_mashcima(run: str, output: str, per_class: int, class_names: str, sty
 @click.argument("run", type=click.Path())
 @click.option("--classifier-steps", type=click.IntRange(1, 10**6), default=600, show_default=True,
               help="Updates of the symbol classifier trained here for the Fréchet distance.")  # fmt: skip
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 def evaluate(run: str, classifier_steps: int, seed: int) -> None:
     """Recognizer accuracy on generated images and Fréchet distance on features of a classifier trained here on
     the run's real training images; writes RUN/eval/evaluation.json."""
@@ -372,7 +390,7 @@ def evaluate(run: str, classifier_steps: int, seed: int) -> None:
     help="Generated images per original image (fresh noise each).",
 )
 @click.option("--random-styles", is_flag=True, help="Each generated image in a random training writer's style.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 def classifier_study(run: str, holdout: str | None, steps: int, repeats: int, synthetic_per_image: int,
                      random_styles: bool, seed: int) -> None:  # fmt: skip
     """Train the symbol classifier on original, synthetic and combined data and test it on a writer that neither
@@ -389,12 +407,33 @@ def classifier_study(run: str, holdout: str | None, steps: int, repeats: int, sy
 @click.argument("run", type=click.Path())
 @click.option("--yes", is_flag=True, help="Do it (without: only list what would be removed).")
 def clean_run(run: str, yes: bool) -> None:
-    """Remove a run's checkpoints and sample images (what the original's clean.py deleted); keeps model/."""
-    targets = [Path(run) / "checkpoints", Path(run) / "samples"]
-    if not (Path(run) / "config.json").is_file():
+    """Remove a run's checkpoints and sample images (what the original's clean.py deleted); keeps model/.
+
+    Only what training wrote goes (checkpoints/step_N, checkpoints/epochs.json, samples/*step_N.png); other files
+    in those folders stay. Refused while a training holds the run.
+    """
+    import re
+
+    from ganwriting_music.train import EPOCHS_FILE
+    from gencore.checkpoint import list_checkpoints
+    from gencore.errors import RunLockedError
+    from gencore.train.rundir import lock_holder
+
+    root = Path(run)
+    if not (root / "config.json").is_file():
         raise DataError(f"{run} is not a run directory (no config.json)")
+    holder = lock_holder(root)
+    if holder is not None:
+        raise RunLockedError(f"{run} is in use by process {holder} (a training); clean it once that has ended")
+    samples = root / "samples"
+    targets = [*list_checkpoints(root / "checkpoints"), root / "checkpoints" / EPOCHS_FILE]
+    if samples.is_dir():
+        targets += sorted(p for p in samples.iterdir() if p.is_file() and re.search(r"step_\d+\.png$", p.name))
     for target in targets:
         if target.exists():
             if yes:
-                shutil.rmtree(target)
+                shutil.rmtree(target) if target.is_dir() else target.unlink()
             click.echo(("removed " if yes else "would remove ") + str(target))
+    for folder in (root / "checkpoints", samples):  # gone when nothing of the user's is left in them
+        if yes and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()

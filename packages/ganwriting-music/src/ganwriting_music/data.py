@@ -9,7 +9,11 @@ a class index and a writer index per image. The generator draws its style from o
   in SMuFL and are drawn as strokes with the font's pen; the rests get the staff line that tells a whole rest
   (hanging below it) from a half rest (sitting on it).
 * Class folders: ``<root>/<class>/*.png`` (one writer, named after the root) or ``<root>/<writer>/<class>/*.png``.
-* Index file: lines ``path<TAB>class[<TAB>writer]`` (written by ``ganwriting-music read-classes``).
+  A folder holds images or sub-folders, never both (gencore.data.refuse_mixed): loose images beside class or
+  writer folders, or image sub-folders inside a class folder, are refused instead of silently left out.
+* Index file: lines ``path<TAB>class[<TAB>writer]`` (written by ``ganwriting-music read-classes``); UTF-8 with or
+  without a byte-order mark, LF or CRLF. Paths are relative to the index file's folder, absolute ones are read as
+  they are (gencore.paths.listed_path).
 * HOMUS: one ``.txt`` per symbol, line 1 the class name, each further line one stroke ``x,y;x,y;...``; the folder
   above a file is its writer.
 """
@@ -33,8 +37,17 @@ from PIL import Image, ImageDraw, ImageFont
 from torch.utils.data import Dataset
 
 from ganwriting_music.config import CLASSES, FONTS, DataConfig
-from gencore.data import IMAGE_EXTENSIONS, load_image, split_indices
+from gencore.data import (
+    IMAGE_EXTENSIONS,
+    announce,
+    count_summary,
+    folder_layout,
+    load_image,
+    refuse_mixed,
+    split_indices,
+)
 from gencore.errors import DataError
+from gencore.paths import listed_path, read_text_lines
 
 __all__ = [
     "CODEPOINTS", "HOMUS_TO_SMUFL", "SymbolSet", "StyleDataset", "canonical_class", "load_font", "render_glyph",
@@ -370,6 +383,12 @@ def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
+def _refuse_mixed(folder: Path) -> None:
+    """Loose images beside sub-folders of images: ambiguous (DataError), see gencore.data.refuse_mixed."""
+    loose, subfolders = folder_layout(folder)
+    refuse_mixed(folder, loose, subfolders)
+
+
 def read_class_folders(
     root: str | Path, classes: Sequence[str] = CLASSES, skip_unknown: bool = False
 ) -> list[tuple[Path, str, str]]:
@@ -384,6 +403,7 @@ def read_class_folders(
     subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not subdirs:
         raise DataError(f"{root} is empty: expected {root}/<class>/<image> or {root}/<writer>/<class>/<image>")
+    _refuse_mixed(root)
     lower = {c.lower() for c in classes}
     if any(p.name.lower() in lower for p in subdirs):
         groups = [(root.name, root)]
@@ -396,12 +416,15 @@ def read_class_folders(
             canonical_class(folder.name, classes, where=f"{folder}: ")
         if not class_dirs:
             raise DataError(f"{folder} holds no class folders")
+        if folder != root:
+            _refuse_mixed(folder)
         for class_dir in class_dirs:
             if class_dir.name.lower() not in lower:
                 if skip_unknown:
                     continue
                 canonical_class(class_dir.name, classes, where=f"{class_dir}: ")
             name = canonical_class(class_dir.name, classes)
+            _refuse_mixed(class_dir)
             files = _images_in(class_dir)
             if not files:
                 raise DataError(f"{class_dir} is an empty class folder (no images)")
@@ -436,16 +459,15 @@ def write_index(entries: Sequence[tuple[Path, str, str]], index_file: str | Path
 def read_index(index_file: str | Path, classes: Sequence[str] = CLASSES) -> list[tuple[Path, str, str]]:
     """Read an index file: ``path<TAB>class[<TAB>writer]`` per line (``#`` comments and blank lines skipped).
 
-    Relative paths are read from the index file's folder; a missing writer column means writer ``default``. Also
-    accepts the original's ``class<TAB>path`` order (recognised by the path being the field that exists).
+    Relative paths are read from the index file's folder, absolute ones as they are; a missing writer column means
+    writer ``default``. Also accepts the original's ``class<TAB>path`` order (recognised by the path being the
+    field that exists). A byte-order mark and CRLF line ends are fine. Writer and class names are not checked as
+    folder names here (training never makes paths of them); whatever writes them as folders does.
     """
     index_file = Path(index_file)
     if not index_file.is_file():
         raise DataError(f"index file not found: {index_file}")
-    try:
-        lines = index_file.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError:
-        raise DataError(f"{index_file} is not a UTF-8 text file") from None
+    lines = read_text_lines(index_file, "index file")  # a byte-order mark and CRLF line ends are fine
     base = index_file.parent
     out = []
     for number, line in enumerate(lines, 1):
@@ -456,10 +478,12 @@ def read_index(index_file: str | Path, classes: Sequence[str] = CLASSES) -> list
         if len(parts) not in (2, 3) or not all(parts):
             raise DataError(f"{index_file}:{number}: expected 'PATH<TAB>CLASS[<TAB>WRITER]', got {text!r}")
         path_text, cls = parts[0], parts[1]
-        if not (base / path_text).exists() and (base / cls).exists():  # the original's class<TAB>path order
-            path_text, cls = cls, path_text
-        path = Path(path_text) if Path(path_text).is_absolute() else base / path_text
-        name = canonical_class(cls, classes, where=f"{index_file}:{number}: ")
+        where = f"{index_file}:{number}: "
+        path = listed_path(base, path_text, where)
+        if not path.exists() and "\x00" not in cls and listed_path(base, cls, where).exists():
+            path_text, cls = cls, path_text  # the original's class<TAB>path order
+            path = listed_path(base, path_text, where)
+        name = canonical_class(cls, classes, where=where)
         out.append((path, name, parts[2] if len(parts) == 3 else "default"))
     if not out:
         raise DataError(f"{index_file} lists no images")
@@ -501,12 +525,7 @@ Stroke = list[tuple[float, float]]
 def parse_homus(path: str | Path) -> tuple[str, list[Stroke]]:
     """Read a HOMUS file: (class name as written, strokes); malformed lines raise DataError naming file and line."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise DataError(f"HOMUS file not found: {path}") from None
-    except UnicodeDecodeError:
-        raise DataError(f"{path} is not a UTF-8 text file") from None
+    lines = read_text_lines(path, "HOMUS file")  # a byte-order mark and CRLF line ends are fine
     if not lines or not lines[0].strip():
         raise DataError(f"{path}:1: expected the class name on the first line")
     strokes: list[Stroke] = []
@@ -606,12 +625,18 @@ def load_source(config: DataConfig, seed: int = 0, writers: Sequence[str] | None
         return font_symbols(config, list(writers or config.fonts), seed)
     path = Path(config.source)
     if path.is_file():
-        return load_images(read_index(path, config.classes), config.classes, config.image_size, config.bad_files)
-    if not path.exists():
+        data = load_images(read_index(path, config.classes), config.classes, config.image_size, config.bad_files)
+    elif not path.exists():
         raise DataError(f"data source not found: {path} (use 'fonts', an index file or a folder)")
-    if _is_homus_folder(path):
-        return read_homus(path, config.classes, config.image_size, config.homus_stroke)[0]
-    return load_images(read_class_folders(path, config.classes), config.classes, config.image_size, config.bad_files)
+    elif _is_homus_folder(path):
+        data = read_homus(path, config.classes, config.image_size, config.homus_stroke)[0]
+    else:
+        entries = read_class_folders(path, config.classes)
+        data = load_images(entries, config.classes, config.image_size, config.bad_files)
+    counts = {c: n for c, n in data.counts().items() if n}
+    announce(f"read {len(data)} images of {len(counts)} class(es) and {len(data.writer_names)} writer(s) from "
+             f"{path}: {count_summary(counts)}")  # fmt: skip
+    return data
 
 
 def train_test_split(data: SymbolSet, test_fraction: float, seed: int) -> tuple[SymbolSet, SymbolSet | None]:

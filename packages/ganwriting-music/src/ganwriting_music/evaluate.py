@@ -28,6 +28,7 @@ from gencore.config import load_run_config
 from gencore.data import IMAGE_EXTENSIONS, load_image
 from gencore.errors import DataError
 from gencore.metrics import frechet_distance
+from gencore.paths import safe_join, safe_name
 
 
 def run_config(run: str | Path) -> GanwritingConfig:
@@ -81,6 +82,8 @@ def save_mashcima(images: torch.Tensor, labels: torch.Tensor, classes: Sequence[
     out = Path(out)
     counts: dict[str, int] = {}
     files: dict[str, list[str]] = {}
+    for label in sorted(set(labels.tolist())):  # names from the model's config: refused before anything is written
+        safe_join(out, safe_name(classes[label], "class"))
     ink = (1 - images.clamp(-1, 1)) / 2 > threshold  # generated ink is dark
     for mask, label in zip(ink[:, 0].cpu().numpy(), labels.tolist()):
         rows, cols = np.nonzero(mask)
@@ -88,7 +91,7 @@ def save_mashcima(images: torch.Tensor, labels: torch.Tensor, classes: Sequence[
             continue
         crop = mask[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
         name = classes[label]
-        folder = out / name
+        folder = safe_join(out, safe_name(name, "class"))
         folder.mkdir(parents=True, exist_ok=True)
         index = counts.get(name, 0)
         path = folder / f"{name}_{index:04d}.png"

@@ -36,8 +36,10 @@ from gencore.augment import diff_augment
 from gencore.checkpoint import atomic_write_text, latest_checkpoint, list_checkpoints
 from gencore.config import to_dict
 from gencore.distributed import sharded_map
-from gencore.errors import CheckpointError, ConfigError
+from gencore.errors import CheckpointError, ConfigError, DataError
 from gencore.losses import d_loss, g_loss, gradient_penalty
+from gencore.memory import require_batch_memory, require_model_memory
+from gencore.paths import safe_name
 from gencore.train import FitResult, StepContext, Trainer, seed_everything
 from gencore.viz import make_grid
 
@@ -168,14 +170,26 @@ class EpochTrainer(Trainer):
 
 
 def read_epochs(ckpt_dir: Path) -> dict[str, str]:
-    """``{epoch: checkpoint directory name}`` of a run (empty when none was saved)."""
+    """``{epoch: checkpoint directory name}`` of a run (empty when none was saved).
+
+    Each entry must be an epoch number and the plain name of a folder in ``ckpt_dir`` (``step_000012``): a name
+    that points elsewhere (``../other_run/...``, an absolute path) is refused, not followed.
+    """
     path = Path(ckpt_dir) / EPOCHS_FILE
     if not path.is_file():
         return {}
     try:
-        return {str(k): str(v) for k, v in json.loads(path.read_text()).items()}
+        record = {str(k): str(v) for k, v in json.loads(path.read_text(encoding="utf-8-sig")).items()}
     except (ValueError, AttributeError):
         raise CheckpointError(f"{path} is corrupt") from None
+    for epoch, name in record.items():
+        if not epoch.isdigit():
+            raise CheckpointError(f"{path} is corrupt: {epoch!r} is not an epoch number")
+        try:
+            safe_name(name, f"the checkpoint of epoch {epoch}")
+        except DataError as exc:
+            raise CheckpointError(f"{path}: {exc}") from None
+    return record
 
 
 def resolve_start(trainer: Trainer, start_epoch: str | int | None) -> str | None:
@@ -193,7 +207,7 @@ def resolve_start(trainer: Trainer, start_epoch: str | int | None) -> str | None
     if text == "auto":
         found = latest_checkpoint(trainer.ckpt_dir, warn=trainer.print)
         return str(found) if found is not None else None
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):  # '²' is a digit to str.isdigit, not to int()
         raise ConfigError(f"start epoch must be 0, a saved epoch N or 'auto', got {start_epoch!r}")
     record = read_epochs(trainer.ckpt_dir)
     name = record.get(str(int(text)))
@@ -295,9 +309,18 @@ def evaluate_generator(
 def build_trainer(config: GanwritingConfig) -> EpochTrainer:
     """Data, networks, optimizers and the Trainer for ``config`` (nothing trained yet)."""
     seed_everything(config.train.seed)
+    size, k = config.data.image_size, config.model.k_refs  # one batch: each image with its k style references
+    require_batch_memory(config.train.batch_size, (1 + k, 1, size, size), "style sets",
+                         f"an image and its {k} references; data.image_size, model.k_refs")  # fmt: skip
     train_set, test_set = prepare_data(config)
-    nets = Networks(NetworksConfig(config.model, config.data.image_size, list(train_set.classes),
-                                   list(train_set.writer_names)))  # fmt: skip
+    arch = NetworksConfig(config.model, size, list(train_set.classes), list(train_set.writer_names))
+    m = config.model
+    require_model_memory(  # one line naming the widths, not the allocator's traceback
+        lambda: Networks(arch), f"generator, discriminator and recognizer (model.gen_channels={m.gen_channels}, "
+        f"model.dis_channels={m.dis_channels}, model.rec_channels={m.rec_channels}, data.image_size={size})",
+        device="cpu" if config.train.cpu else None,
+    )  # fmt: skip
+    nets = Networks(arch)
     nets.gen.set_templates(train_set.floats(), train_set.labels)
     o = config.optim
     optimizers = {
@@ -324,7 +347,7 @@ def build_trainer(config: GanwritingConfig) -> EpochTrainer:
     trainer = EpochTrainer(
         config.train, {"G": nets.gen, "D": nets.dis, "R": nets.rec}, optimizers, make_step(config), dataset,
         sample_fn=samples, eval_fn=evaluate, run_config=to_dict(config),
-        ema={"G": config.ema_decay} if config.ema_decay > 0 else None,
+        ema={"G": config.ema_decay} if config.ema_decay > 0 else None, export_fn=export_networks,
         console_columns=["loss_d", "loss_g", "rec_fake", "acc_fake", "acc_real", "l1", "gp", "steps_per_s",
                          "epoch", "eval/rec_acc_fake", "eval/rec_acc_real"],
     )  # fmt: skip
@@ -352,18 +375,23 @@ def run_training(config: GanwritingConfig, start_epoch: str | int | None = 0, re
         f"writers, {trainer.steps_per_epoch} updates/epoch on {trainer.accelerator.num_processes} process(es), "
         f"{config.epochs} epochs" + (f", resuming {start}" if start else "")
     )
-    result = trainer.fit(resume=start)
-    if trainer.is_main and result.reason != "preempted":
-        nets = trainer.networks
-        if "G" in trainer.ema:  # the saved generator is the averaged one, the one samples and evaluations used
-            nets = copy.deepcopy(nets)
-            nets.gen.load_state_dict(trainer.ema["G"].shadow.state_dict())
-        nets.save_pretrained(trainer.run_dir / "model")
-        m = result.metrics
-        figures = ", ".join(f"{k} {m[k]:.3f}" for k in ("rec_acc_fake", "rec_acc_real") if k in m)
-        trainer.print(f"done ({result.reason}) at epoch {result.epoch}, step {result.step}: {trainer.run_dir}/model; "
-                      f"{figures}")  # fmt: skip
-    return result
+    return trainer.fit(resume=start)
+
+
+def export_networks(trainer: Trainer, result: FitResult) -> None:
+    """Write ``model/`` once training is over (the Trainer's ``export_fn``); the saved generator is the averaged
+    one when EMA is on, the one samples and evaluations used."""
+    if not result.completed:
+        return
+    nets = trainer.networks
+    if "G" in trainer.ema:
+        nets = copy.deepcopy(nets)
+        nets.gen.load_state_dict(trainer.ema["G"].shadow.state_dict())
+    nets.save_pretrained(trainer.run_dir / "model")
+    m = result.metrics
+    figures = ", ".join(f"{k} {m[k]:.3f}" for k in ("rec_acc_fake", "rec_acc_real") if k in m)
+    trainer.print(f"done ({result.reason}) at epoch {result.epoch}, step {result.step}: {trainer.run_dir}/model; "
+                  f"{figures}")  # fmt: skip
 
 
 def load_networks(run: str | Path) -> Networks:

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from gencore.cli import Group, config_from_options, run_fit, training_options
+from gencore.cli import FINITE, SEED, Group, config_from_options, run_fit, training_options
 from gencore.errors import CheckpointError, ConfigError
 
 
@@ -29,7 +29,7 @@ def data() -> None:
 @data.command("make")
 @click.option("-o", "--output", type=click.Path(file_okay=False), required=True, help="Folder to write PNGs to.")
 @click.option("-n", "--num", type=click.IntRange(1, 10_000_000), default=1000, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--text-length", type=click.IntRange(1, 32), default=5, show_default=True)
 @click.option("--alphabet", default=None, help="Characters to draw from [default: qwertyuiopasdfghjklzxcvbnm26].")
 @click.option("--width", type=click.IntRange(8, 4096), default=200, show_default=True, help="Render width.")
@@ -144,8 +144,8 @@ def _layer_overrides(outer: str | None, inner: str | None) -> list[str]:
 @click.option("--rgb", is_flag=True, default=None, help="Three colour channels instead of grey (the original).")
 @click.option("--size", default=None, metavar="HxW", help="Model input size [default: 32x128].")
 @click.option("--latent-dim", type=click.IntRange(min=1), default=None, help="Latent channels (vector: size).")
-@click.option("--lr", type=float, default=None, help="AdamW learning rate [default: 2e-3].")
-@click.option("--ema", type=float, default=None, help="EMA decay, 0 = off [default: 0.995].")
+@click.option("--lr", type=FINITE, default=None, help="AdamW learning rate [default: 2e-3].")
+@click.option("--ema", type=FINITE, default=None, help="EMA decay, 0 = off [default: 0.995].")
 def train(**options: Any) -> None:
     """Train; writes config.json, metrics.csv, losses.png, samples/, checkpoints/ and model/ into the run directory.
 
@@ -186,7 +186,7 @@ def train(**options: Any) -> None:
 
 def _read_json(path: Path) -> dict:
     try:
-        value = json.loads(path.read_text())
+        value = json.loads(path.read_text(encoding="utf-8-sig"))  # a byte-order mark is fine
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise CheckpointError(f"{path} is unreadable or not JSON ({str(exc).splitlines()[0]})") from None
     if not isinstance(value, dict):
@@ -283,7 +283,7 @@ def _grid_columns(width: int, height: int) -> int:
     show_default=True,
     help="Scales the prior's standard deviations (lower = cleaner, less varied).",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default="samples.png", show_default=True)
 def sample(run: str, num: int, text: str | None, temperature: float, seed: int, output: str) -> None:
     """Write a grid of NUM samples from RUN (a run directory or its model/ directory): decoder means."""
@@ -316,7 +316,7 @@ def sample(run: str, num: int, text: str | None, temperature: float, seed: int, 
 @click.argument("run", type=click.Path())
 @click.option("-n", "--num", type=click.IntRange(1, 1024), default=16, show_default=True)
 @click.option("--data", "source", default=None, help="A folder of <text>.png images [default: the run's hold-out].")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default="reconstructions.png", show_default=True)
 def reconstruct(run: str, num: int, source: str | None, seed: int, output: str) -> None:
     """Write images next to their reconstructions (decoded from one posterior sample) from RUN's model."""
@@ -353,7 +353,7 @@ def reconstruct(run: str, num: int, source: str | None, seed: int, output: str) 
 )
 @click.option("--data", "source", default=None, help="A folder of <text>.png images [default: the run's hold-out].")
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=32, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option(
     "-o",
     "--output",

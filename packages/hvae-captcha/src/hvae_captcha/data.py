@@ -6,7 +6,9 @@
   generator for the duration of a render, so the same seed gives the same images.
 * a folder: every file is an image whose file-name stem is its text (``2b827.png``; a suffix after ``_`` is
   ignored, ``2b827_1.png``), any size, converted to the model's channels and size. A non-image file or an
-  unreadable image stops loading with a :class:`~gencore.errors.DataError` naming the file.
+  unreadable image stops loading with a :class:`~gencore.errors.DataError` naming the file. The folder is flat:
+  sub-folders that hold images are refused (loose images beside them are ambiguous, gencore.data.refuse_mixed),
+  instead of being silently left out.
 
 Images are kept as uint8 (N, C, H, W) in memory and served as float tensors in [-1, 1].
 """
@@ -24,8 +26,17 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from gencore.data import IMAGE_EXTENSIONS, load_image, split_indices
+from gencore.data import (
+    IMAGE_EXTENSIONS,
+    announce,
+    count_summary,
+    folder_layout,
+    load_image,
+    refuse_mixed,
+    split_indices,
+)
 from gencore.errors import DataError
+from gencore.paths import safe_join, safe_name
 from hvae_captcha.config import DataConfig, ModelConfig
 
 
@@ -149,15 +160,27 @@ def _to_array(img: Image.Image, model: ModelConfig) -> np.ndarray:
 
 
 def write_folder(directory: Path, images: list[Image.Image], texts: list[str]) -> list[Path]:
-    """Save images as ``<text>.png`` (``<text>_<k>.png`` when a text repeats) in ``directory``."""
+    """Save images as ``<text>.png`` (``<text>_<k>.png`` when a text repeats) in ``directory``.
+
+    A text is a file name here: one that is not a plain name (``/``, ``..``, a NUL byte, gencore.paths.safe_name)
+    or that :func:`read_folder` would not read back as itself (a leading ``.`` hides the file, ``_`` starts the
+    ignored suffix) is refused before anything is written.
+    """
+    for text in dict.fromkeys(texts):
+        safe_name(text, "CAPTCHA text")
+        if text.startswith(".") or "_" in text:
+            why = "starts with '.' (a hidden file, skipped when read)" if text.startswith(".") else (
+                "contains '_' (read back as the text before it)")  # fmt: skip
+            raise DataError(f"CAPTCHA text {text!r} cannot be a file name <text>.png: it {why}")
     directory.mkdir(parents=True, exist_ok=True)
     used: dict[str, int] = {}
     paths = []
     for img, text in zip(images, texts):
         k = used.get(text, 0)
         used[text] = k + 1
-        path = directory / (f"{text}.png" if k == 0 and not (directory / f"{text}.png").exists() else f"{text}_{k}.png")
-        img.save(path)
+        name = f"{text}.png" if k == 0 and not (directory / f"{text}.png").exists() else f"{text}_{k}.png"
+        path = safe_join(directory, name, what="CAPTCHA file")
+        img.save(path, format="PNG")
         paths.append(path)
     return paths
 
@@ -171,6 +194,12 @@ def read_folder(root: Path, model: ModelConfig) -> tuple[np.ndarray, list[str]]:
     """All images of ``root`` as uint8 (N, C, H, W) at the model's size, and their texts (from the file names)."""
     if not root.is_dir():
         raise DataError(f"data folder not found: {root}")
+    loose, subfolders = folder_layout(root)
+    refuse_mixed(root, loose, subfolders)
+    if subfolders:
+        subs = count_summary({f"{name}/": len(images) for name, images in subfolders.items()})
+        raise DataError(f"no images in {root} itself, only in sub-folders ({subs}): a CAPTCHA folder is flat "
+                        "(<text>.png files); pass one of the sub-folders")  # fmt: skip
     files = sorted(p for p in root.iterdir() if not p.name.startswith("."))
     arrays, texts = [], []
     for path in files:
@@ -185,6 +214,7 @@ def read_folder(root: Path, model: ModelConfig) -> tuple[np.ndarray, list[str]]:
         texts.append(text_of(path))
     if not arrays:
         raise DataError(f"no images in {root} (expected files such as 2b827.png)")
+    announce(f"read {len(arrays)} images from {root} ({len(set(texts))} distinct texts, from the file names)")
     return np.stack(arrays), texts
 
 

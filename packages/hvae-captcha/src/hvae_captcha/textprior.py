@@ -160,7 +160,7 @@ class TextPrior:
     def load(cls, path: str | Path) -> TextPrior:
         """Read :meth:`save`'s file; a corrupt one raises CheckpointError naming it."""
         try:
-            raw = json.loads(Path(path).read_text())
+            raw = json.loads(Path(path).read_text(encoding="utf-8-sig"))
             if not isinstance(raw, dict):
                 raise ValueError("not a JSON object")
             prior = cls(**raw)

@@ -17,6 +17,7 @@ import torch
 
 from gencore.config import to_dict
 from gencore.losses import free_bits, kl_warmup
+from gencore.memory import require_batch_memory, require_memory, require_model_memory, tensor_bytes
 from gencore.train import FitResult, StepContext, Trainer, seed_everything
 from hvae_captcha.config import HVAEConfig, LossConfig
 from hvae_captcha.data import CaptchaData, CaptchaDataset, load_data, to_float, train_holdout
@@ -30,6 +31,8 @@ class GuardedAdamW(torch.optim.AdamW):
     """AdamW that measures the gradient norm, skips the update when it exceeds ``skip_threshold`` (or is not
     finite), and otherwise clips it to ``grad_clip`` (VDVAE practice: a rare huge gradient is dropped, not applied
     shrunk). ``last_grad_norm`` / ``last_skipped`` describe the latest call; ``skipped`` counts skips."""
+
+    skips_nonfinite = True  # the Trainer leaves non-finite gradients to this optimizer (they are skipped, not fatal)
 
     def __init__(self, params: Any, *, grad_clip: float = 0.0, skip_threshold: float = 0.0, **kwargs: Any) -> None:
         super().__init__(params, **kwargs)
@@ -143,10 +146,30 @@ def sample_grid_images(model: HVAE, holdout: CaptchaData, n: int, device: torch.
     return {"prior": prior, "reconstruction": pairs}
 
 
+def require_memory_for(config: HVAEConfig) -> None:
+    """Refuse, in one line and before anything is allocated, a size (``--size``, ``model.height``/``width``) at
+    which one input batch, the rendered images, the glyph bank or the model (weights, gradients, AdamW moments,
+    EMA) cannot fit in memory (:mod:`gencore.memory`)."""
+    m, d = config.model, config.data
+    item = (m.channels, m.height, m.width)
+    size = f"{m.channels}x{m.height}x{m.width}"
+    require_batch_memory(config.train.batch_size, item, "images", "--size, model.height x model.width")
+    if d.source == "render":  # kept as uint8 (N, C, H, W) for the whole run
+        require_memory(tensor_bytes([d.num_images, *item], 1), f"{d.num_images} rendered images of {size} "
+                       "(data.num_images, --size)")  # fmt: skip
+    if m.conditioned and m.text_glyphs:  # one float plane of height x height per vocabulary character
+        require_memory(tensor_bytes([len(m.vocabulary) + 2, m.height, m.height]),
+                       f"the glyph bank of {len(m.vocabulary) + 1} characters at height {m.height}")  # fmt: skip
+    ema = 1 if config.optim.ema_decay > 0 else 0
+    require_model_memory(lambda: HVAE(m), f"HVAE model for {size} images, latent_dim={m.latent_dim}", extra_copies=ema,
+                         device="cpu" if config.train.cpu else None)  # fmt: skip
+
+
 def build_trainer(config: HVAEConfig) -> Trainer:
     """Data, model, optimiser, schedule and the Trainer for ``config`` (nothing trained yet)."""
     seed_everything(config.train.seed)
     config.resolve_text_layout()  # saved resolved with the run, so that a resume and the model agree
+    require_memory_for(config)
     train_set, holdout = prepare_data(config)
     model = HVAE(config.model)
     o = config.optim
@@ -174,6 +197,7 @@ def build_trainer(config: HVAEConfig) -> Trainer:
         make_dataset(model, train_set),
         schedulers={"hvae": schedule}, ema={"hvae": o.ema_decay} if o.ema_decay > 0 else None,
         sample_fn=samples, eval_fn=evaluate, run_config=to_dict(config),
+        export_fn=lambda trainer, result: export_model(trainer, result, config),
     )  # fmt: skip
 
 
@@ -185,19 +209,22 @@ def fit_text_prior(config: HVAEConfig, data: CaptchaData) -> TextPrior:
     return TextPrior.fit(data.texts, m.vocabulary, m.text_length, data.layouts if rendered else None, m.width)
 
 
+def export_model(trainer: Trainer, result: FitResult, config: HVAEConfig) -> None:
+    """Write ``model/`` (the EMA weights when EMA is on) and, for a conditioned model, ``text_prior.json``
+    (:func:`fit_text_prior`) once training is over (the Trainer's ``export_fn``)."""
+    if not result.completed:
+        return
+    model_for_sampling(trainer).save_pretrained(trainer.run_dir / "model")
+    if config.model.conditioned:
+        fit_text_prior(config, trainer.loader.dataset.data).save(trainer.run_dir / TEXT_PRIOR_FILE)
+    m = result.metrics
+    figures = ", ".join(f"{k} {m[k]:.4g}" for k in ("nll_bits_per_dim", "elbo_bits_per_dim", "psnr_db") if k in m)
+    trainer.print(f"done ({result.reason}) at step {result.step}: {trainer.run_dir}/model, samples/; {figures}")
+
+
 def run_training(config: HVAEConfig, resume: str | None = None) -> FitResult:
-    """Train; writes the run directory and ``model/`` (the EMA weights when EMA is on), and for a conditioned
-    model ``text_prior.json`` (:func:`fit_text_prior`)."""
-    trainer = build_trainer(config)
-    result = trainer.fit(resume=resume)
-    if trainer.is_main and result.reason != "preempted":
-        model_for_sampling(trainer).save_pretrained(trainer.run_dir / "model")
-        if config.model.conditioned:
-            fit_text_prior(config, trainer.loader.dataset.data).save(trainer.run_dir / TEXT_PRIOR_FILE)
-        m = result.metrics
-        figures = ", ".join(f"{k} {m[k]:.4g}" for k in ("nll_bits_per_dim", "elbo_bits_per_dim", "psnr_db") if k in m)
-        trainer.print(f"done ({result.reason}) at step {result.step}: {trainer.run_dir}/model, samples/; {figures}")
-    return result
+    """Train; writes the run directory and ``model/`` (see :func:`export_model`)."""
+    return build_trainer(config).fit(resume=resume)
 
 
 if __name__ == "__main__":  # accelerate launch -m hvae_captcha.train [options]

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from gencore.cli import Group, config_from_options, run_fit, training_options
+from gencore.cli import FINITE, SEED, Group, config_from_options, run_fit, training_options
 from gencore.errors import CheckpointError, ConfigError
 
 CUBE_KEY = click.option("--cube-key", default=None, help="Variable/dataset name of the cube [default: detected].")
@@ -32,10 +32,10 @@ def data() -> None:
 @click.option("--width", type=click.IntRange(2, 4096), default=96, show_default=True)
 @click.option("--bands", type=click.IntRange(2, 2000), default=100, show_default=True, help="From 400 to 2500 nm.")
 @click.option("--endmembers", type=click.IntRange(1, 6), default=5, show_default=True, help="Materials = classes.")
-@click.option("--scale", type=float, default=24.0, show_default=True, help="Perlin cell size in pixels.")
-@click.option("--sharpness", type=float, default=6.0, show_default=True, help="Larger = purer patches.")
-@click.option("--noise-std", type=float, default=0.005, show_default=True, help="Reflectance noise.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--scale", type=FINITE, default=24.0, show_default=True, help="Perlin cell size in pixels.")
+@click.option("--sharpness", type=FINITE, default=6.0, show_default=True, help="Larger = purer patches.")
+@click.option("--noise-std", type=FINITE, default=0.005, show_default=True, help="Reflectance noise.")
+@click.option("--seed", type=SEED, default=0, show_default=True)
 def synth(output: str, **options: Any) -> None:
     """Write a synthetic scene (cube, ground truth, wavelengths, endmembers, abundances) as HDF5, plus a preview PNG.
 
@@ -75,7 +75,7 @@ def synth(output: str, **options: Any) -> None:
     "[default: 100; the paper's code used 1000].",
 )
 @click.option("--latent", type=click.IntRange(min=1), default=None, help="Latent units [default: 50].")
-@click.option("--lr", type=float, default=None, help="Adam learning rate [default: 3e-4].")
+@click.option("--lr", type=FINITE, default=None, help="Adam learning rate [default: 3e-4].")
 def train(data_files: tuple[str, ...], **options: Any) -> None:
     """Train M1 on every pixel of DATA_FILES (.mat v5/v7.3, .h5, .npy), or on the embedded synthetic scene.
 
@@ -128,7 +128,7 @@ def _pixels(run: str, data_files: tuple[str, ...], cube_key: str | None, gt_key:
 @main.command()
 @click.argument("run", type=click.Path())
 @click.option("-n", "--num", type=click.IntRange(1, 100000), default=8, show_default=True, help="Spectra.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default="spectra.png", show_default=True)
 @click.option("--npy", type=click.Path(dir_okay=False), default=None, help="Also save the spectra (N, bands) here.")
 def sample(run: str, num: int, seed: int, output: str, npy: str | None) -> None:
@@ -160,20 +160,26 @@ def sample(run: str, num: int, seed: int, output: str, npy: str | None) -> None:
 @click.option("-o", "--output", type=click.Path(), default="features.h5", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["h5", "npy"]), default=None,
               help="h5 = one file, npy = a folder of .npy files [default: from the output's suffix].")  # fmt: skip
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampled features z.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the sampled features z.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an earlier output of extract at OUTPUT (anything else there is never replaced).")
 @CUBE_KEY
 @GT_KEY
-def extract(run: str, data_files: tuple[str, ...], output: str, fmt: str | None, seed: int, **keys: Any) -> None:
+def extract(run: str, data_files: tuple[str, ...], output: str, fmt: str | None, seed: int, overwrite: bool,
+            **keys: Any) -> None:  # fmt: skip
     """Latent features of every pixel of DATA_FILES (default: the run's data) with RUN's model.
 
     Writes mean and logvar of q(z|x), a sampled z = mean + std·eps, labels (0 = unlabeled) and pixel
-    coordinates (file index, row, column).
+    coordinates (file index, row, column). An existing OUTPUT is refused unless it is an earlier output of
+    extract and --overwrite is given; then it is replaced whole, atomically.
     """
-    from m1_hyperspectral.features import extract_features, feature_format, save_features
+    from m1_hyperspectral.features import check_features_output, extract_features, feature_format, save_features
 
+    fmt = feature_format(output, fmt)
+    check_features_output(output, fmt, overwrite, data_files)  # before minutes of work, not after
     model, pixels, _ = _pixels(run, data_files, keys["cube_key"], keys["gt_key"])
     features = extract_features(model, pixels, seed)
-    path = save_features(features, pixels.files, output, feature_format(output, fmt))
+    path = save_features(features, pixels.files, output, fmt, overwrite)
     labeled = int((pixels.labels > 0).sum())
     click.echo(f"wrote {path}: {len(pixels)} pixels x {model.config.latent} latent units ({labeled} labeled)")
 
@@ -184,7 +190,7 @@ def extract(run: str, data_files: tuple[str, ...], output: str, fmt: str | None,
 @click.option("--labels-per-class", default="5,10,50", show_default=True, help="Comma-separated values of N.")
 @click.option("--repeats", type=click.IntRange(1, 100), default=5, show_default=True, help="Random splits per N.")
 @click.option("--classifier", type=click.Choice(["logreg", "svm"]), default="logreg", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="JSON results [default: RUN/classify.json for a run directory].")  # fmt: skip
 @CUBE_KEY
@@ -225,7 +231,7 @@ def classify(run: str, data_files: tuple[str, ...], labels_per_class: str, repea
 @click.argument("run", type=click.Path())
 @click.option("-k", "--samples", "k", type=click.IntRange(1, 100000), default=100, show_default=True,
               help="Importance samples K of the IW bound.")  # fmt: skip
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="JSON results [default: RUN/evaluation.json].")  # fmt: skip
 def evaluate(run: str, k: int, seed: int, output: str | None) -> None:

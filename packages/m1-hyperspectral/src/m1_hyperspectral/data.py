@@ -4,17 +4,27 @@ A file holds a cube H×W×B (bands last, as in the public Indian Pines / Pavia /
 ground truth H×W of class ids (0 = background/unlabeled). The variables are found automatically (the one 3-D
 array, and the 2-D integer array of the same H×W) or named with ``cube_key``/``gt_key``. Several files are
 concatenated as one set of pixels; their bands must agree.
+
+Before any array is read, what it declares (shape x dtype) is checked against the memory this process may still
+allocate (:mod:`gencore.memory`), so a small file declaring a huge array is refused in one line instead of
+filling the machine; an HDF5 dataset must also store the data it declares, in the file itself or in files beside
+it: external storage (raw files) and virtual datasets that point outside the input file's folder are refused
+(they would make training read, e.g., ``/etc/passwd``).
 """
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from gencore.errors import DataError
+from gencore.memory import format_bytes, require_memory
 
 NPY_MAGIC = b"\x93NUMPY"
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
@@ -68,40 +78,183 @@ def _file_kind(path: Path) -> str:
     raise DataError(f"{path}: not a .mat, .h5 or .npy file (unrecognised content)")
 
 
+# --- what a file declares, checked before it is read ----------------------------------------------------------
+
+
+def _require_arrays_memory(path: Path, declared: list[tuple[str, tuple[int, ...], np.dtype]], transpose: bool) -> None:
+    """Refuse a file whose numeric arrays cannot be loaded: their declared bytes, plus the float32 copy made of the
+    largest one (the cube) and, for MATLAB v7.3, its transposed copy."""
+    if not declared:
+        return
+    raw = sum(math.prod(shape) * dtype.itemsize for _, shape, dtype in declared)
+    name, shape, dtype = max(declared, key=lambda item: math.prod(item[1]) * item[2].itemsize)
+    extra = math.prod(shape) * (4 + (dtype.itemsize if transpose else 0))
+    others = f" and {len(declared) - 1} more array(s)" if len(declared) > 1 else ""
+    require_memory(raw + extra, f"{path}: loading {name!r} {shape} {dtype}{others}", DataError)
+
+
+def _npy_array(path: Path) -> np.ndarray:
+    """The array of a .npy file, its header checked first: real numbers, as many bytes stored as it declares,
+    and room for them in memory."""
+    with open(path, "rb") as fh:
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+        else:  # format 3.0 is written only for structured dtypes with non-latin-1 field names
+            raise DataError(f"{path}: holds a structured array (.npy format {version[0]}.{version[1]}); "
+                            "expected real numbers (integer or float)")  # fmt: skip
+        offset = fh.tell()
+    if dtype.hasobject:
+        return np.load(path, allow_pickle=False)  # refused by NumPy itself, before reading any data
+    if dtype.kind not in "biuf":  # strings and complex numbers would be cast (or fail) later
+        raise DataError(f"{path}: holds {dtype} values; expected real numbers (integer or float)")
+    declared = math.prod(shape) * dtype.itemsize
+    stored = path.stat().st_size - offset
+    if stored < declared:
+        raise DataError(
+            f"{path}: cannot read it as npy (its header declares {tuple(shape)} {dtype}, {format_bytes(declared)}, "
+            f"but the file holds {format_bytes(max(stored, 0))} of data: truncated?)"
+        )
+    _require_arrays_memory(path, [(path.stem, tuple(shape), dtype)], transpose=False)
+    return np.load(path, allow_pickle=False)
+
+
+_MAT_DTYPES = {
+    "double": "f8", "single": "f4", "int8": "i1", "uint8": "u1", "int16": "i2", "uint16": "u2", "int32": "i4",
+    "uint32": "u4", "int64": "i8", "uint64": "u8", "logical": "u1",
+}  # fmt: skip
+
+
+def _mat5_arrays(path: Path) -> dict[str, np.ndarray]:
+    """The numeric arrays of a MATLAB v4/v5 file; their declared sizes (``whosmat``) are checked before reading."""
+    import scipy.io
+
+    declared = [(name, tuple(shape), np.dtype(_MAT_DTYPES[kind]))
+                for name, shape, kind in scipy.io.whosmat(path) if kind in _MAT_DTYPES]  # fmt: skip
+    _require_arrays_memory(path, declared, transpose=False)
+    raw = scipy.io.loadmat(path)
+    return {k: v for k, v in raw.items() if not k.startswith("__") and isinstance(v, np.ndarray)
+            and v.dtype.kind in "biuf"}  # fmt: skip
+
+
+def _prefixed(name: str, env: str, folder: Path) -> Path:
+    """Where HDF5 looks for the file ``name`` of external storage / a virtual source: relative names under
+    ``$env`` when set (``${ORIGIN}`` = the file's folder), else under the file's folder (the prefix we set)."""
+    prefix = os.environ.get(env)
+    base = Path(prefix.replace("${ORIGIN}", str(folder))) if prefix else folder
+    return Path(name) if os.path.isabs(name) else base / name
+
+
+def _confined(path: Path, target: Path, folder: Path, what: str) -> Path:
+    """``target`` resolved (links followed); refused when it lies outside ``folder`` or is no file."""
+    resolved = target.resolve()
+    if not resolved.is_relative_to(folder):
+        raise DataError(f"{path}: {what} reads {target}, outside {folder}: refused (only files beside it are read)")
+    if not resolved.is_file():
+        raise DataError(f"{path}: {what} reads {target}, which does not exist")
+    return resolved
+
+
+def _check_storage(path: Path, fh: Any, name: str, folder: Path, depth: int = 0) -> None:
+    """Refuse an HDF5 dataset that does not store the data it declares inside ``path`` or files beside it.
+
+    External storage (raw files) and virtual-dataset sources must lie in ``path``'s folder (links resolved) and
+    hold what they map; a contiguous dataset must have its bytes in the file and a chunked one all its chunks
+    (otherwise HDF5 returns the fill value: a 3 KB file could declare gigabytes of zeros).
+    """
+    import h5py
+
+    ds = fh[name]
+    label = f"dataset {name!r}" if depth == 0 else f"the source {name!r} of {Path(fh.filename).name}"
+    declared = math.prod(ds.shape) * ds.dtype.itemsize
+    if declared == 0:
+        return
+    if ds.external:
+        usable = 0
+        for file_name, offset, size in ds.external:
+            raw_name = os.fsdecode(file_name)
+            target = _confined(path, _prefixed(raw_name, "HDF5_EXTFILE_PREFIX", folder), folder,
+                               f"{label} (external storage)")  # fmt: skip
+            room = max(target.stat().st_size - offset, 0)
+            usable += room if size == h5py.h5f.UNLIMITED else min(size, room)
+        if usable < declared:
+            raise DataError(f"{path}: {label} declares {format_bytes(declared)} but its external files hold "
+                            f"{format_bytes(usable)}")  # fmt: skip
+        return
+    if ds.is_virtual:
+        if depth >= 4:
+            raise DataError(f"{path}: {label} is a virtual dataset nested more than 4 deep: refused")
+        for source in ds.virtual_sources():
+            if "%" in source.file_name or "%" in source.dset_name:
+                raise DataError(f"{path}: {label} maps sources by a name pattern ({source.file_name}): refused")
+            if source.file_name == ".":
+                if source.dset_name not in fh:
+                    raise DataError(f"{path}: {label} maps {source.dset_name!r}, which does not exist")
+                _check_storage(path, fh, source.dset_name, folder, depth + 1)
+                continue
+            target = _confined(path, _prefixed(source.file_name, "HDF5_VDS_PREFIX", folder), folder,
+                               f"{label} (virtual dataset)")  # fmt: skip
+            with h5py.File(target, "r") as src:
+                if source.dset_name not in src:
+                    raise DataError(f"{path}: {label} maps {source.dset_name!r} of {target}, which does not exist")
+                _check_storage(path, src, source.dset_name, folder, depth + 1)
+        return
+    if ds.chunks is not None:
+        expected = math.prod(math.ceil(n / c) for n, c in zip(ds.shape, ds.chunks))
+        stored = ds.id.get_num_chunks()
+        if stored < expected:
+            raise DataError(f"{path}: {label} declares {tuple(ds.shape)} {ds.dtype} ({format_bytes(declared)}) but "
+                            f"the file stores only {stored} of its {expected} chunks")  # fmt: skip
+    elif ds.id.get_storage_size() < declared:
+        raise DataError(f"{path}: {label} declares {tuple(ds.shape)} {ds.dtype} ({format_bytes(declared)}) but the "
+                        f"file stores only {format_bytes(ds.id.get_storage_size())} of it")  # fmt: skip
+
+
 def _h5_arrays(path: Path, matlab: bool) -> dict[str, np.ndarray]:
     import h5py
 
-    out: dict[str, np.ndarray] = {}
+    folder = path.resolve().parent
     with h5py.File(path, "r") as fh:
+        names: list[str] = []
 
         def visit(name: str, obj: object) -> None:
             if isinstance(obj, h5py.Dataset) and obj.dtype.kind in "biuf" and obj.ndim >= 1:
-                array = obj[()]
-                # MATLAB stores arrays column-major: an H×W×B variable reads back as B×W×H.
-                out[name] = np.ascontiguousarray(array.transpose()) if matlab else array
+                names.append(name)
 
-        fh.visititems(visit)
+        fh.visititems(visit)  # hard links only: external links to other files are not followed
+        for name in names:
+            _check_storage(path, fh, name, folder)
+        _require_arrays_memory(path, [(n, tuple(fh[n].shape), fh[n].dtype) for n in names], transpose=matlab)
+        # relative names of external files and virtual sources are looked up beside the file (as checked above),
+        # not in the current directory
+        access = h5py.h5p.create(h5py.h5p.DATASET_ACCESS)
+        access.set_efile_prefix(os.fsencode(folder))
+        access.set_virtual_prefix(os.fsencode(folder))
+        out: dict[str, np.ndarray] = {}
+        for name in names:
+            array = h5py.Dataset(h5py.h5d.open(fh.id, name.encode(), dapl=access))[()]
+            # MATLAB stores arrays column-major: an H×W×B variable reads back as B×W×H.
+            out[name] = np.ascontiguousarray(array.transpose()) if matlab else array
     return out
 
 
 def read_arrays(path: str | Path) -> dict[str, np.ndarray]:
-    """Every numeric array in ``path`` by variable/dataset name (MATLAB v7.3 arrays in MATLAB's axis order)."""
+    """Every numeric array in ``path`` by variable/dataset name (MATLAB v7.3 arrays in MATLAB's axis order).
+
+    What the file declares is checked before anything is read (a :class:`DataError` names the figure): the
+    memory its arrays need, and for HDF5 that each dataset stores its data in the file or in files beside it.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     kind = _file_kind(path)
     try:
         if kind == "npy":
-            array = np.load(path, allow_pickle=False)
-            if array.dtype.kind not in "biuf":  # strings and complex numbers would be cast (or fail) later
-                raise DataError(f"{path}: holds {array.dtype} values; expected real numbers (integer or float)")
-            return {path.stem: array}
+            return {path.stem: _npy_array(path)}
         if kind == "mat5":
-            import scipy.io
-
-            raw = scipy.io.loadmat(path)
-            return {k: v for k, v in raw.items() if not k.startswith("__") and isinstance(v, np.ndarray)
-                    and v.dtype.kind in "biuf"}  # fmt: skip
+            return _mat5_arrays(path)
         return _h5_arrays(path, matlab=kind == "mat73")
     except DataError:
         raise

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gencore.checkpoint import atomic_dir, atomic_file
+from gencore.checkpoint import atomic_dir, atomic_file, check_output_dir, check_output_file
 from gencore.errors import DataError
 from m1_hyperspectral.data import Pixels
 from m1_hyperspectral.model import M1
@@ -50,9 +50,27 @@ def feature_format(path: str | Path, fmt: str | None) -> str:
     return "h5" if Path(path).suffix.lower() in (".h5", ".hdf5") else "npy"
 
 
-def save_features(features: dict[str, np.ndarray], files: list[str], path: str | Path, fmt: str) -> Path:
-    """Write ``features`` atomically as ``fmt`` (``h5`` or ``npy``); an existing output is replaced only whole."""
+#: The producer named in an ``npy`` features folder's manifest: only such a folder is ever replaced.
+PRODUCER = "m1-hyperspectral extract"
+
+
+def check_features_output(path: str | Path, fmt: str, overwrite: bool, inputs: tuple[str | Path, ...] = ()) -> None:
+    """Refuse, before any work, an output that would replace what ``extract`` did not write (OutputError): for
+    ``npy`` a folder that is not an earlier features folder, for ``h5`` an input file; an earlier output needs
+    ``overwrite``."""
+    if fmt == "npy":
+        check_output_dir(path, PRODUCER, overwrite)
+    else:
+        check_output_file(path, overwrite, inputs)
+
+
+def save_features(
+    features: dict[str, np.ndarray], files: list[str], path: str | Path, fmt: str, overwrite: bool = False
+) -> Path:
+    """Write ``features`` atomically as ``fmt`` (``h5`` or ``npy``); an earlier output is replaced (whole) only
+    with ``overwrite``, and nothing else ever is (:func:`check_features_output`)."""
     path = Path(path)
+    check_features_output(path, fmt, overwrite)
     if fmt == "h5":
         import h5py
 
@@ -63,7 +81,7 @@ def save_features(features: dict[str, np.ndarray], files: list[str], path: str |
         return path
     if fmt != "npy":
         raise ValueError(f"format must be h5 or npy, got {fmt!r}")
-    with atomic_dir(path) as tmp:
+    with atomic_dir(path, overwrite=overwrite, producer=PRODUCER) as tmp:
         for key in ARRAYS:
             np.save(tmp / f"{key}.npy", features[key])
         (tmp / "files.json").write_text(json.dumps(files) + "\n")

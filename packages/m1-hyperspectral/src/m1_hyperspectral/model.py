@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gencore.checkpoint import PretrainedMixin
+from gencore.checkpoint import PretrainedMixin, load_pretrained
+from gencore.errors import CheckpointError, ConfigError, GencoreError
 from gencore.losses import bernoulli_log_likelihood, gaussian_kl, gaussian_log_likelihood, soft_clamp
+from gencore.memory import require_model_memory
 
 ACTIVATIONS = {"softplus": nn.Softplus, "tanh": nn.Tanh, "relu": nn.ReLU}
 LOGVAR_BOUND = 10.0
@@ -46,6 +49,24 @@ class M1Config:
             raise ValueError(f"likelihood must be gaussian, bernoulli or bounded01, got {self.likelihood!r}")
         if self.bands < 1 or self.latent < 1 or any(h < 1 for h in self.hidden):
             raise ValueError("bands, latent and hidden widths must be positive")
+
+
+def require_memory_for(
+    config: M1Config,
+    *,
+    training: bool,
+    where: str = "",
+    error: type[GencoreError] = ConfigError,
+    device: str | None = None,
+) -> None:
+    """Refuse, in one line and before anything is allocated, an M1 of ``config`` that cannot fit in memory.
+
+    Counted on the meta device (:func:`gencore.memory.require_model_memory`): with ``training`` the weights,
+    their gradients and Adam's two moments (on ``device``: default CUDA when available), else the weights.
+    ``where`` prefixes the message (a file name).
+    """
+    what = f"{where}M1 model with hidden={list(config.hidden)}, latent={config.latent}, bands={config.bands}"
+    require_model_memory(lambda: M1(config), what, training=training, error=error, device=device)
 
 
 def _mlp(widths: list[int], activation: str) -> nn.Sequential:
@@ -75,6 +96,25 @@ class M1(PretrainedMixin, nn.Module):
             self.p_uniform_logit = nn.Parameter(torch.full((config.bands,), -4.0))
         self.register_buffer("band_min", torch.zeros(config.bands))
         self.register_buffer("band_range", torch.ones(config.bands))
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, map_location: str = "cpu") -> M1:
+        """Build the model of ``directory/config.json`` and load ``model.safetensors`` (verified).
+
+        The size the config asks for is checked first: a config whose model cannot fit in memory (``hidden``,
+        ``latent`` or ``bands`` of absurd width) is refused in one line before anything is allocated.
+        """
+        from gencore.config import from_dict
+
+        def build(raw: dict) -> M1:
+            try:
+                config = from_dict(M1Config, raw)
+            except ConfigError as exc:
+                raise CheckpointError(f"{directory}/config.json: {exc}") from None
+            require_memory_for(config, training=False, where=f"{directory}/config.json: ", error=CheckpointError)
+            return cls(config)
+
+        return load_pretrained(directory, build, map_location)  # type: ignore[return-value]
 
     # --- normalisation ---------------------------------------------------------------------------------------
 

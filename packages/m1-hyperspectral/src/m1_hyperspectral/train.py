@@ -25,7 +25,7 @@ from gencore.distributed import sharded_map
 from gencore.train import FitResult, StepContext, Trainer, seed_everything
 from m1_hyperspectral.config import M1RunConfig
 from m1_hyperspectral.data import Pixels, Scene, load_scenes, pixels_from_scenes, split_pixels, synthetic_scenes
-from m1_hyperspectral.model import M1, M1Config
+from m1_hyperspectral.model import M1, M1Config, require_memory_for
 from m1_hyperspectral.plots import scene_figure, spectra_figure
 
 CONSOLE = ["elapsed_s", "elbo", "eval/valid_ll", "eval/bad_evals"]
@@ -74,7 +74,10 @@ def prepare_data(config: M1RunConfig) -> Prepared:
 def build_model(config: M1RunConfig, train_spectra: np.ndarray) -> M1:
     """An M1 for these spectra, with the per-band normalisation of the training pixels stored inside."""
     m = config.model
-    model = M1(M1Config(train_spectra.shape[1], list(m.hidden), m.latent, m.activation, m.likelihood))
+    arch = M1Config(train_spectra.shape[1], list(m.hidden), m.latent, m.activation, m.likelihood)
+    # one line naming the sizes, not the allocator's traceback
+    require_memory_for(arch, training=True, device="cpu" if config.train.cpu else None)
+    model = M1(arch)
     model.set_normalization(torch.from_numpy(train_spectra))
     return model
 
@@ -180,13 +183,23 @@ def build_trainer(config: M1RunConfig, prepared: Prepared | None = None) -> Trai
             "scene": scene_figure(m, scene)[None],
         }
 
-    trainer = Trainer(
+    def export(trainer: Trainer, result: FitResult) -> None:
+        # also when stopped by a signal: model/ always holds the best weights seen so far
+        best.write()
+        if not (best.path / "config.json").is_file():  # e.g. no finite validation value at all
+            trainer.unwrap("M1").save_pretrained(best.path)
+        if result.completed:
+            trainer.print(
+                f"done ({result.reason}) at step {result.step}: valid_ll "
+                f"{result.metrics.get('valid_ll', float('nan')):.4g} nats/pixel (best {trainer.best:.4g}); "
+                f"{trainer.run_dir}/model, samples/, metrics.csv, losses.png"
+            )
+
+    return Trainer(
         config.train, {"M1": model}, {"M1": optimizer}, make_step(config), Spectra(x_train),
         sample_fn=samples, eval_fn=evaluate, run_config=to_dict(config), collate_fn=_as_batch,
-        console_columns=CONSOLE,
+        console_columns=CONSOLE, export_fn=export,
     )  # fmt: skip
-    trainer.best_model = best  # type: ignore[attr-defined]
-    return trainer
 
 
 def run_training(config: M1RunConfig, resume: str | None = None) -> FitResult:
@@ -198,18 +211,7 @@ def run_training(config: M1RunConfig, resume: str | None = None) -> FitResult:
         f"{len(p)} pixels x {p.bands} bands from {', '.join(p.files)}: {len(prep.train)} train, "
         f"{len(prep.valid)} validation, {len(prep.test)} test; {int((p.labels > 0).sum())} labeled"
     )
-    result = trainer.fit(resume=resume)
-    run_dir = Path(config.train.output_dir)
-    if trainer.is_main:
-        trainer.best_model.write()
-        if not (run_dir / "model" / "config.json").is_file():  # e.g. no finite validation value at all
-            trainer.unwrap("M1").save_pretrained(run_dir / "model")
-    if trainer.is_main and result.reason != "preempted":
-        trainer.print(
-            f"done ({result.reason}) at step {result.step}: valid_ll {result.metrics.get('valid_ll', float('nan')):.4g}"
-            f" nats/pixel (best {trainer.best:.4g}); {run_dir}/model, samples/, metrics.csv, losses.png"
-        )
-    return result
+    return trainer.fit(resume=resume)
 
 
 if __name__ == "__main__":  # accelerate launch -m m1_hyperspectral.train [DATA...] [options]

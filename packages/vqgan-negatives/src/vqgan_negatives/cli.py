@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from gencore.cli import Group, config_from_options, run_fit, training_options
+from gencore.cli import FINITE, SEED, Group, config_from_options, run_fit, training_options
 from gencore.errors import ConfigError, DataError
 
 
@@ -31,15 +31,15 @@ def perlin_options(fn):
         click.option("--perlin-scale", "scale", type=click.FloatRange(min=0, min_open=True), default=16.0,
                      show_default=True, help="Pixels per lattice cell of the first octave (bigger blobs)."),
         click.option("--perlin-octaves", "octaves", type=click.IntRange(1, 12), default=3, show_default=True),
-        click.option("--perlin-persistence", "persistence", type=float, default=0.5, show_default=True,
+        click.option("--perlin-persistence", "persistence", type=FINITE, default=0.5, show_default=True,
                      help="Amplitude factor per octave."),
         click.option("--perlin-lacunarity", "lacunarity", type=click.FloatRange(min=0, min_open=True), default=2.0,
                      show_default=True, help="Frequency factor per octave."),
-        click.option("--perlin-seed", "perlin_seed", type=int, default=0, show_default=True,
+        click.option("--perlin-seed", "perlin_seed", type=SEED, default=0, show_default=True,
                      help="Seed of the first image; image i uses seed + i."),
-        click.option("--contrast", type=float, default=2.0, show_default=True,
+        click.option("--contrast", type=FINITE, default=2.0, show_default=True,
                      help="The field is multiplied by this before clipping to [-1, 1]."),
-        click.option("--threshold", type=float, default=None,
+        click.option("--threshold", type=FINITE, default=None,
                      help="Make binary images: ink where the contrasted field is below this [default: off]."),
     ]  # fmt: skip
     for option in reversed(opts):
@@ -75,7 +75,7 @@ def data() -> None:
               help="Random rotation in [-x, x] degrees.")  # fmt: skip
 @click.option("--atom-labels/--no-atom-labels", default=True, show_default=True)
 @click.option("--colour", is_flag=True, help="RDKit's coloured atom palette instead of black and white.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 def data_render(output: str, num: int, size: int, seed: int, **options: Any) -> None:
     """Render NUM molecules from RDKit's shipped SMILES (NCI set) to OUTPUT/*.png plus index.csv."""
     from vqgan_negatives.config import RenderConfig
@@ -182,7 +182,7 @@ def _sampling_options(fn):
     opts = [
         click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True),
         click.option("--top-k", type=click.IntRange(min=0), default=100, show_default=True, help="0 = off."),
-        click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed."),
+        click.option("--seed", type=SEED, default=0, show_default=True, help="Sampling seed."),
     ]
     for option in reversed(opts):
         fn = option(fn)
@@ -276,22 +276,33 @@ def experiment(models: tuple[str, ...], conditions: tuple[str, ...], num: int, o
 @click.option("-n", "--num", type=click.IntRange(1, 100000), default=400, show_default=True)
 @click.option("-o", "--output", type=click.Path(file_okay=False), default="synthetic_dataset", show_default=True)
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=64, show_default=True)
-@click.option("--min-ink", type=float, default=None, help="Reject below this ink fraction [default: 0.01].")
-@click.option("--max-ink", type=float, default=None, help="Reject above this ink fraction [default: 0.45].")
-@click.option("--max-isolated", type=float, default=None, help="Reject above this speckle fraction [default: 0.25].")
-@click.option("--min-train-distance", type=float, default=None,
+@click.option("--min-ink", type=FINITE, default=None, help="Reject below this ink fraction [default: 0.01].")
+@click.option("--max-ink", type=FINITE, default=None, help="Reject above this ink fraction [default: 0.45].")
+@click.option("--max-isolated", type=FINITE, default=None, help="Reject above this speckle fraction [default: 0.25].")
+@click.option("--min-train-distance", type=FINITE, default=None,
               help="Reject closer than this to a training image [default: 0.08].")  # fmt: skip
 @click.option("--max-hash-distance", type=int, default=None,
               help="Near-duplicate within this many hash bits [default: 24].")  # fmt: skip
 @click.option("--classifier", type=click.Path(), default=None,
               help="Molecule classifier (classifier-study output, e.g. .../ordinary): reject images it scores "
                    "above --max-molecule-score as real molecules.")  # fmt: skip
-@click.option("--max-molecule-score", type=float, default=None, help="[default: 0.5]")
+@click.option("--max-molecule-score", type=FINITE, default=None, help="[default: 0.5]")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an earlier make-negatives output at OUTPUT (a folder holding anything else is refused).")
 @perlin_options
 @_sampling_options
-def make_negatives(run: str, num: int, output: str, batch_size: int, **options: Any) -> None:
-    """Generate from Perlin images with RUN, clean, write exactly NUM images + manifest.csv to OUTPUT."""
+def make_negatives(run: str, num: int, output: str, batch_size: int, overwrite: bool, **options: Any) -> None:
+    """Generate from Perlin images with RUN, clean, write exactly NUM images + manifest.csv to OUTPUT.
+
+    OUTPUT must be new or empty, or an earlier output of make-negatives with --overwrite (replaced whole,
+    atomically); a folder with anything else in it is refused untouched.
+    """
     from dataclasses import replace
+
+    from gencore.checkpoint import check_output_dir
+    from vqgan_negatives.negatives import PRODUCER
+
+    check_output_dir(output, PRODUCER, overwrite)  # before minutes of sampling, not after
 
     from gencore.config import from_dict
     from vqgan_negatives.clean import CleanConfig
@@ -310,7 +321,7 @@ def make_negatives(run: str, num: int, output: str, batch_size: int, **options: 
     training = None
     if run_config_file.is_file():  # the prior's own training images, for the memorisation filter
         try:
-            cfg = from_dict(TransformerRunConfig, json.loads(run_config_file.read_text()))
+            cfg = from_dict(TransformerRunConfig, json.loads(run_config_file.read_text(encoding="utf-8-sig")))
         except (ValueError, ConfigError) as exc:
             raise DataError(f"{run_config_file}: {exc}") from None
         training = load_training_images(cfg.data, pipe.vq.config.resolution, cfg.train.seed)
@@ -322,7 +333,8 @@ def make_negatives(run: str, num: int, output: str, batch_size: int, **options: 
 
         scorer = MoleculeClassifier.from_pretrained(classifier_dir).score
     counts = run_make(pipe, output, num, params, options["temperature"], options["top_k"] or None, options["seed"],
-                      clean_config, training, scorer, batch_size=batch_size, log=click.echo)  # fmt: skip
+                      clean_config, training, scorer, batch_size=batch_size, log=click.echo,
+                      overwrite=overwrite)  # fmt: skip
     rejected = {k: v for k, v in counts.items() if k not in ("kept", "surplus")}
     click.echo(f"wrote {num} images, manifest.csv and preview.png to {output} (rejected: {rejected or 'none'})")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,8 +17,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from gencore.data import IMAGE_EXTENSIONS, image_to_tensor, load_image
-from gencore.errors import DataError
+from gencore.data import IMAGE_EXTENSIONS, announce, count_summary, image_to_tensor, load_image
+from gencore.errors import ConfigError, DataError
+from gencore.memory import require_memory, tensor_bytes
+from gencore.paths import read_text_lines
 from gencore.pnoise import perlin_grid
 from vqgan_negatives.config import ConditionConfig, DataConfig, RenderConfig
 
@@ -46,10 +49,28 @@ def smiles_list(path: str | Path | None = None) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"SMILES file not found: {path}")
-    out = [line.split()[0] for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    lines = read_text_lines(path, "SMILES file")  # a byte-order mark and CRLF line ends are fine
+    out = [line.split()[0] for line in lines if line.strip() and not line.startswith("#")]
     if not out:
         raise DataError(f"{path} holds no SMILES")
     return out
+
+
+#: Largest side of a Cairo image surface (RDKit's MolDraw2DCairo); a larger one is not created and RDKit returns
+#: no PNG at all.
+CAIRO_MAX_SIDE = 32767
+
+
+def canvas_side(options: RenderConfig) -> int:
+    """Side of RDKit's drawing canvas (``size x supersample``); a canvas Cairo cannot make raises ConfigError."""
+    canvas = options.size * options.supersample
+    if canvas > CAIRO_MAX_SIDE:
+        raise ConfigError(
+            f"molecules are drawn on a canvas of data.render.size x supersample = {options.size} x "
+            f"{options.supersample} = {canvas} px; Cairo allows at most {CAIRO_MAX_SIDE} (lower --image-size or "
+            "data.render.supersample)"
+        )
+    return canvas
 
 
 def render_molecule(smiles: str, options: RenderConfig, rotation: float = 0.0) -> Image.Image | None:
@@ -57,11 +78,11 @@ def render_molecule(smiles: str, options: RenderConfig, rotation: float = 0.0) -
     from rdkit import Chem, RDLogger
     from rdkit.Chem.Draw import rdMolDraw2D
 
+    canvas = canvas_side(options)
     RDLogger.DisableLog("rdApp.*")  # a few NCI entries fail sanitisation; they are skipped, not shouted about
     mol = Chem.MolFromSmiles(smiles)
     if mol is None or mol.GetNumAtoms() == 0:
         return None
-    canvas = options.size * options.supersample
     drawer = rdMolDraw2D.MolDraw2DCairo(canvas, canvas)
     opts = drawer.drawOptions()
     opts.bondLineWidth = max(1, round(options.line_width * options.supersample))
@@ -86,6 +107,12 @@ class RenderedSet:
 
 def render_molecules(n: int, options: RenderConfig, seed: int = 0, smiles: list[str] | None = None) -> RenderedSet:
     """``n`` depictions of molecules drawn (without replacement, then cycling) in a seeded order."""
+    canvas = canvas_side(options)
+    channels = 3 if options.colour else 1
+    # the result (float32) plus one canvas at a time (Cairo's 4 bytes a pixel, then its PNG and PIL copies)
+    require_memory(tensor_bytes([n, channels, options.size, options.size]) + 3 * tensor_bytes([canvas, canvas]),
+                   f"{n} molecule depictions of {channels}x{options.size}x{options.size} drawn on "
+                   f"{canvas}x{canvas} canvases (data.num_images, --image-size)")  # fmt: skip
     pool = smiles if smiles is not None else smiles_list()
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(pool))
@@ -134,7 +161,9 @@ def save_tensor_image(image: torch.Tensor, path: str | Path) -> Path:
 def load_image_folder(root: str | Path, size: int, channels: int = 1, limit: int | None = None) -> torch.Tensor:
     """Every image under ``root`` (recursive, sorted), resized to ``size`` x ``size``: (N, C, H, W) in [-1, 1].
 
-    An unreadable file raises :class:`DataError` naming it; an empty folder too.
+    The images have no classes, so a folder of loose images beside sub-folders is not ambiguous here: every image
+    is taken, and how many came from where is printed. An unreadable file raises :class:`DataError` naming it; an
+    empty folder too.
     """
     root = Path(root)
     if not root.is_dir():
@@ -143,6 +172,9 @@ def load_image_folder(root: str | Path, size: int, channels: int = 1, limit: int
     if not files:
         raise DataError(f"{root} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
     files = files[:limit] if limit else files
+    where = Counter(p.relative_to(root).parts[0] + "/" if len(p.relative_to(root).parts) > 1 else "loose"
+                    for p in files)  # fmt: skip
+    announce(f"read {len(files)} images from {root}: {count_summary(dict(sorted(where.items())))}")
     mode = "L" if channels == 1 else "RGB"
     return torch.stack([image_to_tensor(load_image(p, mode, (size, size))) for p in files])
 

@@ -119,6 +119,10 @@ MANIFEST_FIELDS = [
 ]  # fmt: skip
 
 
+#: The producer named in the output folder's manifest: only such a folder is ever replaced (``overwrite``).
+PRODUCER = "vqgan-negatives make-negatives"
+
+
 def make_negatives(
     pipeline: Pipeline,
     out_dir: str | Path,
@@ -133,6 +137,7 @@ def make_negatives(
     batch_size: int = 64,
     max_rounds: int = 20,
     log: Callable[[str], None] = print,
+    overwrite: bool = False,
 ) -> dict[str, int]:
     """Generate from Perlin images in batches, clean, and write exactly ``n`` kept images plus ``manifest.csv``.
 
@@ -147,7 +152,7 @@ def make_negatives(
     counts: dict[str, int] = {}
     kept_images: list[torch.Tensor] = []
     kept_hashes = torch.zeros(0, 256, dtype=torch.bool)
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, overwrite=overwrite, producer=PRODUCER) as tmp:
         for round_ in range(max_rounds):
             missing = n - len(kept_images)
             if missing <= 0:

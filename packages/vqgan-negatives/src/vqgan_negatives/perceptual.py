@@ -69,19 +69,27 @@ class LPIPS(nn.Module):
 
     _CUTS = (4, 9, 16, 23, 30)  # ends of relu1_2, relu2_2, relu3_3, relu4_3, relu5_3 in vgg16().features
 
-    def __init__(self, vgg_state: dict[str, torch.Tensor], head_state: dict[str, torch.Tensor]) -> None:
+    def __init__(
+        self,
+        vgg_state: dict[str, torch.Tensor],
+        head_state: dict[str, torch.Tensor],
+        sources: tuple[str | Path, str | Path] = ("the VGG16 weights", "the LPIPS weights"),
+    ) -> None:
         super().__init__()
         from torchvision.models.vgg import cfgs, make_layers
 
+        from gencore.weights import load_weights
+
         features = make_layers(cfgs["D"])  # VGG16's convolutional part (the classifier is not needed)
-        features.load_state_dict({k.removeprefix("features."): v for k, v in vgg_state.items()
-                                  if k.startswith("features.")})  # fmt: skip
+        load_weights(features, vgg_state, sources[0], "torchvision's VGG16 ImageNet weights", prefix="features.")
         starts = (0, *self._CUTS[:-1])
         self.slices = nn.ModuleList(nn.Sequential(*features[a:b]) for a, b in zip(starts, self._CUTS))
         widths = (64, 128, 256, 512, 512)
         self.heads = nn.ModuleList(nn.Conv2d(c, 1, 1, bias=False) for c in widths)
-        for i, head in enumerate(self.heads):
-            head.weight.data.copy_(head_state[f"lin{i}.model.1.weight"])
+        # laid out like the lpips package's file: lin0.model.1.weight ... lin4.model.1.weight
+        layout = nn.ModuleDict({f"lin{i}": nn.ModuleDict({"model": nn.Sequential(nn.Dropout(), head)})
+                                for i, head in enumerate(self.heads)})  # fmt: skip
+        load_weights(layout, head_state, sources[1], "the LPIPS-VGG linear heads (vgg.pth)")
         # LPIPS's input scaling (inputs in [-1, 1])
         self.register_buffer("shift", torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1))
         self.register_buffer("scale", torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1))
@@ -132,7 +140,7 @@ def build_perceptual(
         if found is not None:
             vgg = load_torch_file(found[0], weights_only=True)
             heads = load_torch_file(found[1], weights_only=True)
-            return LPIPS(vgg, heads).eval(), f"perceptual loss: LPIPS-VGG16 ({found[0]}, {found[1]})"
+            return LPIPS(vgg, heads, found).eval(), f"perceptual loss: LPIPS-VGG16 ({found[0]}, {found[1]})"
         if kind == "lpips":
             raise ConfigError(
                 f"LPIPS weights not found: put torchvision's {_VGG_FILE} in {torch.hub.get_dir()}/checkpoints "

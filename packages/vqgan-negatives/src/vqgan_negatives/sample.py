@@ -14,7 +14,7 @@ from vqgan_negatives.model import VQModel
 from vqgan_negatives.train_transformer import encode_codes, load_vqgan
 from vqgan_negatives.transformer import CondGPT
 
-__all__ = ["Pipeline", "load_pipeline", "generate", "conditioning_images"]
+__all__ = ["Pipeline", "load_pipeline", "check_pair", "generate", "conditioning_images"]
 
 
 @dataclass
@@ -39,7 +39,23 @@ def load_pipeline(path: str | Path) -> Pipeline:
     if not (root / "gpt" / "config.json").is_file():
         raise CheckpointError(f"no trained transformer in {path} (expected RUN_DIR/model/gpt and model/vqgan)")
     gpt = CondGPT.from_pretrained(root / "gpt").eval()
-    return Pipeline(load_vqgan(root / "vqgan"), gpt, path.name)
+    vq = load_vqgan(root / "vqgan")
+    check_pair(vq, gpt, root / "vqgan", root / "gpt")
+    return Pipeline(vq, gpt, path.name)
+
+
+def check_pair(vq: VQModel, gpt: CondGPT, vq_dir: str | Path, gpt_dir: str | Path) -> None:
+    """The prior's token and position tables must fit the first stage's codebook and code grid: a first stage
+    from another run (another codebook size, resolution or downsampling) is refused with one line naming both,
+    instead of an IndexError deep inside sampling."""
+    codes, side = vq.config.quantizer.codebook_size, vq.config.code_side
+    vocab, block = gpt.config.vocab_size, gpt.config.block_size
+    if vocab != 2 * codes or block != 2 * side * side:
+        raise CheckpointError(
+            f"{vq_dir} does not belong to the transformer in {gpt_dir}: the transformer reads "
+            f"{vocab // 2} codes in {block // 2} positions, the VQGAN has {codes} codes in a {side}×{side} grid "
+            f"({side * side} positions); use the model/vqgan saved with the transformer run"
+        )
 
 
 def _pipeline_from_checkpoint(path: Path) -> Pipeline:
@@ -49,7 +65,7 @@ def _pipeline_from_checkpoint(path: Path) -> Pipeline:
 
     verify_dir(path)
     try:
-        config = from_dict(TransformerRunConfig, json.loads((path / "config.json").read_text()))
+        config = from_dict(TransformerRunConfig, json.loads((path / "config.json").read_text(encoding="utf-8-sig")))
     except (OSError, ValueError, ConfigError) as exc:
         raise CheckpointError(f"{path}/config.json is not a transformer run config ({exc})") from None
     gpt = CondGPT(config.gpt)
@@ -59,7 +75,9 @@ def _pipeline_from_checkpoint(path: Path) -> Pipeline:
         raise CheckpointError(f"{path} holds no matching transformer ({str(exc).splitlines()[0]})") from None
     run_dir = path.parent.parent
     vq_dir = run_dir / "model" / "vqgan" if (run_dir / "model" / "vqgan").is_dir() else Path(config.vqgan)
-    return Pipeline(load_vqgan(vq_dir), gpt.eval(), f"{run_dir.name}@{path.name}")
+    vq = load_vqgan(vq_dir)
+    check_pair(vq, gpt, vq_dir, path)
+    return Pipeline(vq, gpt.eval(), f"{run_dir.name}@{path.name}")
 
 
 @torch.no_grad()

@@ -17,10 +17,13 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 
+from gencore.checkpoint import atomic_write_text
 from gencore.config import to_dict
 from gencore.data import TensorImageDataset, split_indices
 from gencore.distributed import sharded_map
+from gencore.errors import DataError
 from gencore.losses import adaptive_weight, d_loss, g_loss
+from gencore.memory import require_batch_memory, require_memory, require_model_memory, tensor_bytes
 from gencore.metrics import codebook_usage, psnr
 from gencore.train import FitResult, StepContext, Trainer, seed_everything
 from vqgan_negatives.config import VQGANConfig
@@ -38,8 +41,9 @@ def prepare_data(config: VQGANConfig) -> tuple[torch.Tensor, torch.Tensor]:
         raise ValueError(f"data has {images.shape[1]} channels, model.in_channels is {config.model.in_channels}")
     train_idx, hold_idx = split_indices(len(images), [1 - config.data.holdout_fraction, config.data.holdout_fraction],
                                         seed=config.train.seed)  # fmt: skip
-    if not hold_idx or len(train_idx) < config.train.batch_size:
-        raise ValueError(f"{len(images)} images are too few for batch size {config.train.batch_size} and a holdout")
+    if not hold_idx or len(train_idx) < config.train.batch_size:  # bad input: a one-line error, not a traceback
+        raise DataError(f"{config.data.source}: {len(images)} images are too few for batch size "
+                        f"{config.train.batch_size} and a holdout")  # fmt: skip
     return images[train_idx], images[hold_idx]
 
 
@@ -98,9 +102,27 @@ def evaluate_vq(
     return {"psnr": float(got["psnr"].mean()), "l1": float(got["l1"].mean()), **usage}
 
 
+def require_memory_for(config: VQGANConfig) -> None:
+    """Refuse, in one line and before anything is allocated, a resolution (``--image-size``) or model at which one
+    input batch, the training images or the two models (weights, gradients, Adam moments) cannot fit in memory
+    (:mod:`gencore.memory`)."""
+    m, d = config.model, config.data
+    item = (m.in_channels, m.resolution, m.resolution)
+    require_batch_memory(config.train.batch_size, item, "images", "--image-size, model.resolution")
+    if d.num_images:  # float32 (N, C, H, W) for the whole run
+        dims = "x".join(map(str, item))
+        require_memory(tensor_bytes([d.num_images, *item]), f"{d.num_images} training images of {dims} "
+                       "(data.num_images, --image-size)")  # fmt: skip
+    disc = replace(config.disc, in_channels=m.in_channels)
+    what = f"VQGAN and discriminator (model.ch={m.ch}, model.ch_mult={list(m.ch_mult)}, disc.ndf={disc.ndf})"
+    require_model_memory(lambda: (VQModel(m), PatchDiscriminator(disc)), what,
+                         device="cpu" if config.train.cpu else None)  # fmt: skip
+
+
 def build_trainer(config: VQGANConfig) -> tuple[Trainer, str]:
     """Data, models, optimizers and the Trainer (nothing trained yet); also says which perceptual loss is used."""
     seed_everything(config.train.seed)
+    require_memory_for(config)
     train_images, holdout = prepare_data(config)
     model = VQModel(config.model)
     disc = PatchDiscriminator(replace(config.disc, in_channels=config.model.in_channels))
@@ -128,6 +150,7 @@ def build_trainer(config: VQGANConfig) -> tuple[Trainer, str]:
     trainer = Trainer(
         config.train, {"vq": model, "D": disc}, optimizers, make_vq_step(config, perceptual),
         TensorImageDataset(train_images), sample_fn=samples, eval_fn=evaluate, run_config=to_dict(config),
+        export_fn=lambda trainer, result: export_models(trainer, result, which),
         console_columns=["l1", "perceptual", "codebook", "g", "d", "d_weight", "batch_usage", "steps_per_s",
                          "eval/psnr", "eval/usage", "eval/perplexity"],
     )  # fmt: skip
@@ -136,22 +159,25 @@ def build_trainer(config: VQGANConfig) -> tuple[Trainer, str]:
     return trainer, which
 
 
+def export_models(trainer: Trainer, result: FitResult, which: str) -> None:
+    """Note the perceptual network in ``perceptual.txt``; once training is over write ``model/vqgan`` and
+    ``model/discriminator`` (the Trainer's ``export_fn``)."""
+    run_dir = Path(trainer.run_dir)
+    atomic_write_text(run_dir / "perceptual.txt", which + "\n")
+    if not result.completed:
+        return
+    trainer.unwrap("vq").save_pretrained(run_dir / "model" / "vqgan")
+    trainer.unwrap("D").save_pretrained(run_dir / "model" / "discriminator")
+    m = result.metrics
+    summary = ", ".join(f"{k} {m[k]:.4g}" for k in ("psnr", "usage", "perplexity") if k in m)
+    trainer.print(f"done ({result.reason}) at step {result.step}: {run_dir}/samples, model/vqgan; {summary}")
+
+
 def run_training(config: VQGANConfig, resume: str | None = None) -> FitResult:
     """Train the first stage; writes the run directory and ``model/vqgan`` (+ ``model/discriminator``)."""
     trainer, which = build_trainer(config)
     trainer.print(which)
-    if trainer.is_main:
-        trainer.run_dir.mkdir(parents=True, exist_ok=True)
-        (trainer.run_dir / "perceptual.txt").write_text(which + "\n")
-    result = trainer.fit(resume=resume)
-    if trainer.is_main and result.reason != "preempted":
-        run_dir = Path(trainer.run_dir)
-        trainer.unwrap("vq").save_pretrained(run_dir / "model" / "vqgan")
-        trainer.unwrap("D").save_pretrained(run_dir / "model" / "discriminator")
-        m = result.metrics
-        summary = ", ".join(f"{k} {m[k]:.4g}" for k in ("psnr", "usage", "perplexity") if k in m)
-        trainer.print(f"done ({result.reason}) at step {result.step}: {run_dir}/samples, model/vqgan; {summary}")
-    return result
+    return trainer.fit(resume=resume)
 
 
 if __name__ == "__main__":  # accelerate launch -m vqgan_negatives.train [options]

@@ -100,7 +100,7 @@ def build_trainer(config: TransformerRunConfig) -> tuple[Trainer, VQModel]:
 
     trainer = Trainer(
         config.train, {"gpt": gpt}, {"gpt": optimizer}, step, train_pairs, sample_fn=samples, eval_fn=evaluate,
-        run_config=to_dict(config),
+        run_config=to_dict(config), export_fn=lambda trainer, result: export_models(trainer, result, vq),
     )  # fmt: skip
     vq.to(trainer.accelerator.device)
     return trainer, vq
@@ -137,17 +137,22 @@ def _loss(model: torch.nn.Module, cond: torch.Tensor, target: torch.Tensor) -> t
     return torch.nn.functional.cross_entropy(logits.flatten(0, 1), target.flatten())
 
 
+def export_models(trainer: Trainer, result: FitResult, vq: torch.nn.Module) -> None:
+    """Once training is over write ``model/gpt`` and a copy of the first stage, ``model/vqgan`` (the prior is
+    useless without its own first stage); the Trainer's ``export_fn``."""
+    if not result.completed:
+        return
+    run_dir = Path(trainer.run_dir)
+    trainer.unwrap("gpt").save_pretrained(run_dir / "model" / "gpt")
+    vq.save_pretrained(run_dir / "model" / "vqgan")
+    val = result.metrics.get("val_loss")
+    trainer.print(f"done ({result.reason}) at step {result.step}: {run_dir}/model; val_loss {val:.4g}")
+
+
 def run_training(config: TransformerRunConfig, resume: str | None = None) -> FitResult:
     """Train the prior; writes the run directory with ``model/gpt`` and a copy of the first stage, ``model/vqgan``."""
-    trainer, vq = build_trainer(config)
-    result = trainer.fit(resume=resume)
-    if trainer.is_main and result.reason != "preempted":
-        run_dir = Path(trainer.run_dir)
-        trainer.unwrap("gpt").save_pretrained(run_dir / "model" / "gpt")
-        vq.save_pretrained(run_dir / "model" / "vqgan")  # the prior is useless without its own first stage
-        val = result.metrics.get("val_loss")
-        trainer.print(f"done ({result.reason}) at step {result.step}: {run_dir}/model; val_loss {val:.4g}")
-    return result
+    trainer, _ = build_trainer(config)
+    return trainer.fit(resume=resume)
 
 
 if __name__ == "__main__":  # accelerate launch -m vqgan_negatives.train_transformer [options]

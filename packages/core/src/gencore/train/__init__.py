@@ -3,10 +3,18 @@
 from gencore.train.config import TrainConfig
 from gencore.train.ema import EMA
 from gencore.train.sampler import ShardedBatchSampler
-from gencore.train.trainer import PREEMPTED_EXIT_CODE, FitResult, StepContext, Trainer, seed_everything
+from gencore.train.trainer import (
+    INTERRUPTED_EXIT_CODE,
+    PREEMPTED_EXIT_CODE,
+    FitResult,
+    StepContext,
+    Trainer,
+    seed_everything,
+)
 
 __all__ = [
     "EMA",
+    "INTERRUPTED_EXIT_CODE",
     "PREEMPTED_EXIT_CODE",
     "FitResult",
     "ShardedBatchSampler",

@@ -43,6 +43,8 @@ class TrainConfig:
         for name in ("sample_every", "eval_every", "checkpoint_every", "keep_checkpoints", "patience", "num_workers"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.max_epochs is not None and self.max_epochs < 1:
+            raise ValueError(f"max_epochs must be at least 1 (or unset), got {self.max_epochs}")
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise ValueError(f"grad_clip must be positive, got {self.grad_clip}")
         if not isinstance(self.compile, str) or not self.compile:

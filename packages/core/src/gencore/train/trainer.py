@@ -42,6 +42,7 @@ from tqdm.auto import tqdm
 
 from gencore.checkpoint import (
     atomic_dir,
+    atomic_write_text,
     latest_checkpoint,
     list_checkpoints,
     load_tree,
@@ -51,18 +52,24 @@ from gencore.checkpoint import (
 )
 from gencore.config import config_changes
 from gencore.distributed import broadcast_buffers, replica_digest
-from gencore.errors import CheckpointError, ConfigError, NonFiniteLossError
+from gencore.errors import CheckpointError, ConfigError, NonFiniteLossError, RunLockedError
 from gencore.train.config import TrainConfig
 from gencore.train.ema import EMA
 from gencore.train.logger import MetricsLogger, format_line
+from gencore.train.rundir import check_fresh_start, run_lock
 from gencore.train.sampler import ShardedBatchSampler
 
-__all__ = ["Trainer", "StepContext", "FitResult", "PREEMPTED_EXIT_CODE", "seed_everything"]
+__all__ = ["Trainer", "StepContext", "FitResult", "PREEMPTED_EXIT_CODE", "INTERRUPTED_EXIT_CODE", "seed_everything"]
 
 #: Exit code after a pre-emption signal was handled and a checkpoint saved (EX_TEMPFAIL: "try again").
 PREEMPTED_EXIT_CODE = 75
+#: Exit code after Ctrl-C (SIGINT) was handled and a checkpoint saved (128 + SIGINT, what shells report).
+INTERRUPTED_EXIT_CODE = 130
 
 StepFn = Callable[["StepContext", Any], Mapping[str, Any]]
+
+#: The producer recorded in a training checkpoint's manifest (see gencore.checkpoint.check_output_dir).
+CHECKPOINT_PRODUCER = "gencore checkpoint"
 
 
 def seed_everything(seed: int) -> None:
@@ -78,14 +85,20 @@ class FitResult:
 
     step: int
     epoch: int
-    reason: str  # "max_steps", "max_epochs", "early_stop", "preempted"
+    reason: str  # "max_steps", "max_epochs", "early_stop", "preempted" (SIGTERM/SIGUSR1), "interrupted" (SIGINT)
     checkpoint: Path | None
     metrics: dict[str, float] = field(default_factory=dict)
 
     @property
+    def completed(self) -> bool:
+        """True when training is over (not stopped by a signal): the time to export the model."""
+        return self.reason not in ("preempted", "interrupted")
+
+    @property
     def exit_code(self) -> int:
-        """0 when training is over; :data:`PREEMPTED_EXIT_CODE` when it was interrupted and can be resumed."""
-        return PREEMPTED_EXIT_CODE if self.reason == "preempted" else 0
+        """0 when training is over; :data:`PREEMPTED_EXIT_CODE` after a pre-emption signal (resume it); 130 after
+        Ctrl-C (SIGINT), as a shell reports an interrupted command."""
+        return {"preempted": PREEMPTED_EXIT_CODE, "interrupted": INTERRUPTED_EXIT_CODE}.get(self.reason, 0)
 
 
 class StepContext:
@@ -144,15 +157,43 @@ class StepContext:
         t.accelerator.backward(scaled, retain_graph=retain_graph, **restrict)
         if not self.sync:
             return
-        if t.config.grad_clip is not None:
-            t.accelerator.clip_grad_norm_(params, t.config.grad_clip)
         opt = t.optimizers[name]
+        norm = None
+        if t.config.grad_clip is not None:
+            norm = t.accelerator.clip_grad_norm_(params, t.config.grad_clip)
+        # Under fp16 the loss scaler skips non-finite steps itself, and an optimizer that declares
+        # ``skips_nonfinite`` (hvae's VDVAE-style skipping) decides for itself; otherwise a NaN/inf gradient,
+        # e.g. from a NaN learning-rate warm-up factor or an overflow in backward, is never applied.
+        bare = getattr(opt, "optimizer", opt)  # under Accelerate's wrapper
+        if t.config.check_finite and t.accelerator.scaler is None and not getattr(bare, "skips_nonfinite", False):
+            self._check_gradients(name, params, norm)
         opt.step()
         opt.zero_grad(set_to_none=True)
         if name in t.schedulers and not t.accelerator.optimizer_step_was_skipped:
             t.schedulers[name].step()
         if name in t.ema:
             t.ema[name].update(t.unwrap(name))
+
+
+    def _check_gradients(self, name: str, params: list[torch.Tensor], norm: torch.Tensor | None) -> None:
+        t = self._t
+        if norm is None:
+            grads = [p.grad for p in params if p.grad is not None]
+            if not grads:
+                return
+            finite = torch.stack([torch.isfinite(g).all() for g in grads]).all()
+        else:
+            finite = torch.isfinite(torch.as_tensor(norm))
+        if t.accelerator.num_processes > 1:  # gradients are all-reduced already; agree anyway, cheaply
+            finite = t.accelerator.reduce(finite.float().reshape(1).to(t.accelerator.device), "sum").item() == (
+                t.accelerator.num_processes
+            )
+        if not bool(finite):
+            t.optimizers[name].zero_grad(set_to_none=True)
+            raise NonFiniteLossError(
+                f"non-finite gradient for {name!r} at step {t.step + 1}; parameters were not updated; last good "
+                f"checkpoint: {t.last_checkpoint or 'none yet'}"
+            )
 
 
 class Trainer:
@@ -174,6 +215,8 @@ class Trainer:
         collate_fn: optional DataLoader collate function.
         console_columns: the logged names shown in the console line (all of them by default); ``metrics.csv``
             and TensorBoard always get every value. Evaluation values are named ``eval/<metric>``.
+        export_fn: ``export_fn(trainer, result)`` at the end of every :meth:`fit`, on the main process, still under
+            the run lock and the signal handlers: write ``model/`` there (check ``result.completed``).
     """
 
     def __init__(
@@ -191,6 +234,7 @@ class Trainer:
         run_config: Mapping[str, Any] | None = None,
         collate_fn: Callable | None = None,
         console_columns: Sequence[str] | None = None,
+        export_fn: Callable[[Trainer, FitResult], None] | None = None,
     ) -> None:
         unknown = set(optimizers) - set(models)
         if unknown:
@@ -198,7 +242,7 @@ class Trainer:
         self.config = config
         self.run_dir = Path(config.output_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"
-        self.step_fn, self.sample_fn, self.eval_fn = step_fn, sample_fn, eval_fn
+        self.step_fn, self.sample_fn, self.eval_fn, self.export_fn = step_fn, sample_fn, eval_fn, export_fn
         self.console_columns = list(console_columns) if console_columns is not None else None
         self.run_config = dict(run_config or {"train": config.__dict__})
         self.accelerator = _make_accelerator(config)
@@ -234,6 +278,7 @@ class Trainer:
         self.last_checkpoint: Path | None = None
         self.last_metrics: dict[str, float] = {}
         self._signal: int | None = None
+        self._saving = False  # a checkpoint is being written: a forced Ctrl-C waits for it
         self._sums: dict[str, torch.Tensor] = {}
         self._count = 0
         self._t_log, self._last_log_step = time.perf_counter(), 0
@@ -329,25 +374,44 @@ class Trainer:
             if len(set(digests)) > 1:
                 self.print(f"warning: at step {self.step} the processes hold different weights or optimizer state")
         path = self.ckpt_dir / f"step_{self.step:06d}"
+        poisoned = self._nonfinite_weights()
+        if self._any(poisoned is not None):
+            raise NonFiniteLossError(
+                f"{poisoned or 'a model on another process'} holds non-finite weights at step {self.step}: no "
+                f"checkpoint written; last good checkpoint: {self.last_checkpoint or 'none yet'}"
+            )
         error: BaseException | None = None
         if self.is_main:
+            self._saving = True
             try:
                 tree = state if state is not None else self.state_dict()
                 tree["rng"] = rngs
                 if digests is not None:  # one fingerprint per rank (gencore.distributed.replica_digest)
                     tree["rank_digests"] = digests
-                with atomic_dir(path) as tmp:
+                with atomic_dir(path, producer=CHECKPOINT_PRODUCER) as tmp:
                     save_tree(tree, tmp)
                     (tmp / "config.json").write_text(json.dumps(self.run_config, indent=2, default=str) + "\n")
                 prune_checkpoints(self.ckpt_dir, self.config.keep_checkpoints)
             except BaseException as exc:  # noqa: BLE001 - re-raised below on every process
                 error = exc
+            finally:
+                self._saving = False
         if self._any(error is not None):
             if error is not None:
                 raise CheckpointError(f"could not save checkpoint {path}: {error}") from error
             raise CheckpointError(f"could not save checkpoint {path} (the main process failed)")
         self.last_checkpoint = path
         return path
+
+    def _nonfinite_weights(self) -> str | None:
+        """The name of a model (or EMA copy) holding a NaN/inf parameter or buffer, or None: a checkpoint is never
+        written from poisoned weights, so "last good checkpoint" stays true."""
+        named = [(n, self.unwrap(n)) for n in self.models] + [(f"EMA of {n}", e.shadow) for n, e in self.ema.items()]
+        for name, module in named:
+            tensors = [t for t in (*module.parameters(), *module.buffers()) if t.is_floating_point()]
+            if tensors and not bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all()):
+                return repr(name) if not name.startswith("EMA") else name
+        return None
 
     def _config_changes(self, checkpoint: Path) -> list[str]:
         """The config keys that differ from the ones the checkpoint was trained with (``key: old -> new``)."""
@@ -372,6 +436,14 @@ class Trainer:
         path = Path(path)
         verify_dir(path)
         tree = load_tree(path)
+        if not isinstance(tree, dict) or not all(
+            isinstance(tree.get(k), dict) for k in ("models", "optimizers", "schedulers", "ema", "trainer")
+        ) or not isinstance(tree.get("rng"), list):
+            raise _BadState(f"{path}/state.json is not a training state (tables missing or of the wrong type)")
+        try:
+            _check_progress(tree["trainer"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise _BadState(f"{path}/state.json is not a training state of this version ({exc!r})") from None
         try:
             for n, sd in tree["models"].items():
                 self.unwrap(n).load_state_dict(sd)
@@ -383,7 +455,7 @@ class Trainer:
                 self.ema[n].load_state_dict(sd)
             if tree["scaler"] is not None and self.accelerator.scaler is not None:
                 self.accelerator.scaler.load_state_dict(tree["scaler"])
-        except (KeyError, RuntimeError, ValueError) as exc:
+        except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as exc:
             lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()] or [repr(exc)]
             detail = " ".join(lines[:2]) if lines[0].endswith(":") else lines[0]  # torch: "Error(s) in ...:" first
             if len(detail) > 300:
@@ -392,6 +464,12 @@ class Trainer:
             changes = self._config_changes(path)
             hint = f" (the config differs from the checkpoint's: {'; '.join(changes)})" if changes else ""
             raise CheckpointError(f"{path} does not fit this run's models/optimizers{hint}: {detail}") from None
+        try:
+            self._restore_progress(tree, path)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+            raise CheckpointError(f"{path}/state.json is not a training state of this version ({exc!r})") from None
+
+    def _restore_progress(self, tree: dict[str, Any], path: Path) -> None:
         state = tree["trainer"]
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         self.best, self.bad_evals = state["best"], state["bad_evals"]
@@ -421,28 +499,51 @@ class Trainer:
     # --- the loop ----------------------------------------------------------------------------------------------
 
     def fit(self, resume: str | Path | None = None) -> FitResult:
-        """Train until ``max_steps``/``max_epochs``, early stop or a pre-emption signal; returns how it ended."""
+        """Train until ``max_steps``/``max_epochs``, early stop or a signal; returns how it ended.
+
+        For the whole call the run directory is locked (one training per directory) and SIGTERM/SIGUSR1/SIGINT
+        only set a flag: the loop saves a checkpoint at the next step boundary and stops, and a signal that
+        arrives while a checkpoint, the final evaluation or the export is being written lets it finish. The
+        ``export_fn`` given to the Trainer runs at the end, on the main process, inside that protection.
+        """
+        with self._locked(), _signal_flag(self):
+            result = self._fit(resume)
+            if self.export_fn is not None and self.is_main:
+                self.export_fn(self, result)
+            self.accelerator.wait_for_everyone()
+        return result
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The run directory's lock on the main process; a refusal stops every process (no rank left waiting)."""
+        error: BaseException | None = None
+        with contextlib.ExitStack() as stack:
+            if self.is_main:
+                try:
+                    stack.enter_context(run_lock(self.run_dir))
+                except RunLockedError as exc:
+                    error = exc
+            if self._any(error is not None):
+                raise error if error is not None else RunLockedError(f"{self.run_dir} is in use by another process")
+            yield
+
+    def _fit(self, resume: str | Path | None) -> FitResult:
         cfg, acc = self.config, self.accelerator
         start = self.resolve_resume(resume)
-        existing = list_checkpoints(self.ckpt_dir)
-        if start is None and existing and resume is None:
-            raise ConfigError(
-                f"{self.run_dir} already holds checkpoints (newest: {existing[-1].name}); continue it with "
-                "--resume auto, or choose another --output-dir"
-            )
+        if start is None:  # with --resume auto and no intact checkpoint: a fresh start, over damaged ones only
+            check_fresh_start(self.run_dir, list_checkpoints(self.ckpt_dir) if resume is None else [])
         if start is None:
             seed_everything(cfg.seed + acc.process_index)
             self.elapsed, self._t_fit = 0.0, time.perf_counter()
         else:
-            self.load_checkpoint(start)
+            start = self._load_resume(start, auto=str(resume) == "auto")
             self.print(f"resumed from {start} at step {self.step}")
             self._report_config_changes(Path(start))
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            from gencore.checkpoint import atomic_write_text
-
             atomic_write_text(self.run_dir / "config.json", json.dumps(self.run_config, indent=2, default=str) + "\n")
-            self.logger = MetricsLogger(self.run_dir, cfg.tensorboard, resume_step=self.step if start else None)
+            self.logger = MetricsLogger(self.run_dir, cfg.tensorboard, resume_step=self.step if start else None,
+                                        warn=self.print)  # fmt: skip
         reason = "max_steps" if self.step >= cfg.max_steps else None
         if reason is None and cfg.patience and self.bad_evals >= cfg.patience:
             reason = "early_stop"  # resuming a run that already stopped early does not train it further
@@ -450,8 +551,7 @@ class Trainer:
                    dynamic_ncols=True, desc="train")  # fmt: skip
         ctx = StepContext(self)
         try:
-            with _signal_flag(self):
-                reason = self._loop(ctx, bar, reason)
+            reason = self._loop(ctx, bar, reason)
         except BaseException:
             if self.logger is not None:
                 self.logger.close()
@@ -459,6 +559,27 @@ class Trainer:
         finally:
             bar.close()
         return self._finish(reason)
+
+    def _load_resume(self, start: Path, auto: bool) -> Path:
+        """Load ``start``; with ``--resume auto`` a checkpoint that passes its manifest but whose state has the
+        wrong structure is skipped for the next older one, as a damaged one is (a state that does not fit this
+        run's models is no damage: that error stands)."""
+        try:
+            self.load_checkpoint(start)
+            return start
+        except _BadState as exc:
+            if not auto:
+                raise
+            first = exc
+        self.print(f"skipping damaged checkpoint: {first}")
+        for path in reversed([p for p in list_checkpoints(self.ckpt_dir) if p.name < start.name]):
+            try:
+                verify_dir(path)
+                self.load_checkpoint(path)
+                return path
+            except CheckpointError as exc:
+                self.print(f"skipping damaged checkpoint: {exc}")
+        raise first
 
     def _loop(self, ctx: StepContext, bar: tqdm, reason: str | None) -> str:
         cfg, acc = self.config, self.accelerator
@@ -516,12 +637,13 @@ class Trainer:
             self.write_samples()
         if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
             self.save_checkpoint()
-        if self._any(self._signal is not None):
-            return "preempted"
+        # a run that has reached its end finishes (final evaluation, export) even when a signal came meanwhile
         if stop_early:
             return "early_stop"
         if self.step >= cfg.max_steps:
             return "max_steps"
+        if self._any(self._signal is not None):
+            return "interrupted" if self._signal == signal.SIGINT else "preempted"
         return None
 
     def _log_train(self, bar: tqdm | _NullBar, extra: Mapping[str, float] | None = None) -> None:
@@ -605,7 +727,8 @@ class Trainer:
 
     def _finish(self, reason: str) -> FitResult:
         cfg = self.config
-        if reason != "preempted":
+        stopped = reason in ("preempted", "interrupted")
+        if not stopped:
             if self.step % cfg.log_every and self._count:
                 self._log_train(_NullBar())
             if not cfg.eval_every or self.step % cfg.eval_every:
@@ -614,7 +737,7 @@ class Trainer:
                 self.write_samples()
         if self.last_checkpoint is None or self.last_checkpoint.name != f"step_{self.step:06d}":
             self.save_checkpoint()
-        if reason == "preempted":
+        if stopped:
             # on a rank that was not signalled itself, the stop came from another rank through the shared flag
             why = f"signal {self._signal}" if self._signal is not None else "a signal to another process"
             self.print(f"stopped by {why}: saved {self.last_checkpoint}; resume with --resume auto")
@@ -624,8 +747,20 @@ class Trainer:
                 from gencore.viz import plot_metrics
 
                 plot_metrics(self.run_dir / "metrics.csv", self.run_dir / "losses.png")
-        self.accelerator.wait_for_everyone()
         return FitResult(self.step, self.epoch, reason, self.last_checkpoint, dict(self.last_metrics))
+
+
+class _BadState(CheckpointError):
+    """A verified checkpoint whose state is not a training state (wrong structure): skipped by resume auto."""
+
+
+def _check_progress(state: dict[str, Any]) -> None:
+    """Raise ValueError/KeyError unless the ``trainer`` table of a checkpoint has counters of the right types."""
+    for key in ("step", "epoch", "batch_in_epoch", "bad_evals"):
+        if not isinstance(state[key], int) or isinstance(state[key], bool) or state[key] < 0:
+            raise ValueError(f"trainer.{key} = {state[key]!r}")
+    if state["best"] is not None and (not isinstance(state["best"], (int, float)) or isinstance(state["best"], bool)):
+        raise ValueError(f"trainer.best = {state['best']!r}")
 
 
 class _NullBar:
@@ -633,16 +768,33 @@ class _NullBar:
         pass
 
 
+#: Ctrl-C presses that abort at once instead of waiting for the checkpoint (never while one is being written).
+_FORCE_AFTER_SIGINTS = 3
+
+
 @contextlib.contextmanager
 def _signal_flag(trainer: Trainer):
-    """While training, SIGTERM/SIGUSR1 only set a flag; the loop saves and stops at the next step boundary."""
+    """While a fit runs, SIGTERM/SIGUSR1/SIGINT only set a flag; the loop saves and stops at the next step boundary.
+
+    A repeated signal changes nothing, so a second SIGTERM cannot cut the checkpoint it asked for. Ctrl-C pressed
+    three times aborts without saving (KeyboardInterrupt), except while a checkpoint is being written.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    sigs = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGUSR1", None)) if s is not None]
+    names = ("SIGTERM", "SIGUSR1", "SIGINT")
+    sigs = [getattr(signal, n) for n in names if getattr(signal, n, None) is not None]
+    presses = [0]
 
     def handler(signum: int, frame: Any) -> None:
-        trainer._signal = signum
+        if signum == signal.SIGINT:
+            presses[0] += 1
+            if presses[0] >= _FORCE_AFTER_SIGINTS and not trainer._saving:
+                raise KeyboardInterrupt
+            if presses[0] == 1:
+                trainer.print("interrupted: saving a checkpoint after this step (Ctrl-C twice more to quit without)")
+        if trainer._signal is None:
+            trainer._signal = signum
 
     old = {s: signal.signal(s, handler) for s in sigs}
     try:
