@@ -435,7 +435,6 @@ def data_rule_cases() -> list[Case]:
              "loss.lpips_weights='$IN/weights/heads.safetensors'", "--set"]  # fmt: skip
     return [
         *_cases("dcgan", [
-            ("model-config-huge", "needs", ["sample", f"{bad}/dcgan_model_huge"]),
             ("data-mixed-folder", "mixed is ambiguous: it holds 3 loose image(s) and sub-folder(s) with images "
              "(thumbs/ 2)", [*d, "--data", "$IN/mixed"]),
             ("data-mnist-zero-byte", "mnist_zero/MNIST/raw/train-images-idx3-ubyte: empty file",
@@ -464,7 +463,6 @@ def data_rule_cases() -> list[Case]:
              ["train-vqgan", *as_sets(tiny("vqgan", "TINY_VQ")), "--data", "$IN/mixed"]),
         ]),
         *_cases("ganwriting", [
-            ("model-config-huge", "needs", ["generate", f"{bad}/gw_model_huge"]),
             ("folders-mixed", "folders/mixed is ambiguous: it holds 1 loose image(s) and sub-folder(s) with images "
              "(gClef/ 1)", ["train", *as_sets(tiny("ganwriting")), "--data", "$IN/gw/folders/mixed"]),
             ("folders-nested-in-class", "nested/gClef is ambiguous: it holds 1 loose image(s) and sub-folder(s) with "

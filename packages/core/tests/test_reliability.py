@@ -20,7 +20,7 @@ from gencore.checkpoint import (
     verify_dir,
 )
 from gencore.errors import CheckpointError, ConfigError, NonFiniteLossError, OutputError, RunLockedError
-from gencore.train import StepContext, TrainConfig, Trainer
+from gencore.train import ExportHook, StepContext, TrainConfig, Trainer
 from gencore.train.logger import MetricsLogger, read_metrics
 from gencore.train.rundir import check_fresh_start, lock_holder, run_lock
 
@@ -109,7 +109,7 @@ def test_export_runs_inside_fit_under_the_lock(tmp_path):
         save_pretrained(trainer.unwrap("m"), trainer.run_dir / "model", {"kind": "linear"})
 
     trainer = _trainer(tmp_path, step)
-    trainer.export_fn = export
+    trainer.hooks.append(ExportHook(export))
     trainer.fit()
     assert seen == {"holder": os.getpid(), "completed": True}
     verify_dir(tmp_path / "model")

@@ -17,7 +17,6 @@ built (``bad_files="skip"``, every file is decoded once up front and the count i
 
 from __future__ import annotations
 
-import os
 import re
 import warnings
 from collections import Counter
@@ -30,6 +29,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
+from gencore.distributed import is_launch_main
 from gencore.errors import DataError
 from gencore.paths import listed_path, read_text_lines
 
@@ -125,7 +125,7 @@ def refuse_mixed(root: str | Path, loose: Sequence[Path], folders: dict[str, lis
 
 def announce(message: str) -> None:
     """Print what a data set read (how many images of which classes), once: on rank 0 of a launched job."""
-    if os.environ.get("RANK", "0") == "0":
+    if is_launch_main():
         print(message, flush=True)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -21,7 +22,17 @@ import torch
 from accelerate import Accelerator
 from torch import nn
 
-__all__ = ["shard_chunks", "sharded_map", "broadcast_buffers", "replica_digest", "tree_digest", "REPLICATED"]
+__all__ = [
+    "shard_chunks", "sharded_map", "broadcast_buffers", "replica_digest", "tree_digest", "REPLICATED",
+    "is_launch_main",
+]  # fmt: skip
+
+
+def is_launch_main() -> bool:
+    """Whether this process is rank 0 of its launched job, known before any Accelerator exists (from the
+    launcher's ``RANK``; a plain ``python`` run is rank 0): for work done before the Trainer is built, such as
+    saving a feature network or printing what a data set read once."""
+    return os.environ.get("RANK", "0") == "0"
 
 Output = torch.Tensor | dict[str, torch.Tensor]
 

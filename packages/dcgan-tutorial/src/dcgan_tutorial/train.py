@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from dcgan_tutorial.diagnostics import feature_diagnostics, real_floor
 from dcgan_tutorial.features import FeatureNet, train_feature_net
 from dcgan_tutorial.model import build_models
 from gencore.config import to_dict
-from gencore.distributed import sharded_map
+from gencore.distributed import is_launch_main, sharded_map
 from gencore.losses import d_loss, g_loss, gradient_penalty
 from gencore.memory import require_batch_memory, require_memory, require_model_memory, tensor_bytes
 from gencore.train import FitResult, StepContext, Trainer, seed_everything
@@ -139,11 +138,6 @@ def load_or_train_feature_net(run_dir: Path, train_set: ImageSet, config: GANCon
     return net
 
 
-def _is_main_process() -> bool:
-    """Rank 0 of a launched job (read from the launcher's environment: no accelerate state exists yet)."""
-    return os.environ.get("RANK", "0") == "0"
-
-
 def require_memory_for(config: GANConfig) -> None:
     """Refuse, in one line and before anything is allocated, sizes at which one input batch, the built-in crops
     or the two models (weights, gradients, Adam moments) cannot fit in memory (:mod:`gencore.memory`)."""
@@ -173,7 +167,7 @@ def build_trainer(config: GANConfig) -> Trainer:
     run_dir = Path(config.train.output_dir)
     # Trained before the loop (evaluation runs under no_grad) and saved with the run, so resumed runs and
     # `dcgan-tutorial evaluate` measure with the very same features.
-    net = load_or_train_feature_net(run_dir, train_set, config, save=_is_main_process())
+    net = load_or_train_feature_net(run_dir, train_set, config, save=is_launch_main())
     floor = real_floor(net, train_set.images[: len(holdout.images)], holdout.images)
     real_features, _ = net.predict(holdout.images)  # the network is frozen: once is enough
 

@@ -40,7 +40,7 @@ from gencore.errors import CheckpointError, ConfigError, DataError
 from gencore.losses import d_loss, g_loss, gradient_penalty
 from gencore.memory import require_batch_memory, require_model_memory
 from gencore.paths import safe_name
-from gencore.train import FitResult, StepContext, Trainer, seed_everything
+from gencore.train import FitResult, StepContext, Trainer, TrainerHook, seed_everything
 from gencore.viz import make_grid
 
 EPOCHS_FILE = "epochs.json"
@@ -155,18 +155,17 @@ def make_step(config: GanwritingConfig):
     return step
 
 
-class EpochTrainer(Trainer):
-    """The Trainer, plus a record of which checkpoint holds the state at the end of which epoch."""
+class EpochRecord(TrainerHook):
+    """Notes which checkpoint holds the state at the end of which epoch (``checkpoints/epochs.json``), so that
+    ``train N`` can start from epoch N like the original."""
 
-    def save_checkpoint(self) -> Path:
-        """Save as the Trainer does; on an epoch boundary also note ``epoch -> checkpoint`` in epochs.json."""
-        path = super().save_checkpoint()
-        done = self.epoch + (1 if self.batch_in_epoch >= len(self.sampler) else 0)
-        if self.is_main and (self.batch_in_epoch == 0 or self.batch_in_epoch >= len(self.sampler)):
-            record = read_epochs(self.ckpt_dir)
-            record[str(done)] = path.name
-            atomic_write_text(self.ckpt_dir / EPOCHS_FILE, json.dumps(record, indent=1, sort_keys=True) + "\n")
-        return path
+    def on_checkpoint(self, trainer: Trainer, path: Path) -> None:
+        """On an epoch boundary, record ``epoch -> checkpoint`` (main process)."""
+        at_end = trainer.batch_in_epoch >= len(trainer.sampler)  # written by a step cadence, before the epoch ticks
+        if trainer.is_main and (trainer.batch_in_epoch == 0 or at_end):
+            record = read_epochs(trainer.ckpt_dir)
+            record[str(trainer.epoch + (1 if at_end else 0))] = path.name
+            atomic_write_text(trainer.ckpt_dir / EPOCHS_FILE, json.dumps(record, indent=1, sort_keys=True) + "\n")
 
 
 def read_epochs(ckpt_dir: Path) -> dict[str, str]:
@@ -306,7 +305,7 @@ def evaluate_generator(
     return {"rec_acc_fake": float(got["fake_ok"].mean()), "rec_acc_real": float(got["real_ok"].mean())}
 
 
-def build_trainer(config: GanwritingConfig) -> EpochTrainer:
+def build_trainer(config: GanwritingConfig) -> Trainer:
     """Data, networks, optimizers and the Trainer for ``config`` (nothing trained yet)."""
     seed_everything(config.train.seed)
     size, k = config.data.image_size, config.model.k_refs  # one batch: each image with its k style references
@@ -344,24 +343,20 @@ def build_trainer(config: GanwritingConfig) -> EpochTrainer:
         # one row per class list: the Trainer writes a square grid, so hand it the finished sheet as one image
         return make_grid(sheet.cpu(), nrow=len(train_set.classes)).unsqueeze(0)
 
-    trainer = EpochTrainer(
-        config.train, {"G": nets.gen, "D": nets.dis, "R": nets.rec}, optimizers, make_step(config), dataset,
+    # The original counts in epochs: its cadences become the Trainer's epoch cadences (train.max_steps, a
+    # ceiling of 10**9 by default, can still cut a run short)
+    train = dataclasses.replace(
+        config.train, max_epochs=config.epochs, checkpoint_every_epochs=config.save_every_epochs,
+        eval_every_epochs=config.eval_every_epochs, sample_every_epochs=config.eval_every_epochs,
+    )  # fmt: skip
+    return Trainer(
+        train, {"G": nets.gen, "D": nets.dis, "R": nets.rec}, optimizers, make_step(config), dataset,
         sample_fn=samples, eval_fn=evaluate, run_config=to_dict(config),
-        ema={"G": config.ema_decay} if config.ema_decay > 0 else None, export_fn=export_networks,
+        ema={"G": config.ema_decay} if config.ema_decay > 0 else None, hooks=[EpochRecord()],
+        export_fn=lambda trainer, result: export_networks(trainer, result, nets),
         console_columns=["loss_d", "loss_g", "rec_fake", "acc_fake", "acc_real", "l1", "gp", "steps_per_s",
                          "epoch", "eval/rec_acc_fake", "eval/rec_acc_real"],
     )  # fmt: skip
-    trainer.networks = nets
-    # The original counts in epochs; the Trainer in updates: one epoch is len(sampler) updates on every rank.
-    per_epoch = len(trainer.sampler)
-    cfg = trainer.config
-    eval_every = config.eval_every_epochs * per_epoch
-    trainer.config = dataclasses.replace(
-        cfg, max_epochs=config.epochs, max_steps=min(cfg.max_steps, config.epochs * per_epoch),
-        checkpoint_every=config.save_every_epochs * per_epoch, eval_every=eval_every, sample_every=eval_every,
-    )  # fmt: skip
-    trainer.steps_per_epoch = per_epoch
-    return trainer
 
 
 def run_training(config: GanwritingConfig, start_epoch: str | int | None = 0, resume: str | None = None) -> FitResult:
@@ -371,19 +366,19 @@ def run_training(config: GanwritingConfig, start_epoch: str | int | None = 0, re
     if start is None and list_checkpoints(trainer.ckpt_dir):
         raise ConfigError(f"{trainer.run_dir} already holds checkpoints; pass a start epoch or 'auto'")
     trainer.print(
-        f"ganwriting-music: {len(trainer.loader.dataset)} training images, {len(trainer.networks.config.writers)} "
+        f"ganwriting-music: {len(trainer.loader.dataset)} training images, "
+        f"{len(trainer.loader.dataset.data.writer_names)} "
         f"writers, {trainer.steps_per_epoch} updates/epoch on {trainer.accelerator.num_processes} process(es), "
         f"{config.epochs} epochs" + (f", resuming {start}" if start else "")
     )
     return trainer.fit(resume=start)
 
 
-def export_networks(trainer: Trainer, result: FitResult) -> None:
+def export_networks(trainer: Trainer, result: FitResult, nets: Networks) -> None:
     """Write ``model/`` once training is over (the Trainer's ``export_fn``); the saved generator is the averaged
     one when EMA is on, the one samples and evaluations used."""
     if not result.completed:
         return
-    nets = trainer.networks
     if "G" in trainer.ema:
         nets = copy.deepcopy(nets)
         nets.gen.load_state_dict(trainer.ema["G"].shadow.state_dict())

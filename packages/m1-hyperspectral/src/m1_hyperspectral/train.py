@@ -11,7 +11,9 @@ is the same as ``m1-hyperspectral train``.
 from __future__ import annotations
 
 import copy
+import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from accelerate import Accelerator
 
 from gencore.config import to_dict
 from gencore.distributed import sharded_map
-from gencore.train import FitResult, StepContext, Trainer, seed_everything
+from gencore.train import FitResult, StepContext, Trainer, TrainerHook, seed_everything
 from m1_hyperspectral.config import M1RunConfig
 from m1_hyperspectral.data import Pixels, Scene, load_scenes, pixels_from_scenes, split_pixels, synthetic_scenes
 from m1_hyperspectral.model import M1, M1Config, require_memory_for
@@ -124,21 +126,36 @@ def make_step(config: M1RunConfig):
     return step
 
 
-class BestModel:
+class BestModel(TrainerHook):
     """Keeps the weights of the best validation log-likelihood (the original's ``w_best``/``v_best``).
 
-    They are written to ``run_dir/model`` at most every ``min_interval`` seconds and at the end of training,
-    so frequent improvements early in training do not turn into a file write every 10 steps.
+    They are written to ``run_dir/model`` at most every ``min_interval`` seconds and at the end of every fit
+    (also one stopped by a signal), so frequent improvements early in training do not turn into a file write
+    every 10 steps. The best value is this hook's state, saved in checkpoints: a resumed run keeps comparing
+    against it, whatever the early-stopping settings.
     """
 
     def __init__(self, run_dir: Path, min_interval: float = 30.0) -> None:
         self.path, self.min_interval = run_dir / "model", min_interval
         self.model: M1 | None = None
+        self.best: float | None = None
         self.dirty, self.last_write = False, 0.0
 
-    def update(self, trainer: Trainer, value: float) -> None:
-        """Remember the current weights when ``value`` beats the best so far (main process)."""
-        if not trainer.is_main or (trainer.best is not None and not value > trainer.best):
+    def state_dict(self) -> dict[str, float | None]:
+        """The best validation value so far."""
+        return {"best": self.best}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore the best value of the resumed run."""
+        self.best = state.get("best")
+
+    def on_evaluate(self, trainer: Trainer, metrics: Mapping[str, float], improved: bool | None) -> None:
+        """Remember the current weights when ``valid_ll`` beats the best so far (main process keeps the copy)."""
+        value = metrics["valid_ll"]
+        if not math.isfinite(value) or (self.best is not None and not value > self.best):
+            return
+        self.best = value
+        if not trainer.is_main:
             return
         current = trainer.unwrap("M1")
         if self.model is None:  # a copy, not a new M1: building one would draw from the training RNG
@@ -155,6 +172,12 @@ class BestModel:
             self.model.save_pretrained(self.path)
             self.dirty, self.last_write = False, time.monotonic()
 
+    def on_fit_end(self, trainer: Trainer, result: FitResult) -> None:
+        """Write the best weights; with no finite validation value at all, the final ones."""
+        self.write()
+        if not (self.path / "config.json").is_file():
+            trainer.unwrap("M1").save_pretrained(self.path)
+
 
 def build_trainer(config: M1RunConfig, prepared: Prepared | None = None) -> Trainer:
     """Data, model, optimiser and the Trainer for ``config`` (nothing trained yet)."""
@@ -170,9 +193,8 @@ def build_trainer(config: M1RunConfig, prepared: Prepared | None = None) -> Trai
     best = BestModel(Path(config.train.output_dir))
 
     def evaluate(trainer: Trainer) -> dict[str, float]:
-        value = mean_elbo(trainer.unwrap("M1"), x_valid, config.train.seed, config.eval_batch, trainer.accelerator)
-        best.update(trainer, value)
-        return {"valid_ll": value}
+        return {"valid_ll": mean_elbo(trainer.unwrap("M1"), x_valid, config.train.seed, config.eval_batch,
+                                      trainer.accelerator)}  # fmt: skip
 
     def samples(trainer: Trainer) -> dict[str, torch.Tensor]:
         m = trainer.unwrap("M1")
@@ -184,10 +206,6 @@ def build_trainer(config: M1RunConfig, prepared: Prepared | None = None) -> Trai
         }
 
     def export(trainer: Trainer, result: FitResult) -> None:
-        # also when stopped by a signal: model/ always holds the best weights seen so far
-        best.write()
-        if not (best.path / "config.json").is_file():  # e.g. no finite validation value at all
-            trainer.unwrap("M1").save_pretrained(best.path)
         if result.completed:
             trainer.print(
                 f"done ({result.reason}) at step {result.step}: valid_ll "
@@ -198,7 +216,7 @@ def build_trainer(config: M1RunConfig, prepared: Prepared | None = None) -> Trai
     return Trainer(
         config.train, {"M1": model}, {"M1": optimizer}, make_step(config), Spectra(x_train),
         sample_fn=samples, eval_fn=evaluate, run_config=to_dict(config), collate_fn=_as_batch,
-        console_columns=CONSOLE, export_fn=export,
+        console_columns=CONSOLE, hooks=[best], export_fn=export,
     )  # fmt: skip
 
 

@@ -2,6 +2,7 @@
 
 from gencore.train.config import TrainConfig
 from gencore.train.ema import EMA
+from gencore.train.hooks import ExportHook, TrainerHook
 from gencore.train.sampler import ShardedBatchSampler
 from gencore.train.trainer import (
     INTERRUPTED_EXIT_CODE,
@@ -14,6 +15,7 @@ from gencore.train.trainer import (
 
 __all__ = [
     "EMA",
+    "ExportHook",
     "INTERRUPTED_EXIT_CODE",
     "PREEMPTED_EXIT_CODE",
     "FitResult",
@@ -21,5 +23,6 @@ __all__ = [
     "StepContext",
     "TrainConfig",
     "Trainer",
+    "TrainerHook",
     "seed_everything",
 ]

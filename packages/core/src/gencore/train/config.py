@@ -27,6 +27,9 @@ class TrainConfig:
     sample_every: int = 0  # sample grid every N updates (0: only at the end)
     eval_every: int = 0  # evaluation every N updates (0: only at the end)
     checkpoint_every: int = 500  # full training state every N updates (0: only at the end)
+    sample_every_epochs: int = 0  # also a sample grid at the end of every N-th epoch (0: off)
+    eval_every_epochs: int = 0  # also an evaluation at the end of every N-th epoch (0: off)
+    checkpoint_every_epochs: int = 0  # also a checkpoint at the end of every N-th epoch (0: off)
     keep_checkpoints: int = 3  # keep the newest K checkpoints (0: keep all)
     early_stop_metric: str | None = None  # evaluation metric watched for early stopping
     early_stop_mode: Literal["min", "max"] = "min"
@@ -40,7 +43,8 @@ class TrainConfig:
         for name in ("max_steps", "batch_size", "grad_accum_steps", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("sample_every", "eval_every", "checkpoint_every", "keep_checkpoints", "patience", "num_workers"):
+        for name in ("sample_every", "eval_every", "checkpoint_every", "keep_checkpoints", "patience", "num_workers",
+                     "sample_every_epochs", "eval_every_epochs", "checkpoint_every_epochs"):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.max_epochs is not None and self.max_epochs < 1:

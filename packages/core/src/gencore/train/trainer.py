@@ -55,6 +55,7 @@ from gencore.distributed import broadcast_buffers, replica_digest
 from gencore.errors import CheckpointError, ConfigError, NonFiniteLossError, RunLockedError
 from gencore.train.config import TrainConfig
 from gencore.train.ema import EMA
+from gencore.train.hooks import ExportHook, TrainerHook
 from gencore.train.logger import MetricsLogger, format_line
 from gencore.train.rundir import check_fresh_start, run_lock
 from gencore.train.sampler import ShardedBatchSampler
@@ -216,7 +217,10 @@ class Trainer:
         console_columns: the logged names shown in the console line (all of them by default); ``metrics.csv``
             and TensorBoard always get every value. Evaluation values are named ``eval/<metric>``.
         export_fn: ``export_fn(trainer, result)`` at the end of every :meth:`fit`, on the main process, still under
-            the run lock and the signal handlers: write ``model/`` there (check ``result.completed``).
+            the run lock and the signal handlers: write ``model/`` there (check ``result.completed``). The same as
+            an :class:`~gencore.train.hooks.ExportHook` after ``hooks``.
+        hooks: :class:`~gencore.train.hooks.TrainerHook` s: on each evaluation (with its metrics), after each
+            checkpoint, at the end of fit; their state is saved in checkpoints.
     """
 
     def __init__(
@@ -235,6 +239,7 @@ class Trainer:
         collate_fn: Callable | None = None,
         console_columns: Sequence[str] | None = None,
         export_fn: Callable[[Trainer, FitResult], None] | None = None,
+        hooks: Sequence[TrainerHook] = (),
     ) -> None:
         unknown = set(optimizers) - set(models)
         if unknown:
@@ -242,7 +247,8 @@ class Trainer:
         self.config = config
         self.run_dir = Path(config.output_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"
-        self.step_fn, self.sample_fn, self.eval_fn, self.export_fn = step_fn, sample_fn, eval_fn, export_fn
+        self.step_fn, self.sample_fn, self.eval_fn = step_fn, sample_fn, eval_fn
+        self.hooks: list[TrainerHook] = [*hooks, *([ExportHook(export_fn)] if export_fn is not None else [])]
         self.console_columns = list(console_columns) if console_columns is not None else None
         self.run_config = dict(run_config or {"train": config.__dict__})
         self.accelerator = _make_accelerator(config)
@@ -283,6 +289,7 @@ class Trainer:
         self._count = 0
         self._t_log, self._last_log_step = time.perf_counter(), 0
         self.logger: MetricsLogger | None = None
+        self._evaluated_at = self._sampled_at = -1  # the step of the latest evaluation / sample grid
 
     # --- small helpers ---------------------------------------------------------------------------------------
 
@@ -293,6 +300,18 @@ class Trainer:
     def unwrap(self, name: str) -> nn.Module:
         """The bare module of model ``name`` (no DDP or torch.compile wrapper: its state dict has the plain keys)."""
         return self.accelerator.unwrap_model(self.models[name], keep_torch_compile=False)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Updates in one pass over the data on each process (micro-batches / accumulation)."""
+        return len(self.sampler) // self.config.grad_accum_steps
+
+    @property
+    def total_steps(self) -> int:
+        """Updates the run will make: ``max_steps``, or fewer when ``max_epochs`` ends it first."""
+        if self.config.max_epochs is None:
+            return self.config.max_steps
+        return min(self.config.max_steps, self.config.max_epochs * max(self.steps_per_epoch, 1))
 
     def elapsed_s(self) -> float:
         """Seconds of training so far, including the segments before a resume."""
@@ -346,6 +365,7 @@ class Trainer:
             "optimizers": {n: o.state_dict() for n, o in self.optimizers.items()},
             "schedulers": {n: s.state_dict() for n, s in self.schedulers.items()},
             "ema": {n: e.state_dict() for n, e in self.ema.items()},
+            "hooks": {_hook_key(i, h): h.state_dict() for i, h in enumerate(self.hooks)},
             "scaler": scaler.state_dict() if scaler is not None else None,
             "trainer": {
                 "step": self.step,
@@ -401,6 +421,8 @@ class Trainer:
                 raise CheckpointError(f"could not save checkpoint {path}: {error}") from error
             raise CheckpointError(f"could not save checkpoint {path} (the main process failed)")
         self.last_checkpoint = path
+        for hook in self.hooks:
+            hook.on_checkpoint(self, path)
         return path
 
     def _nonfinite_weights(self) -> str | None:
@@ -455,6 +477,10 @@ class Trainer:
                 self.ema[n].load_state_dict(sd)
             if tree["scaler"] is not None and self.accelerator.scaler is not None:
                 self.accelerator.scaler.load_state_dict(tree["scaler"])
+            saved_hooks = tree.get("hooks") or {}  # absent in checkpoints of earlier versions
+            for i, hook in enumerate(self.hooks):
+                if _hook_key(i, hook) in saved_hooks:
+                    hook.load_state_dict(saved_hooks[_hook_key(i, hook)])
         except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as exc:
             lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()] or [repr(exc)]
             detail = " ".join(lines[:2]) if lines[0].endswith(":") else lines[0]  # torch: "Error(s) in ...:" first
@@ -508,8 +534,9 @@ class Trainer:
         """
         with self._locked(), _signal_flag(self):
             result = self._fit(resume)
-            if self.export_fn is not None and self.is_main:
-                self.export_fn(self, result)
+            if self.is_main:
+                for hook in self.hooks:
+                    hook.on_fit_end(self, result)
             self.accelerator.wait_for_everyone()
         return result
 
@@ -547,7 +574,7 @@ class Trainer:
         reason = "max_steps" if self.step >= cfg.max_steps else None
         if reason is None and cfg.patience and self.bad_evals >= cfg.patience:
             reason = "early_stop"  # resuming a run that already stopped early does not train it further
-        bar = tqdm(total=cfg.max_steps, initial=self.step, disable=not (self.is_main and cfg.progress_bar),
+        bar = tqdm(total=self.total_steps, initial=self.step, disable=not (self.is_main and cfg.progress_bar),
                    dynamic_ncols=True, desc="train")  # fmt: skip
         ctx = StepContext(self)
         try:
@@ -625,17 +652,24 @@ class Trainer:
 
     def _after_step(self, bar: tqdm) -> str | None:
         cfg = self.config
+        # the last update of an epoch runs the epoch cadences (*_every_epochs) too, before the epoch counter ticks
+        epoch_end = self.batch_in_epoch + cfg.grad_accum_steps > len(self.sampler)
+
+        def due(every_steps: int, every_epochs: int) -> bool:
+            by_steps = bool(every_steps) and self.step % every_steps == 0
+            return by_steps or (bool(every_epochs) and epoch_end and (self.epoch + 1) % every_epochs == 0)
+
         # Evaluation first, so that a step that both logs and evaluates gives one console line and one CSV row.
         eval_values, stop_early = None, False
-        if cfg.eval_every and self.step % cfg.eval_every == 0:
+        if due(cfg.eval_every, cfg.eval_every_epochs):
             eval_values, stop_early = self._evaluate()
         if self.step % cfg.log_every == 0:
             self._log_train(bar, eval_values)
         elif eval_values is not None:
             self._log_values(eval_values)
-        if cfg.sample_every and self.step % cfg.sample_every == 0:
+        if due(cfg.sample_every, cfg.sample_every_epochs):
             self.write_samples()
-        if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+        if due(cfg.checkpoint_every, cfg.checkpoint_every_epochs):
             self.save_checkpoint()
         # a run that has reached its end finishes (final evaluation, export) even when a signal came meanwhile
         if stop_early:
@@ -673,7 +707,7 @@ class Trainer:
         if not self.is_main:
             return
         shown = values if self.console_columns is None else {k: values[k] for k in self.console_columns if k in values}
-        self.print(format_line(self.step, self.config.max_steps, dict(shown)))
+        self.print(format_line(self.step, self.total_steps, dict(shown)))
         self.logger.log(self.step, dict(values))
 
     def write_samples(self) -> Path | None:
@@ -682,6 +716,7 @@ class Trainer:
             return None
         from gencore.viz import save_image_grid
 
+        self._sampled_at = self.step
         with torch.no_grad(), self._rng_isolated():
             images = self.sample_fn(self)
         items = images.items() if isinstance(images, Mapping) else [("", images)]
@@ -704,6 +739,7 @@ class Trainer:
     def _evaluate(self) -> tuple[dict[str, float] | None, bool]:
         if self.eval_fn is None:
             return None, False
+        self._evaluated_at = self.step
         # DDP syncs buffers only when a forward pass starts: until then each rank has its own BatchNorm statistics,
         # and an evaluation split over ranks must see rank 0's everywhere (the ones a checkpoint keeps).
         broadcast_buffers(self.accelerator, self._stateful_modules())
@@ -713,16 +749,21 @@ class Trainer:
         values = {f"eval/{k}": v for k, v in metrics.items()}
         key = self.config.early_stop_metric
         if not key:
+            for hook in self.hooks:
+                hook.on_evaluate(self, metrics, None)
             return values, False
         if key not in metrics:
             raise ConfigError(f"early_stop_metric {key!r} is not among the evaluation metrics {sorted(metrics)}")
         value = metrics[key]
         sign = 1.0 if self.config.early_stop_mode == "min" else -1.0
-        if math.isfinite(value) and (self.best is None or sign * value < sign * self.best):
+        improved = math.isfinite(value) and (self.best is None or sign * value < sign * self.best)
+        if improved:
             self.best, self.bad_evals = value, 0
         else:
             self.bad_evals += 1
         values["eval/bad_evals"] = self.bad_evals
+        for hook in self.hooks:
+            hook.on_evaluate(self, metrics, improved)
         return values, bool(self.config.patience) and self.bad_evals >= self.config.patience
 
     def _finish(self, reason: str) -> FitResult:
@@ -731,9 +772,9 @@ class Trainer:
         if not stopped:
             if self.step % cfg.log_every and self._count:
                 self._log_train(_NullBar())
-            if not cfg.eval_every or self.step % cfg.eval_every:
+            if self._evaluated_at != self.step:
                 self.evaluate()
-            if not cfg.sample_every or self.step % cfg.sample_every:
+            if self._sampled_at != self.step:
                 self.write_samples()
         if self.last_checkpoint is None or self.last_checkpoint.name != f"step_{self.step:06d}":
             self.save_checkpoint()
@@ -748,6 +789,11 @@ class Trainer:
 
                 plot_metrics(self.run_dir / "metrics.csv", self.run_dir / "losses.png")
         return FitResult(self.step, self.epoch, reason, self.last_checkpoint, dict(self.last_metrics))
+
+
+def _hook_key(index: int, hook: TrainerHook) -> str:
+    """Where a hook's state sits in a checkpoint: its position and class, so a reordered list is noticed."""
+    return f"{index}:{type(hook).__name__}"
 
 
 class _BadState(CheckpointError):
