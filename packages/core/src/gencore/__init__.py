@@ -6,28 +6,36 @@ Modules: ``nn`` (blocks), ``losses`` (GAN/VAE/style), ``train`` (Trainer on Acce
 ``augment`` (DiffAugment), ``paths`` (output paths that stay inside their root, BOM/CRLF-proof text reading),
 ``weights`` (foreign weight files loaded strictly, one-line mismatch errors), ``cli`` (shared click options),
 ``distributed`` (evaluation split over ranks, buffer sync, rank fingerprints), ``memory`` (what a model, a batch
-or a file needs, refused before allocating when it cannot fit).
+or a file needs, refused before allocating when it cannot fit), ``fileio`` (atomic file writes, standard library
+only), ``lazy`` (lazy package exports). Submodules are imported on first access, so ``import gencore`` is light.
 """
 
-from gencore import (
-    augment,
-    checkpoint,
-    cli,
-    config,
-    data,
-    distributed,
-    errors,
-    losses,
-    memory,
-    metrics,
-    nn,
-    noise,
-    paths,
-    train,
-    viz,
-    weights,
-)
+from typing import TYPE_CHECKING
+
+# Light at import time: `gencore --help` and every package CLI import this package, so its submodules (most of
+# them load torch) are imported on first access, e.g. `gencore.train` or `from gencore import nn`.
 from gencore.errors import CheckpointError, ConfigError, DataError, GencoreError, NonFiniteLossError
+from gencore.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from gencore import (
+        augment,
+        checkpoint,
+        cli,
+        config,
+        data,
+        distributed,
+        errors,
+        losses,
+        memory,
+        metrics,
+        nn,
+        noise,
+        paths,
+        train,
+        viz,
+        weights,
+    )
 
 __version__ = "0.1.0"
 
@@ -54,3 +62,5 @@ __all__ = [
     "viz",
     "weights",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, submodules=[name for name in __all__ if name[0].islower()])

@@ -31,8 +31,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file as _st_load
 from safetensors.torch import save_file as _st_save
 
-from gencore.config import check_depth
+from gencore.config import check_depth, from_dict, to_dict
 from gencore.errors import CheckpointError, ConfigError, OutputError
+from gencore.fileio import atomic_file, atomic_write_text, current_umask
+from gencore.fileio import follow_umask as _follow_umask
+from gencore.fileio import fsync_dir as _fsync_dir
+from gencore.memory import require_model_memory
 
 __all__ = [
     "atomic_dir",
@@ -57,64 +61,6 @@ __all__ = [
 MANIFEST = "manifest.json"
 STEP_DIR = re.compile(r"^step_(\d+)$")
 STALE_DIR = re.compile(r"^\.(tmp|old|trash)-step_\d+-")  # debris of writes and deletions cut short
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def current_umask() -> int:
-    """The process's umask, read without changing it where the OS tells it (Linux), else by setting it back."""
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _follow_umask(path: Path, directory: bool) -> None:
-    """mkstemp/mkdtemp create 0600 files and 0700 folders; what we publish gets the mode a plain open()/mkdir()
-    would give, so a cluster group that can read the user's other files can read a model too."""
-    with contextlib.suppress(OSError):
-        os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
-
-
-@contextlib.contextmanager
-def atomic_file(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it is fsynced and renamed onto ``path``.
-
-    Writers (h5py, numpy, PIL, json...) write to the yielded path. If the body raises, the temporary file is
-    removed and an existing ``path`` is left untouched, so readers never see half a file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        _follow_umask(tmp, directory=False)
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename, so readers never see half a file."""
-    with atomic_file(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
 
 
 def _sha256(path: Path) -> str:
@@ -469,16 +415,11 @@ class PretrainedMixin:
 
     def save_pretrained(self, directory: str | Path) -> Path:
         """Save weights and config to ``directory`` (atomic)."""
-        from gencore.config import to_dict
-
         return save_pretrained(self, directory, to_dict(self.config))  # type: ignore[arg-type]
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, map_location: str = "cpu") -> Any:
         """Build the model from ``directory/config.json`` and load ``model.safetensors`` (verified)."""
-        from gencore.config import from_dict
-        from gencore.errors import ConfigError
-        from gencore.memory import require_model_memory
 
         def build(raw: dict[str, Any]) -> torch.nn.Module:
             try:

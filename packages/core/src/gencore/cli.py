@@ -5,6 +5,12 @@ Bad input ends as ``error: <one line>`` on stderr with exit code 2 (a NaN stop: 
 :class:`Group`) gets ``--debug`` automatically; its callback never sees it.
 """
 
+# Import rule (tests/test_imports.py checks it): this module and what it imports at the top (click, the standard
+# library, gencore.config, gencore.errors, gencore.fileio) load no torch, so every package CLI and `gencore --help`
+# answer without it. Torch-heavy modules (gencore.checkpoint, gencore.demo...) are imported inside the functions
+# and command bodies that use them, when they run; such function-level imports are for laziness only, never to
+# hide an import cycle.
+
 from __future__ import annotations
 
 import math

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 from gencore.errors import ConfigError
+from gencore.fileio import atomic_write_text
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -62,8 +63,6 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 def save_config(config: Any, path: str | Path) -> None:
     """Write ``config`` as indented JSON (atomically: temporary file, then rename)."""
-    from gencore.checkpoint import atomic_write_text
-
     atomic_write_text(Path(path), json.dumps(to_dict(config), indent=2, sort_keys=False) + "\n")
 
 

@@ -1,7 +1,12 @@
 """dcgan-tutorial: the classic GAN/DCGAN lesson as a package on gencore."""
 
-from dcgan_tutorial.config import DataConfig, GANConfig, ModelConfig, TipsConfig
-from dcgan_tutorial.model import DCGANDiscriminator, DCGANGenerator, FCDiscriminator, FCGenerator, build_models
+from typing import TYPE_CHECKING
+
+from gencore.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from dcgan_tutorial.config import DataConfig, GANConfig, ModelConfig, TipsConfig
+    from dcgan_tutorial.model import DCGANDiscriminator, DCGANGenerator, FCDiscriminator, FCGenerator, build_models
 
 __version__ = "0.1.0"
 
@@ -16,3 +21,18 @@ __all__ = [
     "TipsConfig",
     "build_models",
 ]
+
+# Public names are imported on first access (PEP 562), so importing `dcgan_tutorial` or its CLI loads no torch.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    from_modules={
+        "dcgan_tutorial.config": ["DataConfig", "GANConfig", "ModelConfig", "TipsConfig"],
+        "dcgan_tutorial.model": [
+            "DCGANDiscriminator",
+            "DCGANGenerator",
+            "FCDiscriminator",
+            "FCGenerator",
+            "build_models",
+        ],
+    },
+)

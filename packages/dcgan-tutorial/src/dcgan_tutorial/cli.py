@@ -1,5 +1,12 @@
 """``dcgan-tutorial``: train, sample, evaluate, stylize, collapse-demo."""
 
+# Import rule (tests/test_imports.py checks it): at the top this module imports only click, the standard library
+# and light gencore modules (gencore.cli, gencore.config, gencore.errors: no torch), so `--help` of the CLI and of
+# every command answers without loading torch. A command body imports the torch-heavy modules it needs (this
+# package's train, model, data...) when it runs; such function-level imports are for laziness only, never to hide
+# an import cycle: train.py's `__main__` trampoline imports this module, so nothing here imports train at module
+# level.
+
 from __future__ import annotations
 
 import json

@@ -1,16 +1,21 @@
 """ganwriting-music: GANwriting-style generator of handwritten music symbols in the style of a writer."""
 
-from ganwriting_music.config import (
-    CLASSES,
-    FONTS,
-    PRESETS,
-    DataConfig,
-    GanwritingConfig,
-    LossConfig,
-    ModelConfig,
-    OptimConfig,
-)
-from ganwriting_music.model import Discriminator, Generator, Networks, Recognizer, StyleEncoder, SymbolClassifier
+from typing import TYPE_CHECKING
+
+from gencore.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from ganwriting_music.config import (
+        CLASSES,
+        FONTS,
+        PRESETS,
+        DataConfig,
+        GanwritingConfig,
+        LossConfig,
+        ModelConfig,
+        OptimConfig,
+    )
+    from ganwriting_music.model import Discriminator, Generator, Networks, Recognizer, StyleEncoder, SymbolClassifier
 
 __version__ = "0.1.0"
 
@@ -30,3 +35,28 @@ __all__ = [
     "StyleEncoder",
     "SymbolClassifier",
 ]
+
+# Public names are imported on first access (PEP 562), so importing `ganwriting_music` or its CLI loads no torch.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    from_modules={
+        "ganwriting_music.config": [
+            "CLASSES",
+            "FONTS",
+            "PRESETS",
+            "DataConfig",
+            "GanwritingConfig",
+            "LossConfig",
+            "ModelConfig",
+            "OptimConfig",
+        ],
+        "ganwriting_music.model": [
+            "Discriminator",
+            "Generator",
+            "Networks",
+            "Recognizer",
+            "StyleEncoder",
+            "SymbolClassifier",
+        ],
+    },
+)

@@ -1,16 +1,21 @@
 """hvae-captcha: a config-built hierarchical VAE that generates CAPTCHA images, with an honest likelihood."""
 
-from hvae_captcha.config import (
-    PRESETS,
-    DataConfig,
-    EvalConfig,
-    HVAEConfig,
-    LossConfig,
-    ModelConfig,
-    OptimConfig,
-    parse_layers,
-)
-from hvae_captcha.model import HVAE, parameter_table
+from typing import TYPE_CHECKING
+
+from gencore.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from hvae_captcha.config import (
+        PRESETS,
+        DataConfig,
+        EvalConfig,
+        HVAEConfig,
+        LossConfig,
+        ModelConfig,
+        OptimConfig,
+        parse_layers,
+    )
+    from hvae_captcha.model import HVAE, parameter_table
 
 __version__ = "0.1.0"
 
@@ -26,3 +31,21 @@ __all__ = [
     "parameter_table",
     "parse_layers",
 ]
+
+# Public names are imported on first access (PEP 562), so importing `hvae_captcha` or its CLI loads no torch.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    from_modules={
+        "hvae_captcha.config": [
+            "PRESETS",
+            "DataConfig",
+            "EvalConfig",
+            "HVAEConfig",
+            "LossConfig",
+            "ModelConfig",
+            "OptimConfig",
+            "parse_layers",
+        ],
+        "hvae_captcha.model": ["HVAE", "parameter_table"],
+    },
+)
