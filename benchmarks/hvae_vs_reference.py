@@ -39,6 +39,7 @@ import torch
 
 from gencore.config import build_config
 from gencore.metrics import bits_per_dim, iw_elbo
+from gencore.sampling import sampling_model
 from hvae_captcha.config import HVAEConfig
 from hvae_captcha.data import CaptchaData, load_data, train_holdout
 from hvae_captcha.evaluate import evaluate_model
@@ -147,7 +148,7 @@ def ours(data_overrides: list[str], batch: int, budget: float, seed: int, holdou
         trainer.eval_fn = None
         trainer.fit()
         wall = time.perf_counter() - start
-        model = trainer.ema["hvae"].shadow if trainer.ema else trainer.unwrap("hvae")
+        model = sampling_model(trainer, "hvae")
         torch.manual_seed(seed)
         metrics = evaluate_model(model, holdout, k=k, batch_size=16)
     return {"parameters": sum(p.numel() for p in model.parameters()), "images_per_s": batch / per_step,

@@ -1,4 +1,4 @@
-"""Perlin conditioning images: gencore.pnoise against the noise library's pnoise2 called per pixel.
+"""Perlin conditioning images: gencore.noise against the noise library's pnoise2 called per pixel.
 
 Both make the same grid with the same parameters in the same run; the script reports the speed of each, the
 ratio and the largest absolute difference. The reference loop is what the original notebooks did (one
@@ -22,7 +22,7 @@ from pathlib import Path
 import noise
 import numpy as np
 
-from gencore.pnoise import HAVE_NUMBA, perlin_grid, seed_offset
+from gencore.noise import HAVE_NUMBA, perlin_grid, seed_offset
 
 
 def numba_threads() -> int | None:

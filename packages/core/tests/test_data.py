@@ -5,14 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from gencore.data import (
-    FilenameLabelDataset,
-    ImageFolderDataset,
-    IndexFileDataset,
-    TensorImageDataset,
-    load_image,
-    split_indices,
-)
+from gencore.data import ImageFolderDataset, TensorImageDataset, load_image, split_indices
 from gencore.errors import DataError
 
 
@@ -51,36 +44,6 @@ def test_truncated_png_is_named(tmp_path):
     path.write_bytes(path.read_bytes()[:80])
     with pytest.raises(DataError, match="t.png"):
         load_image(path)
-
-
-def test_index_file(tmp_path):
-    _png(tmp_path / "img" / "1.png")
-    _png(tmp_path / "img" / "2 with space.png")
-    (tmp_path / "index.txt").write_text("# path\tclass\nimg/1.png\tgClef\nimg/2 with space.png,fClef\n\n")
-    ds = IndexFileDataset(tmp_path / "index.txt")
-    assert ds.classes == ["fClef", "gClef"] and [y for _, y in ds.items] == [1, 0]
-    (tmp_path / "bad.txt").write_text("img/1.png\tgClef\njustonefield\n")
-    with pytest.raises(DataError, match=r"bad.txt:2: expected 'PATH<TAB>CLASS'"):
-        IndexFileDataset(tmp_path / "bad.txt")
-    with pytest.raises(DataError, match="unknown class 'gClef'"):
-        IndexFileDataset(tmp_path / "index.txt", classes=["fClef"])
-    (tmp_path / "missing.txt").write_text("img/3.png\tgClef\n")
-    with pytest.raises(DataError, match="missing.txt:1: image not found"):
-        IndexFileDataset(tmp_path / "missing.txt")
-
-
-def test_filename_labels(tmp_path):
-    _png(tmp_path / "ab12c.png")
-    _png(tmp_path / "xy9_03.png")
-    assert sorted(y for _, y in FilenameLabelDataset(tmp_path).items) == ["ab12c", "xy9_03"]
-    assert sorted(y for _, y in FilenameLabelDataset(tmp_path, pattern=r"^([a-z0-9]+)").items) == ["ab12c", "xy9"]
-    with pytest.raises(DataError, match="no readable images"):
-        FilenameLabelDataset(_empty(tmp_path))
-
-
-def _empty(tmp_path):
-    (tmp_path / "empty").mkdir()
-    return tmp_path / "empty"
 
 
 def test_splits_are_deterministic_disjoint_and_stratified():

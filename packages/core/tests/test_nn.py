@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -8,26 +9,70 @@ from gencore import nn as gnn
 
 def test_block_shapes():
     x = torch.randn(2, 16, 8, 8)
-    assert gnn.ConvBlock(16, 32, stride=2)(x).shape == (2, 32, 4, 4)
-    up = gnn.ConvBlock(16, 8, kernel=4, stride=2, transpose=True, norm="instance", act="lrelu")
-    assert up(x).shape == (2, 8, 16, 16)
     assert gnn.Upsample(16)(x).shape == (2, 16, 16, 16)
+    assert gnn.Downsample(16)(x).shape == (2, 16, 4, 4)
     assert gnn.Downsample(16, conv=False)(x).shape == (2, 16, 4, 4)
-    assert gnn.SelfAttention2d(16)(x).shape == x.shape
     assert gnn.Normalize(48).num_groups == 16
 
 
-def test_resblock_and_adain_start_as_identity_like():
+def test_adain_starts_as_instance_norm():
     x = torch.randn(2, 16, 8, 8)
-    assert torch.equal(gnn.ResBlock(16)(x), x)
     ada = gnn.AdaIN(16, style_dim=4)
     assert torch.allclose(ada(x, torch.randn(2, 4)), nn.InstanceNorm2d(16)(x), atol=1e-5)
 
 
-def test_spectral_norm_and_init():
+def test_spectral_norm():
     model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Sequential(nn.Linear(8, 4)))
     gnn.add_spectral_norm(model)
     assert nn.utils.parametrize.is_parametrized(model[0]) and nn.utils.parametrize.is_parametrized(model[1][0])
-    plain = nn.Sequential(nn.Conv2d(3, 64, 3), nn.BatchNorm2d(64))
-    gnn.init_normal(plain)
-    assert abs(plain[0].weight.std().item() - 0.02) < 0.005 and plain[0].bias.abs().sum() == 0
+
+
+def _modes(module: nn.Module) -> list[bool]:
+    return [m.training for m in module.modules()]
+
+
+def test_evaluating_puts_modules_in_eval_mode_and_restores_each_mode():
+    net = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5), nn.BatchNorm1d(4))
+    frozen = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4))
+    net.append(frozen)
+    frozen.eval()  # a part its owner keeps in eval mode inside a training model
+    other = nn.Linear(4, 2).eval()
+    before_net, before_other = _modes(net), _modes(other)
+    with gnn.evaluating(net, other):
+        assert not any(_modes(net)) and not any(_modes(other))
+        x = torch.randn(3, 4)
+        assert torch.equal(net(x), net(x))  # dropout off, BatchNorm on running statistics
+    assert _modes(net) == before_net and _modes(other) == before_other
+    assert net.training and not frozen.training and not frozen[1].training
+
+
+def test_evaluating_restores_on_an_exception_and_nests():
+    net = nn.Sequential(nn.Linear(2, 2), nn.Dropout())
+    with pytest.raises(RuntimeError, match="boom"), gnn.evaluating(net):
+        raise RuntimeError("boom")
+    assert all(_modes(net))
+    with gnn.evaluating(net):
+        with gnn.evaluating(net[1]):
+            assert not any(_modes(net))
+        assert not any(_modes(net))  # the inner block restores the eval mode it found
+    assert all(_modes(net))
+    net.eval()
+    with gnn.evaluating(net):
+        pass
+    assert not any(_modes(net))  # a module in eval mode stays there
+    with gnn.evaluating():  # nothing to switch: a no-op
+        pass
+
+
+def test_evaluating_tells_a_module_that_overrides_train():
+    calls = []
+
+    class Tracked(nn.Linear):
+        def train(self, mode: bool = True) -> Tracked:
+            calls.append(mode)
+            return super().train(mode)
+
+    net = Tracked(2, 2)
+    with gnn.evaluating(net):
+        pass
+    assert calls == [False, True] and net.training

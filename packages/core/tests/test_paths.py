@@ -1,5 +1,6 @@
 """gencore.paths (output paths that stay inside their root, listed read paths, BOM/CRLF-proof text) and the data
-rules built on it in gencore.data (mixed image folders, index files saved by Windows tools)."""
+rules built on it in gencore.data (mixed image folders); index files saved by Windows tools are tested where they
+are read (ganwriting-music's read_index)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gencore.data import (
-    FilenameLabelDataset,
-    ImageFolderDataset,
-    IndexFileDataset,
-    count_summary,
-    folder_layout,
-    refuse_mixed,
-)
+from gencore.data import ImageFolderDataset, count_summary, folder_layout, refuse_mixed
 from gencore.errors import DataError
 from gencore.paths import listed_path, read_text, read_text_lines, safe_join, safe_name
 
@@ -169,8 +163,6 @@ def test_folder_layout_and_refuse_mixed(tmp_path):
 def test_image_folder_dataset_refuses_a_mixed_folder(tmp_path):
     with pytest.raises(DataError, match="is ambiguous"):
         ImageFolderDataset(_mixed(tmp_path))
-    with pytest.raises(DataError, match="is ambiguous"):
-        FilenameLabelDataset(tmp_path)
 
 
 def test_image_folder_dataset_names_loose_images_without_classes(tmp_path):
@@ -188,20 +180,3 @@ def test_datasets_say_what_they_read(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("RANK", "1")  # other ranks of a launched job stay quiet
     ImageFolderDataset(tmp_path)
     assert capsys.readouterr().out == ""
-
-
-def test_index_file_with_bom_crlf_and_listed_paths(tmp_path, capsys):
-    _png(tmp_path / "img" / "1.png")
-    _png(tmp_path / "img" / "2.png")
-    _png(tmp_path / "elsewhere" / "3.png")
-    sub = tmp_path / "lists"
-    sub.mkdir()
-    text = f"img/1.png\tgClef\r\n../img/2.png\tfClef\r\n{tmp_path / 'elsewhere' / '3.png'}\tgClef\r\n"
-    (sub / "index.txt").write_bytes(b"\xef\xbb\xbf" + text.replace("img/1.png", "../img/1.png").encode())
-    ds = IndexFileDataset(sub / "index.txt")
-    assert len(ds) == 3 and ds.classes == ["fClef", "gClef"]  # the first line is not lost to the byte-order mark
-    assert [p.name for p, _ in ds.items] == ["1.png", "2.png", "3.png"]
-    assert "read 3 images of 2 class(es)" in capsys.readouterr().out
-    (sub / "nul.txt").write_text("../img/1.png\tgClef\n../img/\x002.png\tgClef\n", encoding="utf-8")
-    with pytest.raises(DataError, match=r"nul.txt:2: path .* contains a NUL byte"):
-        IndexFileDataset(sub / "nul.txt")

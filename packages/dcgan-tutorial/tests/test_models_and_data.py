@@ -7,7 +7,7 @@ from PIL import Image
 
 from dcgan_tutorial.config import GANConfig, ModelConfig
 from dcgan_tutorial.data import load_source, train_holdout
-from dcgan_tutorial.model import DCGANDiscriminator, build_models
+from dcgan_tutorial.model import DCGANDiscriminator, build_models, init_normal
 from gencore.config import build_config
 from gencore.errors import ConfigError, DataError
 
@@ -26,6 +26,13 @@ def test_reference_size_has_the_reference_parameter_count():
     # pytorch/examples dcgan at 64 px, nz 100, ngf = ndf = 64, nc 3: 3,576,704 and 2,765,568 parameters
     assert sum(p.numel() for p in g.parameters()) == 3_576_704
     assert sum(p.numel() for p in d.parameters()) == 2_765_568
+
+
+def test_init_normal_is_the_dcgan_initialisation():
+    plain = torch.nn.Sequential(torch.nn.Conv2d(3, 64, 3), torch.nn.BatchNorm2d(64))
+    init_normal(plain)
+    assert abs(plain[0].weight.std().item() - 0.02) < 0.005 and plain[0].bias.abs().sum() == 0
+    assert abs(plain[1].weight.mean().item() - 1.0) < 0.01 and plain[1].bias.abs().sum() == 0
 
 
 def test_fc_gan_is_the_lessons_architecture():

@@ -175,6 +175,26 @@ def test_index_errors_name_the_line(tmp_path):
         read_index(index)
 
 
+def test_index_saved_by_windows_tools_with_listed_paths(tmp_path):
+    """A byte-order mark and CRLF line ends (Notepad, Excel) and paths relative to the index file's folder or
+    absolute (moved here from gencore's index-file data set, which had no user)."""
+    for name in ("img/1.png", "img/2.png", "elsewhere/3.png"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        Image.new("L", (8, 8), 0).save(tmp_path / name)
+    sub = tmp_path / "lists"
+    sub.mkdir()
+    text = f"../img/1.png\tgClef\r\n../img/2.png\tfClef\tw2\r\n{tmp_path / 'elsewhere' / '3.png'}\tgClef\r\n"
+    (sub / "index.txt").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    entries = read_index(sub / "index.txt", ["gClef", "fClef"])
+    # the first line is not lost to the byte-order mark
+    assert [(p.name, c, w) for p, c, w in entries] == [("1.png", "gClef", "default"), ("2.png", "fClef", "w2"),
+                                                       ("3.png", "gClef", "default")]  # fmt: skip
+    assert all(p.is_file() for p, _, _ in entries)
+    (sub / "nul.txt").write_text("../img/1.png\tgClef\n../img/\x002.png\tgClef\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"nul.txt:2: path .* contains a NUL byte"):
+        read_index(sub / "nul.txt", ["gClef", "fClef"])
+
+
 def test_clean_drops_blank_duplicate_and_unreadable_images(tmp_path):
     src = tmp_path / "src" / "gClef"
     src.mkdir(parents=True)

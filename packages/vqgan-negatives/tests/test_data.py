@@ -94,7 +94,7 @@ def test_perlin_images_are_noise_pnoise2_values():
     import noise
     import numpy as np
 
-    from gencore.pnoise import seed_offset
+    from gencore.noise import seed_offset
 
     params = PerlinParams(scale=8.0, octaves=4, persistence=0.6, lacunarity=2.2, seed=5, contrast=1.0)
     images = perlin_images(2, 24, params)

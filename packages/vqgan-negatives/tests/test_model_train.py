@@ -8,7 +8,7 @@ import torch
 from gencore.losses import adaptive_weight
 from gencore.testing import assert_resume_exact
 from vqgan_negatives.config import DiscriminatorConfig, QuantizerConfig, VQModelConfig
-from vqgan_negatives.model import PatchDiscriminator, VQModel
+from vqgan_negatives.model import PatchDiscriminator, ResBlock, SelfAttention2d, VQModel
 from vqgan_negatives.perceptual import LPIPS, RandomFeatureLoss, build_perceptual
 from vqgan_negatives.train import build_trainer, evaluate_vq, run_training
 
@@ -29,6 +29,13 @@ def test_vqmodel_shapes(resolution, ch_mult, attn, channels, side):
     # ~2e-5 for some random inits (seen with an unseeded test): compare at 1e-4
     assert torch.allclose(model.decode_indices(idx), rec, atol=1e-4, rtol=1e-4)
     assert loss.ndim == 0 and torch.isfinite(loss)
+
+
+def test_blocks_keep_the_shape_and_res_blocks_start_as_identity():
+    x = torch.randn(2, 16, 8, 8)
+    assert torch.equal(ResBlock(16)(x), x)  # the last conv starts at zero
+    assert ResBlock(16, 32)(x).shape == (2, 32, 8, 8)
+    assert SelfAttention2d(16)(x).shape == x.shape
 
 
 def test_bad_resolution_is_refused():

@@ -1,14 +1,17 @@
 """Image data sets in the layouts users have, with loading that names the bad file instead of crashing.
 
 * :class:`ImageFolderDataset`: ``root/<class>/<image>`` (class folders).
-* :class:`IndexFileDataset`: a text file of ``path<TAB>class`` lines (tab, comma or last whitespace-separated field).
-* :class:`FilenameLabelDataset`: the label is in the file name (``root/a7x2k.png`` -> ``"a7x2k"``).
+* :class:`TensorImageDataset`: images (and labels) already in memory, e.g. an embedded default data set.
+
+The formats with a single user live in that package: ganwriting-music reads index files
+(``path<TAB>class[<TAB>writer]``, :func:`ganwriting_music.data.read_index`), hvae-captcha folders whose file names
+are the labels (:func:`hvae_captcha.data.read_folder`).
 
 A folder holds either loose images or sub-folders of images, never both (:func:`refuse_mixed`: which one was
 meant cannot be told, and taking either silently drops the other); every package that reads image folders applies
-that rule, and each data set says how many images of which classes it read (:func:`announce`). Index files may
-be saved with a byte-order mark and CRLF line ends (:func:`gencore.paths.read_text_lines`); their paths are
-relative to the index file's folder, absolute ones are taken as they are (:func:`gencore.paths.listed_path`).
+that rule, and each data set says how many images of which classes it read (:func:`announce`). An index file may
+be saved with a byte-order mark and CRLF line ends (read it with :func:`gencore.paths.read_text_lines`); its paths
+are relative to its folder, absolute ones taken as they are (:func:`gencore.paths.listed_path`).
 
 Items are ``(image_tensor, label)``; images are float tensors in [-1, 1], (C, H, W). A file that cannot be read
 raises :class:`~gencore.errors.DataError` naming it (``bad_files="raise"``), or is dropped when the data set is
@@ -17,7 +20,6 @@ built (``bad_files="skip"``, every file is decoded once up front and the count i
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -31,15 +33,12 @@ from torch.utils.data import Dataset
 
 from gencore.distributed import is_launch_main
 from gencore.errors import DataError
-from gencore.paths import listed_path, read_text_lines
 
 __all__ = [
     "IMAGE_EXTENSIONS",
     "load_image",
     "image_to_tensor",
     "ImageFolderDataset",
-    "IndexFileDataset",
-    "FilenameLabelDataset",
     "TensorImageDataset",
     "split_indices",
     "folder_layout",
@@ -208,84 +207,6 @@ class ImageFolderDataset(_LabelledImages):
         items = [(p, self.class_to_index[c]) for c in found for p in _list_images(root / c)]
         super().__init__(items, mode, size, transform, bad_files, str(root))
         self._announce(root)
-
-
-class IndexFileDataset(_LabelledImages):
-    """Lines ``path<TAB>class`` (or ``path,class``, or ``path class``); relative paths are read from ``root``
-    (default: the index file's folder). Blank lines and lines starting with ``#`` are ignored."""
-
-    def __init__(
-        self,
-        index_file: str | Path,
-        root: str | Path | None = None,
-        mode: str = "RGB",
-        size: tuple[int, int] | None = None,
-        transform: Transform | None = None,
-        classes: Sequence[str] | None = None,
-        bad_files: BadFiles = "raise",
-    ) -> None:
-        index_file = Path(index_file)
-        if not index_file.is_file():
-            raise DataError(f"index file not found: {index_file}")
-        root = Path(root) if root is not None else index_file.parent
-        lines = read_text_lines(index_file, "index file")  # a byte-order mark and CRLF line ends are fine
-        pairs = []
-        for number, line in enumerate(lines, 1):
-            text = line.strip()
-            if not text or text.startswith("#"):
-                continue
-            for sep in ("\t", ",", None):
-                parts = text.rsplit(sep, 1) if sep else text.rsplit(maxsplit=1)
-                if len(parts) == 2 and parts[0].strip() and parts[1].strip():
-                    break
-            else:
-                raise DataError(f"{index_file}:{number}: expected 'PATH<TAB>CLASS', got {text!r}")
-            path = listed_path(root, parts[0].strip(), where=f"{index_file}:{number}: ")
-            pairs.append((path, parts[1].strip(), number))
-        names = sorted({c for _, c, _ in pairs}) if classes is None else list(classes)
-        self.classes = names
-        self.class_to_index = {c: i for i, c in enumerate(names)}
-        items = []
-        for path, cls, number in pairs:
-            if cls not in self.class_to_index:
-                raise DataError(f"{index_file}:{number}: unknown class {cls!r}")
-            if bad_files == "raise" and not path.is_file():
-                raise DataError(f"{index_file}:{number}: image not found: {path}")
-            items.append((path, self.class_to_index[cls]))
-        super().__init__(items, mode, size, transform, bad_files, str(index_file))
-        self._announce(index_file)
-
-
-class FilenameLabelDataset(_LabelledImages):
-    """Images whose file name holds the label: the stem, or the first group of ``pattern`` matched on the stem
-    (e.g. ``r"^([a-z0-9]+)"`` for ``ab12c_03.png``). Labels are strings."""
-
-    def __init__(
-        self,
-        root: str | Path,
-        pattern: str | None = None,
-        mode: str = "RGB",
-        size: tuple[int, int] | None = None,
-        transform: Transform | None = None,
-        bad_files: BadFiles = "raise",
-    ) -> None:
-        root = Path(root)
-        if not root.is_dir():
-            raise DataError(f"image folder not found: {root}")
-        loose, with_images = folder_layout(root)
-        refuse_mixed(root, loose, with_images)
-        regex = re.compile(pattern) if pattern else None
-        items: list[tuple[Path, int | str]] = []
-        for path in _list_images(root):
-            if regex is None:
-                items.append((path, path.stem))
-                continue
-            match = regex.search(path.stem)
-            if match is None:
-                raise DataError(f"{path}: file name does not match the label pattern {pattern!r}")
-            items.append((path, match.group(1) if match.groups() else match.group(0)))
-        super().__init__(items, mode, size, transform, bad_files, str(root))
-        announce(f"read {len(self)} images from {root} (labels from the file names)")
 
 
 class TensorImageDataset(Dataset):

@@ -1,8 +1,15 @@
-"""Building blocks used by two or more packages. A block used by one package lives in that package."""
+"""Building blocks used by two or more packages. A block used by one package lives in that package.
+
+:func:`evaluating` (eval mode for a block of code, each module's own mode restored after, also on an error),
+:func:`Normalize` (GroupNorm with a group count that divides the channels), :class:`Upsample`, :class:`Downsample`,
+:class:`AdaIN` and :func:`add_spectral_norm`.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -10,75 +17,40 @@ from einops import rearrange
 from torch import nn
 
 __all__ = [
+    "evaluating",
     "Normalize",
-    "ConvBlock",
-    "ResBlock",
     "Upsample",
     "Downsample",
-    "SelfAttention2d",
     "AdaIN",
     "add_spectral_norm",
-    "init_normal",
 ]
+
+
+@contextlib.contextmanager
+def evaluating(*modules: nn.Module) -> Iterator[None]:
+    """Put ``modules`` in eval mode for the ``with`` block; on leaving it, also by an exception, every one of them
+    and every submodule gets back the mode it had before (a part its owner keeps in eval mode stays so)::
+
+        with torch.no_grad(), evaluating(generator, recognizer):
+            accuracy = (recognizer(generator(z)).argmax(1) == y).float().mean()
+    """
+    tops = [(module, module.training) for module in modules]
+    before = [(m, m.training) for module in modules for m in module.modules()]
+    for module in modules:
+        module.eval()
+    try:
+        yield
+    finally:
+        for module, was in tops:  # through train(), as module.train(was) did, for a module that overrides it
+            module.train(was)
+        for m, was in before:  # then every submodule exactly as it was
+            m.training = was
 
 
 def Normalize(channels: int, groups: int = 32) -> nn.GroupNorm:  # noqa: N802 - reads like a layer
     """GroupNorm with the largest group count <= ``groups`` that divides ``channels``."""
     g = math.gcd(channels, groups)
     return nn.GroupNorm(g, channels, eps=1e-6, affine=True)
-
-
-class ConvBlock(nn.Sequential):
-    """Conv -> optional norm ("batch", "instance", "group", None) -> activation."""
-
-    def __init__(
-        self,
-        c_in: int,
-        c_out: int,
-        kernel: int = 3,
-        stride: int = 1,
-        norm: str | None = "batch",
-        act: str = "relu",
-        transpose: bool = False,
-    ) -> None:
-        pad = (kernel - 1) // 2 if not transpose else (kernel - stride) // 2
-        conv_cls = nn.ConvTranspose2d if transpose else nn.Conv2d
-        layers: list[nn.Module] = [conv_cls(c_in, c_out, kernel, stride, pad, bias=norm is None)]
-        if norm == "batch":
-            layers.append(nn.BatchNorm2d(c_out))
-        elif norm == "instance":
-            layers.append(nn.InstanceNorm2d(c_out, affine=True))
-        elif norm == "group":
-            layers.append(Normalize(c_out))
-        elif norm is not None:
-            raise ValueError(f"unknown norm {norm!r}")
-        layers.append(_activation(act))
-        super().__init__(*layers)
-
-
-def _activation(name: str) -> nn.Module:
-    acts = {"relu": nn.ReLU(), "lrelu": nn.LeakyReLU(0.2), "silu": nn.SiLU(), "tanh": nn.Tanh(), "none": nn.Identity()}
-    if name not in acts:
-        raise ValueError(f"unknown activation {name!r}; choose from {sorted(acts)}")
-    return acts[name]
-
-
-class ResBlock(nn.Module):
-    """GroupNorm-SiLU-Conv twice with a skip; the last conv starts at zero so the block starts as identity."""
-
-    def __init__(self, c_in: int, c_out: int | None = None, dropout: float = 0.0) -> None:
-        super().__init__()
-        c_out = c_out or c_in
-        self.body = nn.Sequential(
-            Normalize(c_in), nn.SiLU(), nn.Conv2d(c_in, c_out, 3, padding=1),
-            Normalize(c_out), nn.SiLU(), nn.Dropout(dropout), nn.Conv2d(c_out, c_out, 3, padding=1),
-        )  # fmt: skip
-        nn.init.zeros_(self.body[-1].weight)
-        nn.init.zeros_(self.body[-1].bias)
-        self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.skip(x) + self.body(x)
 
 
 class Upsample(nn.Module):
@@ -101,22 +73,6 @@ class Downsample(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.op(x)
-
-
-class SelfAttention2d(nn.Module):
-    """Single-head spatial self-attention with a residual connection (VQGAN/DDPM style)."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.norm = Normalize(channels)
-        self.qkv = nn.Conv2d(channels, 3 * channels, 1)
-        self.proj = nn.Conv2d(channels, channels, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2:]
-        q, k, v = rearrange(self.qkv(self.norm(x)), "b (three c) h w -> three b 1 (h w) c", three=3)
-        out = F.scaled_dot_product_attention(q, k, v)
-        return x + self.proj(rearrange(out, "b 1 (h w) c -> b c h w", h=h, w=w))
 
 
 class AdaIN(nn.Module):
@@ -143,15 +99,3 @@ def add_spectral_norm(module: nn.Module, types: tuple[type, ...] = (nn.Conv2d, n
         else:
             add_spectral_norm(child, types)
     return module
-
-
-def init_normal(module: nn.Module, std: float = 0.02) -> None:
-    """DCGAN initialisation: conv/linear weights N(0, std), norm weights N(1, std), biases 0."""
-    for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.normal_(m.weight, 0.0, std)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d)) and m.weight is not None:
-            nn.init.normal_(m.weight, 1.0, std)
-            nn.init.zeros_(m.bias)

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from gencore.losses import d_loss, g_loss, gradient_penalty
+from gencore.results import write_json
 from gencore.train import StepContext, TrainConfig, Trainer, seed_everything
 
 MODES = 8
@@ -119,7 +120,6 @@ def train_ring(run: RingRun, out_dir: Path, steps: int, seed: int, snapshots: in
 
 def run_collapse_demo(out_dir: Path, steps: int = 2000, seed: int = 0, log: Callable[[str], None] = print):
     """Train both runs and write ``collapse.png`` (scatter per evaluation, one row per run) and ``collapse.json``."""
-    import json
     import tempfile
 
     import matplotlib
@@ -152,5 +152,5 @@ def run_collapse_demo(out_dir: Path, steps: int = 2000, seed: int = 0, log: Call
     fig.tight_layout()
     fig.savefig(out_dir / "collapse.png", dpi=90)
     plt.close(fig)
-    (out_dir / "collapse.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(out_dir / "collapse.json", summary)
     return summary

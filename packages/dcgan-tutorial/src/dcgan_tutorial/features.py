@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gencore.checkpoint import PretrainedMixin
+from gencore.seeding import local_rng
 
 
 @dataclass
@@ -79,9 +80,7 @@ def train_feature_net(
     images: torch.Tensor, labels: torch.Tensor, num_classes: int, steps: int = 300, seed: int = 0
 ) -> tuple[FeatureNet, float]:
     """Train on (images, labels), or on rotations when there is one class; returns (net, training accuracy)."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
+    with local_rng(seed) as gen:
         rotation = num_classes < 2
         config = FeatureNetConfig(
             channels=images.shape[1], image_size=images.shape[-1], num_outputs=4 if rotation else num_classes,

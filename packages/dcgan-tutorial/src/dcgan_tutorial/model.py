@@ -13,7 +13,18 @@ from torch import nn
 
 from dcgan_tutorial.config import ModelConfig
 from gencore.checkpoint import PretrainedMixin
-from gencore.nn import init_normal
+
+
+def init_normal(module: nn.Module, std: float = 0.02) -> None:
+    """DCGAN initialisation: conv/linear weights N(0, std), norm weights N(1, std), biases 0."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d)) and m.weight is not None:
+            nn.init.normal_(m.weight, 1.0, std)
+            nn.init.zeros_(m.bias)
 
 
 def _widths(base: int, n: int, cap: int = 8) -> list[int]:

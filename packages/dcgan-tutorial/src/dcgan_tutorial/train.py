@@ -22,6 +22,8 @@ from gencore.config import to_dict
 from gencore.distributed import is_launch_main, sharded_map
 from gencore.losses import d_loss, g_loss, gradient_penalty
 from gencore.memory import require_batch_memory, require_memory, require_model_memory, tensor_bytes
+from gencore.nn import evaluating
+from gencore.sampling import sampling_model
 from gencore.train import FitResult, StepContext, Trainer, seed_everything
 
 
@@ -80,19 +82,17 @@ def make_step(config: GANConfig):
 
 
 def generator_for_sampling(trainer: Trainer) -> nn.Module:
-    """The EMA generator when EMA is on, else the generator; callers switch it to eval mode."""
-    return trainer.ema["G"].shadow if "G" in trainer.ema else trainer.unwrap("G")
+    """``sampling_model(trainer, "G")``: the EMA generator when EMA is on, else the generator (in training mode
+    during ``fit()``: callers use :func:`gencore.nn.evaluating`)."""
+    return sampling_model(trainer, "G")
 
 
 @torch.no_grad()
 def generate(generator: nn.Module, n: int, seed: int, device: torch.device | str = "cpu") -> torch.Tensor:
     """``n`` images in [-1, 1] from fixed noise (``seed``), generator in eval mode, restored afterwards."""
-    was_training = generator.training
-    generator.eval()
     z = torch.randn(n, generator.config.nz, generator=torch.Generator().manual_seed(seed)).to(device)
-    images = torch.cat([generator(chunk) for chunk in z.split(256)])
-    generator.train(was_training)
-    return images
+    with evaluating(generator):
+        return torch.cat([generator(chunk) for chunk in z.split(256)])
 
 
 @torch.no_grad()
@@ -109,8 +109,6 @@ def generated_features(
     The noise of all ``n`` images is drawn from ``seed`` on every process; with ``accelerator`` each process
     generates and featurises its share of the batches and the results are gathered (call it on every process).
     """
-    was_training = generator.training
-    generator.eval()
     device = next(generator.parameters()).device
     z = torch.randn(n, generator.config.nz, generator=torch.Generator().manual_seed(seed))
 
@@ -118,10 +116,8 @@ def generated_features(
         features, predicted = net.predict(generator(z[start:stop].to(device)).cpu())
         return {"features": features, "predicted": predicted}
 
-    try:
+    with evaluating(generator):
         got = sharded_map(accelerator, n, per_image, batch_size)
-    finally:
-        generator.train(was_training)
     return got["features"], got["predicted"]
 
 
@@ -172,12 +168,12 @@ def build_trainer(config: GANConfig) -> Trainer:
     real_features, _ = net.predict(holdout.images)  # the network is frozen: once is enough
 
     def evaluate(trainer: Trainer) -> dict[str, float]:
-        f_fake, p_fake = generated_features(generator_for_sampling(trainer), net, config.eval_samples, seed=1,
+        f_fake, p_fake = generated_features(sampling_model(trainer, "G"), net, config.eval_samples, seed=1,
                                             batch_size=config.eval_batch, accelerator=trainer.accelerator)  # fmt: skip
         return {**feature_diagnostics(net, f_fake, p_fake, real_features, len(train_set.classes)), **floor}
 
     def samples(trainer: Trainer) -> torch.Tensor:
-        return generate(generator_for_sampling(trainer), 64, seed=0, device=trainer.accelerator.device) * 0.5 + 0.5
+        return generate(sampling_model(trainer, "G"), 64, seed=0, device=trainer.accelerator.device) * 0.5 + 0.5
 
     return Trainer(
         config.train, {"G": generator, "D": discriminator}, optimizers, make_step(config),
@@ -192,7 +188,7 @@ def export_models(trainer: Trainer, result: FitResult) -> None:
     if not result.completed:
         return
     run_dir = trainer.run_dir
-    generator_for_sampling(trainer).save_pretrained(run_dir / "model" / "generator")
+    sampling_model(trainer, "G").save_pretrained(run_dir / "model" / "generator")
     trainer.unwrap("D").save_pretrained(run_dir / "model" / "discriminator")
     m = result.metrics
     summary = ", ".join(f"{k} {m[k]:.4g}" for k in ("fd", "fd_floor", "kid", "diversity", "coverage") if k in m)

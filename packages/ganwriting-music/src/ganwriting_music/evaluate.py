@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,6 +28,8 @@ from gencore.data import IMAGE_EXTENSIONS, load_image
 from gencore.errors import DataError
 from gencore.metrics import frechet_distance
 from gencore.paths import safe_join, safe_name
+from gencore.results import write_json
+from gencore.seeding import local_rng
 
 
 def run_config(run: str | Path) -> GanwritingConfig:
@@ -99,7 +100,7 @@ def save_mashcima(images: torch.Tensor, labels: torch.Tensor, classes: Sequence[
         counts[name] = index + 1
         files.setdefault(name, []).append(path.relative_to(out).as_posix())
     manifest = {"format": "binary masks cropped to the ink bounding box, ink = 1 (1-bit PNG)", "classes": files}
-    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
+    write_json(out / "manifest.json", manifest, indent=1)
     return counts
 
 
@@ -113,12 +114,10 @@ def train_classifier(
     """Train a :class:`SymbolClassifier` on images in [-1, 1] with Adam and a cosine schedule (seeded)."""
     if len(images) < 2:
         raise DataError("the classifier needs at least two training images")
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
+    with local_rng(seed) as gen:
         model = SymbolClassifier(num_classes, channels)
         opt = torch.optim.Adam(model.parameters(), lr=lr)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-        gen = torch.Generator().manual_seed(seed)
         model.train()
         for _ in range(steps):
             idx = torch.randint(len(images), (min(batch_size, len(images)),), generator=gen)
@@ -254,7 +253,7 @@ def evaluate_run(run: str | Path, classifier_steps: int = 600, seed: int = 0) ->
         )
     out = run / "eval"
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "evaluation.json", json.dumps(result, indent=2) + "\n")
+    write_json(out / "evaluation.json", result)
     return result
 
 
@@ -321,7 +320,7 @@ def classifier_study(
     }  # fmt: skip
     out = run / "study"
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "classifier_study.json", json.dumps(summary, indent=2) + "\n")
+    write_json(out / "classifier_study.json", summary)
     atomic_write_text(out / "classifier_study.md", study_table(summary) + "\n")
     return summary
 

@@ -33,13 +33,16 @@ from ganwriting_music.config import GanwritingConfig
 from ganwriting_music.data import StyleDataset, SymbolSet, load_source, split_by_writer, train_test_split
 from ganwriting_music.model import Networks, NetworksConfig
 from gencore.augment import diff_augment
-from gencore.checkpoint import atomic_write_text, latest_checkpoint, list_checkpoints
+from gencore.checkpoint import latest_checkpoint, list_checkpoints
 from gencore.config import to_dict
 from gencore.distributed import sharded_map
 from gencore.errors import CheckpointError, ConfigError, DataError
 from gencore.losses import d_loss, g_loss, gradient_penalty
 from gencore.memory import require_batch_memory, require_model_memory
+from gencore.nn import evaluating
 from gencore.paths import safe_name
+from gencore.results import write_json
+from gencore.sampling import sampling_model
 from gencore.train import FitResult, StepContext, Trainer, TrainerHook, seed_everything
 from gencore.viz import make_grid
 
@@ -165,7 +168,7 @@ class EpochRecord(TrainerHook):
         if trainer.is_main and (trainer.batch_in_epoch == 0 or at_end):
             record = read_epochs(trainer.ckpt_dir)
             record[str(trainer.epoch + (1 if at_end else 0))] = path.name
-            atomic_write_text(trainer.ckpt_dir / EPOCHS_FILE, json.dumps(record, indent=1, sort_keys=True) + "\n")
+            write_json(trainer.ckpt_dir / EPOCHS_FILE, record, indent=1, sort_keys=True)
 
 
 def read_epochs(ckpt_dir: Path) -> dict[str, str]:
@@ -216,18 +219,11 @@ def resolve_start(trainer: Trainer, start_epoch: str | int | None) -> str | None
     return str(trainer.ckpt_dir / name)
 
 
-def sampling_generator(trainer: Trainer) -> torch.nn.Module:
-    """The generator that samples and evaluations use: its weight average (``ema_decay`` > 0) or the bare one."""
-    return trainer.ema["G"].shadow if "G" in trainer.ema else trainer.unwrap("G")
-
-
 @torch.no_grad()
 def generate(gen: torch.nn.Module, refs: torch.Tensor, labels: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
     """Images for ``labels`` (N,) in the style of ``refs`` (N, K, 1, S, S), in [-1, 1], in eval mode."""
-    was = gen.training
-    gen.eval()
-    out = [gen(refs[i : i + batch_size], labels[i : i + batch_size]) for i in range(0, len(labels), batch_size)]
-    gen.train(was)
+    with evaluating(gen):
+        out = [gen(refs[i : i + batch_size], labels[i : i + batch_size]) for i in range(0, len(labels), batch_size)]
     return torch.cat(out)
 
 
@@ -255,10 +251,8 @@ def sample_sheet(gen: torch.nn.Module, data: StyleDataset, device: torch.device,
 @torch.no_grad()
 def recognizer_accuracy(rec: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
     """Fraction of ``images`` that ``rec`` assigns to ``labels`` (eval mode)."""
-    was = rec.training
-    rec.eval()
-    preds = torch.cat([rec(images[i : i + 128]).argmax(1) for i in range(0, len(images), 128)])
-    rec.train(was)
+    with evaluating(rec):
+        preds = torch.cat([rec(images[i : i + 128]).argmax(1) for i in range(0, len(images), 128)])
     return float((preds == labels).float().mean())
 
 
@@ -287,9 +281,6 @@ def evaluate_generator(
     evaluated exactly once and gathered (a collective: call it on every rank); every rank gets the same figures.
     """
     device = next(gen.parameters()).device
-    was_g, was_r = gen.training, rec.training
-    gen.eval()
-    rec.eval()
 
     def per_sample(start: int, stop: int) -> dict[str, torch.Tensor]:
         y = labels[start:stop].to(device)
@@ -297,11 +288,8 @@ def evaluate_generator(
         real_pred = rec(real[start:stop].to(device)).argmax(1)
         return {"fake_ok": (rec(fake).argmax(1) == y).float(), "real_ok": (real_pred == y).float()}
 
-    try:
+    with evaluating(gen, rec):
         got = sharded_map(accelerator, len(labels), per_sample, batch_size)
-    finally:
-        gen.train(was_g)
-        rec.train(was_r)
     return {"rec_acc_fake": float(got["fake_ok"].mean()), "rec_acc_real": float(got["real_ok"].mean())}
 
 
@@ -332,14 +320,14 @@ def build_trainer(config: GanwritingConfig) -> Trainer:
     n_eval = min(config.eval_samples, len(evaluated))
 
     def evaluate(trainer: Trainer) -> dict[str, float]:
-        gen = sampling_generator(trainer)
+        gen = sampling_model(trainer, "G")
         refs, z, pick = eval_inputs(gen, dataset, evaluated, n_eval, config.train.seed + 1)
         return evaluate_generator(gen, trainer.unwrap("R"), refs, evaluated.labels[pick], z,
                                   evaluated.floats(pick), trainer.accelerator, config.eval_batch)  # fmt: skip
 
     def samples(trainer: Trainer) -> torch.Tensor:
         torch.manual_seed(config.train.seed)
-        sheet = sample_sheet(sampling_generator(trainer), dataset, trainer.accelerator.device)
+        sheet = sample_sheet(sampling_model(trainer, "G"), dataset, trainer.accelerator.device)
         # one row per class list: the Trainer writes a square grid, so hand it the finished sheet as one image
         return make_grid(sheet.cpu(), nrow=len(train_set.classes)).unsqueeze(0)
 

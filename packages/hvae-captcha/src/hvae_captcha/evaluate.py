@@ -21,6 +21,7 @@ from accelerate import Accelerator
 
 from gencore.distributed import sharded_map
 from gencore.metrics import bits_per_dim, iw_elbo, psnr
+from gencore.nn import evaluating
 from hvae_captcha.data import CaptchaData, to_float
 from hvae_captcha.model import HVAE
 from hvae_captcha.reader import CaptchaReader, text_accuracy
@@ -47,8 +48,6 @@ def evaluate_model(
     ``seed + first index``, so the figures do not depend on the number of processes; without it they come from
     the global torch RNG.
     """
-    was_training = model.training
-    model.eval()
     dims = math.prod(data.images.shape[1:])
 
     def per_image(start: int, stop: int) -> dict[str, torch.Tensor]:
@@ -63,10 +62,8 @@ def evaluate_model(
             out[f"mu{i}"], out[f"kl{i}"] = lv.mu_q.flatten(1), batch_kl[i]
         return out
 
-    try:
+    with evaluating(model):
         got = sharded_map(accelerator, len(data.texts), per_image, batch_size, seed=seed)
-    finally:
-        model.train(was_training)
     out = {
         "nll_bits_per_dim": bits_per_dim(got["iw"], dims),
         "elbo_bits_per_dim": bits_per_dim(got["elbo"], dims),
@@ -120,13 +117,9 @@ def sample_text_accuracy(
     Returns the reader's character and whole-text accuracy against the requested texts (compare them with the
     reader's accuracy on real images of the same texts, its ceiling).
     """
-    was_training = model.training
-    model.eval()
     starts = range(0, len(texts), batch_size)
-    try:
+    with evaluating(model):
         images = torch.cat([model.sample(len(texts[i : i + batch_size]), texts[i : i + batch_size], temperature,
                                          layouts[i : i + batch_size] if layouts is not None else None)[0].cpu()
                             for i in starts])  # fmt: skip
-    finally:
-        model.train(was_training)
     return text_accuracy(reader, images, texts)

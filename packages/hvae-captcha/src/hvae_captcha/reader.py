@@ -16,6 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from gencore.checkpoint import PretrainedMixin
+from gencore.nn import evaluating
+from gencore.seeding import local_rng
 from hvae_captcha.config import ORIGINAL_VOCABULARY
 
 
@@ -65,10 +67,8 @@ class CaptchaReader(PretrainedMixin, nn.Module):
     @torch.no_grad()
     def read(self, images: torch.Tensor) -> list[str]:
         """The text the reader sees in each image (padding dropped)."""
-        was = self.training
-        self.eval()
-        best = self(images).argmax(-1)
-        self.train(was)
+        with evaluating(self):
+            best = self(images).argmax(-1)
         vocab = self.config.vocabulary
         return ["".join(vocab[i] for i in row if i < len(vocab)) for row in best.tolist()]
 
@@ -80,25 +80,24 @@ def train_reader(
     """Fit a reader on uint8 images (N, C, H, W) and their texts: Adam, cross-entropy per position, with a
     random shift of up to 4 columns/2 rows as augmentation (the renderer's jitter is larger; this keeps the reader
     from keying on exact pixel positions, which generated images will not match)."""
-    generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    reader = CaptchaReader(config)
-    targets = reader.targets(texts)
-    opt = torch.optim.Adam(reader.parameters(), 2e-3)
-    warm = max(1, steps // 20)  # short warm-up, then a linear decay to zero (works for any number of steps)
-    schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) * (1 - s / (steps + 1)))
-    reader.train()
-    for _ in range(steps):
-        idx = torch.randint(len(images), (batch_size,), generator=generator)
-        x = images[idx].float() / 255
-        dx, dy = (int(v) for v in torch.randint(-4, 5, (1,), generator=generator).tolist() +
-                  torch.randint(-2, 3, (1,), generator=generator).tolist())  # fmt: skip
-        x = torch.roll(x, (dy, dx), (2, 3))
-        loss = F.cross_entropy(reader(x).flatten(0, 1), targets[idx].flatten())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        schedule.step()
+    with local_rng(seed) as generator:
+        reader = CaptchaReader(config)
+        targets = reader.targets(texts)
+        opt = torch.optim.Adam(reader.parameters(), 2e-3)
+        warm = max(1, steps // 20)  # short warm-up, then a linear decay to zero (works for any number of steps)
+        schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) * (1 - s / (steps + 1)))
+        reader.train()
+        for _ in range(steps):
+            idx = torch.randint(len(images), (batch_size,), generator=generator)
+            x = images[idx].float() / 255
+            dx, dy = (int(v) for v in torch.randint(-4, 5, (1,), generator=generator).tolist() +
+                      torch.randint(-2, 3, (1,), generator=generator).tolist())  # fmt: skip
+            x = torch.roll(x, (dy, dx), (2, 3))
+            loss = F.cross_entropy(reader(x).flatten(0, 1), targets[idx].flatten())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            schedule.step()
     return reader.eval()
 
 

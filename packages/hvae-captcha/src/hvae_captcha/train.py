@@ -18,6 +18,8 @@ import torch
 from gencore.config import to_dict
 from gencore.losses import free_bits, kl_warmup
 from gencore.memory import require_batch_memory, require_memory, require_model_memory, tensor_bytes
+from gencore.nn import evaluating
+from gencore.sampling import sampling_model
 from gencore.train import FitResult, StepContext, Trainer, seed_everything
 from hvae_captcha.config import HVAEConfig, LossConfig
 from hvae_captcha.data import CaptchaData, CaptchaDataset, load_data, to_float, train_holdout
@@ -126,23 +128,16 @@ def make_step(config: HVAEConfig, optimizer: GuardedAdamW):
     return step
 
 
-def model_for_sampling(trainer: Trainer) -> HVAE:
-    """The EMA model when EMA is on, else the trained one; callers switch it to eval mode."""
-    return trainer.ema["hvae"].shadow if "hvae" in trainer.ema else trainer.unwrap("hvae")
-
-
 @torch.no_grad()
 def sample_grid_images(model: HVAE, holdout: CaptchaData, n: int, device: torch.device) -> dict[str, torch.Tensor]:
     """Prior samples (for the held-out texts when conditioned) and held-out/reconstruction pairs, in [0, 1]."""
-    was_training = model.training
-    model.eval()
     texts = holdout.texts[:n] if model.config.conditioned else None
     layouts = holdout.layouts[:n] if texts is not None and holdout.layouts is not None else None
-    prior, _ = model.sample(n if texts is None else len(texts), texts, layouts=layouts)
-    x = to_float(holdout.images[:16]).to(device)
-    y = model.encode_data(holdout, 0, 16)
-    pairs = torch.stack([model.binarize_if_needed(x), model.reconstruct(x, y)], 1).flatten(0, 1)
-    model.train(was_training)
+    with evaluating(model):
+        prior, _ = model.sample(n if texts is None else len(texts), texts, layouts=layouts)
+        x = to_float(holdout.images[:16]).to(device)
+        y = model.encode_data(holdout, 0, 16)
+        pairs = torch.stack([model.binarize_if_needed(x), model.reconstruct(x, y)], 1).flatten(0, 1)
     return {"prior": prior, "reconstruction": pairs}
 
 
@@ -183,14 +178,14 @@ def build_trainer(config: HVAEConfig) -> Trainer:
         # split over the processes; seeded per batch, so the figures are the same on any number of them
         acc = trainer.accelerator
         e = config.eval
-        metrics = evaluate_model(model_for_sampling(trainer), evaluated, e.iw_samples, e.batch_size, acc.device,
+        metrics = evaluate_model(sampling_model(trainer, "hvae"), evaluated, e.iw_samples, e.batch_size, acc.device,
                                  accelerator=acc, seed=config.train.seed + 1)  # fmt: skip
         return {k: v for k, v in metrics.items() if not k.startswith("units_") and k != "iw_samples"}
 
     def samples(trainer: Trainer) -> dict[str, torch.Tensor]:
         device = trainer.accelerator.device
         with isolated_rng(config.train.seed, device):
-            return sample_grid_images(model_for_sampling(trainer), holdout, 32, device)
+            return sample_grid_images(sampling_model(trainer, "hvae"), holdout, 32, device)
 
     return Trainer(
         config.train, {"hvae": model}, {"hvae": optimizer}, make_step(config, optimizer),
@@ -214,7 +209,7 @@ def export_model(trainer: Trainer, result: FitResult, config: HVAEConfig) -> Non
     (:func:`fit_text_prior`) once training is over (the Trainer's ``export_fn``)."""
     if not result.completed:
         return
-    model_for_sampling(trainer).save_pretrained(trainer.run_dir / "model")
+    sampling_model(trainer, "hvae").save_pretrained(trainer.run_dir / "model")
     if config.model.conditioned:
         fit_text_prior(config, trainer.loader.dataset.data).save(trainer.run_dir / TEXT_PRIOR_FILE)
     m = result.metrics

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gencore.nn import evaluating
 from m1_hyperspectral.data import Scene
 
 MAX_SCENE_SIDE = 160  # the decoded scene image is cropped to this many pixels per side
@@ -70,10 +71,8 @@ def reconstruct_cube(model, cube: np.ndarray, batch: int = 8192) -> np.ndarray: 
 def scene_figure(model, scene: Scene) -> torch.Tensor:  # noqa: ANN001 - an M1
     """(3, H, 2W + 4): the scene in false colour and the same scene decoded by the model, side by side."""
     cube = scene.cube[:MAX_SCENE_SIDE, :MAX_SCENE_SIDE]
-    was_training = model.training
-    model.eval()
-    decoded = reconstruct_cube(model, cube)
-    model.train(was_training)
+    with evaluating(model):
+        decoded = reconstruct_cube(model, cube)
     # The same stretch for both halves, so colours compare.
     both = false_colour(np.concatenate([cube, decoded], axis=1), scene.wavelengths)
     h, w = cube.shape[:2]

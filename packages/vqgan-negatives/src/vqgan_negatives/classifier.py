@@ -27,6 +27,8 @@ from torch import nn
 
 from gencore.checkpoint import PretrainedMixin
 from gencore.data import image_to_tensor
+from gencore.nn import evaluating
+from gencore.seeding import local_rng
 from vqgan_negatives.config import RenderConfig
 from vqgan_negatives.data import PerlinParams, gaussian_images, perlin_images, render_molecules, smiles_list
 
@@ -63,11 +65,8 @@ class MoleculeClassifier(PretrainedMixin, nn.Module):
     @torch.no_grad()
     def score(self, x: torch.Tensor) -> torch.Tensor:
         """Probability of "molecule" per image (eval mode)."""
-        was = self.training
-        self.eval()
-        out = torch.cat([torch.sigmoid(self(chunk)) for chunk in x.split(256)])
-        self.train(was)
-        return out
+        with evaluating(self):
+            return torch.cat([torch.sigmoid(self(chunk)) for chunk in x.split(256)])
 
 
 def _shapes(n: int, size: int, rng: np.random.Generator) -> torch.Tensor:
@@ -141,22 +140,21 @@ def train_classifier(
     positives: torch.Tensor, negatives: torch.Tensor, steps: int = 600, batch_size: int = 64, seed: int = 0
 ) -> MoleculeClassifier:
     """Train the CNN with balanced batches (half positives, half negatives), random flips as augmentation."""
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    model = MoleculeClassifier(ClassifierConfig(in_channels=positives.shape[1]))
-    opt = torch.optim.Adam(model.parameters(), 1e-3)
-    half = batch_size // 2
-    for _ in range(steps):
-        pos = positives[torch.randint(0, len(positives), (half,), generator=gen)]
-        neg = negatives[torch.randint(0, len(negatives), (half,), generator=gen)]
-        x = torch.cat([pos, neg])
-        flip = torch.rand(len(x), generator=gen) < 0.5
-        x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-        y = torch.cat([torch.ones(half), torch.zeros(half)])
-        loss = F.binary_cross_entropy_with_logits(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    with local_rng(seed) as gen:
+        model = MoleculeClassifier(ClassifierConfig(in_channels=positives.shape[1]))
+        opt = torch.optim.Adam(model.parameters(), 1e-3)
+        half = batch_size // 2
+        for _ in range(steps):
+            pos = positives[torch.randint(0, len(positives), (half,), generator=gen)]
+            neg = negatives[torch.randint(0, len(negatives), (half,), generator=gen)]
+            x = torch.cat([pos, neg])
+            flip = torch.rand(len(x), generator=gen) < 0.5
+            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+            y = torch.cat([torch.ones(half), torch.zeros(half)])
+            loss = F.binary_cross_entropy_with_logits(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
     return model.eval()
 
 

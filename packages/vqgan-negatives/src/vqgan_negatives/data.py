@@ -20,8 +20,8 @@ from PIL import Image
 from gencore.data import IMAGE_EXTENSIONS, announce, count_summary, image_to_tensor, load_image
 from gencore.errors import ConfigError, DataError
 from gencore.memory import require_memory, tensor_bytes
+from gencore.noise import perlin_grid
 from gencore.paths import read_text_lines
-from gencore.pnoise import perlin_grid
 from vqgan_negatives.config import ConditionConfig, DataConfig, RenderConfig
 
 __all__ = [
@@ -204,7 +204,7 @@ class PerlinParams:
 
 
 def _perlin_fields(size: int, params: PerlinParams, seeds: list[int]) -> torch.Tensor:
-    """(len(seeds), 1, size, size) images in [-1, 1]: ``noise.pnoise2`` values (:mod:`gencore.pnoise`), contrast,
+    """(len(seeds), 1, size, size) images in [-1, 1]: ``noise.pnoise2`` values (:mod:`gencore.noise`), contrast,
     optional threshold."""
     field_ = perlin_grid((size, size), params.scale, params.octaves, params.persistence, params.lacunarity, seeds)
     field_ = field_ * np.float32(params.contrast)

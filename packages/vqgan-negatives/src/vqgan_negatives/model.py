@@ -1,20 +1,57 @@
 """The first stage: encoder, vector quantizer, decoder (taming's VQGAN layout) and the PatchGAN discriminator.
 
-Read top to bottom: :class:`Encoder` halves the resolution ``len(ch_mult) - 1`` times, :class:`VQModel` projects
+Read top to bottom: :class:`ResBlock` and :class:`SelfAttention2d` are the blocks both halves are built of,
+:class:`Encoder` halves the resolution ``len(ch_mult) - 1`` times, :class:`VQModel` projects
 the encoder output to ``codebook_dim`` and quantizes it, :class:`Decoder` mirrors the encoder back to pixels.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
+from einops import rearrange
 from torch import nn
 
 from gencore.checkpoint import PretrainedMixin
-from gencore.nn import Downsample, Normalize, ResBlock, SelfAttention2d, Upsample
+from gencore.nn import Downsample, Normalize, Upsample
 from vqgan_negatives.config import DiscriminatorConfig, VQModelConfig
 from vqgan_negatives.quantize import VectorQuantizer
 
-__all__ = ["Encoder", "Decoder", "VQModel", "PatchDiscriminator"]
+__all__ = ["ResBlock", "SelfAttention2d", "Encoder", "Decoder", "VQModel", "PatchDiscriminator"]
+
+
+class ResBlock(nn.Module):
+    """GroupNorm-SiLU-Conv twice with a skip; the last conv starts at zero so the block starts as identity."""
+
+    def __init__(self, c_in: int, c_out: int | None = None, dropout: float = 0.0) -> None:
+        super().__init__()
+        c_out = c_out or c_in
+        self.body = nn.Sequential(
+            Normalize(c_in), nn.SiLU(), nn.Conv2d(c_in, c_out, 3, padding=1),
+            Normalize(c_out), nn.SiLU(), nn.Dropout(dropout), nn.Conv2d(c_out, c_out, 3, padding=1),
+        )  # fmt: skip
+        nn.init.zeros_(self.body[-1].weight)
+        nn.init.zeros_(self.body[-1].bias)
+        self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.skip(x) + self.body(x)
+
+
+class SelfAttention2d(nn.Module):
+    """Single-head spatial self-attention with a residual connection (VQGAN/DDPM style)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.norm = Normalize(channels)
+        self.qkv = nn.Conv2d(channels, 3 * channels, 1)
+        self.proj = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        q, k, v = rearrange(self.qkv(self.norm(x)), "b (three c) h w -> three b 1 (h w) c", three=3)
+        out = F.scaled_dot_product_attention(q, k, v)
+        return x + self.proj(rearrange(out, "b 1 (h w) c -> b c h w", h=h, w=w))
 
 
 class Encoder(nn.Module):

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from gencore.errors import CheckpointError, ConfigError
+from gencore.nn import evaluating
 from vqgan_negatives.data import PerlinParams, gaussian_images, load_image_folder, perlin_images
 from vqgan_negatives.model import VQModel
 from vqgan_negatives.train_transformer import encode_codes, load_vqgan
@@ -91,17 +92,15 @@ def generate(
     batch_size: int = 64,
 ) -> torch.Tensor:
     """One generated image per conditioning image (N, C, H, W) in [-1, 1]; deterministic given ``seed``."""
-    was = vq.training
-    vq.eval()
     device = next(gpt.parameters()).device
     gen = torch.Generator().manual_seed(seed)
     side = vq.config.code_side
     out = []
-    for chunk in cond_images.split(batch_size):
-        cond = encode_codes(vq, chunk.to(device))
-        codes = gpt.sample(cond, side * side, temperature, top_k, generator=gen)
-        out.append(vq.decode_indices(codes.view(-1, side, side)).clamp(-1, 1))
-    vq.train(was)
+    with evaluating(vq):
+        for chunk in cond_images.split(batch_size):
+            cond = encode_codes(vq, chunk.to(device))
+            codes = gpt.sample(cond, side * side, temperature, top_k, generator=gen)
+            out.append(vq.decode_indices(codes.view(-1, side, side)).clamp(-1, 1))
     return torch.cat(out)
 
 

@@ -25,6 +25,7 @@ from gencore.errors import DataError
 from gencore.losses import adaptive_weight, d_loss, g_loss
 from gencore.memory import require_batch_memory, require_memory, require_model_memory, tensor_bytes
 from gencore.metrics import codebook_usage, psnr
+from gencore.nn import evaluating
 from gencore.train import FitResult, StepContext, Trainer, seed_everything
 from vqgan_negatives.config import VQGANConfig
 from vqgan_negatives.data import load_training_images
@@ -83,8 +84,6 @@ def evaluate_vq(
     With ``accelerator`` each process encodes its share of the batches and the per-image figures and codes are
     gathered (call it on every process; all get the same figures).
     """
-    was_training = model.training
-    model.eval()  # no codebook updates, no restarts (and so no collectives inside the quantizer)
     device = next(model.parameters()).device
 
     def per_image(start: int, stop: int) -> dict[str, torch.Tensor]:
@@ -94,10 +93,8 @@ def evaluate_vq(
         return {"indices": idx, "psnr": psnr(rec * 0.5 + 0.5, chunk * 0.5 + 0.5),
                 "l1": (rec - chunk).abs().flatten(1).mean(1)}  # fmt: skip
 
-    try:
+    with evaluating(model):  # no codebook updates, no restarts (and so no collectives inside the quantizer)
         got = sharded_map(accelerator, len(images), per_image, batch_size)
-    finally:
-        model.train(was_training)
     usage = codebook_usage(got["indices"], model.config.quantizer.codebook_size)
     return {"psnr": float(got["psnr"].mean()), "l1": float(got["l1"].mean()), **usage}
 
@@ -140,11 +137,9 @@ def build_trainer(config: VQGANConfig) -> tuple[Trainer, str]:
 
     def samples(trainer: Trainer) -> torch.Tensor:
         vq = trainer.unwrap("vq")
-        was_training = vq.training
-        vq.eval()
         x = shown.to(trainer.accelerator.device)
-        rec = vq(x)[0].clamp(-1, 1)
-        vq.train(was_training)
+        with evaluating(vq):
+            rec = vq(x)[0].clamp(-1, 1)
         return torch.cat([x, rec]) * 0.5 + 0.5  # top row: held-out originals, bottom row: reconstructions
 
     trainer = Trainer(

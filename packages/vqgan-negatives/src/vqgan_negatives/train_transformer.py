@@ -20,6 +20,7 @@ from gencore.config import to_dict
 from gencore.data import split_indices
 from gencore.distributed import sharded_map
 from gencore.errors import CheckpointError
+from gencore.nn import evaluating
 from gencore.train import FitResult, StepContext, Trainer, seed_everything
 from vqgan_negatives.config import TransformerRunConfig
 from vqgan_negatives.data import PerlinParams, condition_from_target, load_training_images, perlin_images
@@ -115,8 +116,6 @@ def validation_loss(
     With ``accelerator`` each process scores its share of the batches and the per-pair losses are gathered (call
     it on every process; all get the same value).
     """
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
 
     def per_pair(start: int, stop: int) -> torch.Tensor:
@@ -124,10 +123,8 @@ def validation_loss(
         logits = model(cond, target[:, :-1])
         return torch.nn.functional.cross_entropy(logits.transpose(1, 2), target, reduction="none").mean(1)
 
-    try:
+    with evaluating(model):
         losses = sharded_map(accelerator, len(pairs), per_pair, batch_size)
-    finally:
-        model.train(was_training)
     return float(losses.mean())  # every pair has the same number of codes: the mean over all codes
 
 

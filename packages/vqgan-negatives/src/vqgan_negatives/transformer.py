@@ -13,6 +13,7 @@ from einops import rearrange
 from torch import nn
 
 from gencore.checkpoint import PretrainedMixin
+from gencore.nn import evaluating
 from vqgan_negatives.config import GPTConfig
 
 __all__ = ["CondGPT", "top_k_filter"]
@@ -111,13 +112,11 @@ class CondGPT(PretrainedMixin, nn.Module):
         """Target codes (B, length) sampled autoregressively given ``cond`` (B, L); eval mode, restored after."""
         if temperature <= 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
-        was_training = self.training
-        self.eval()
         target = cond.new_zeros((len(cond), 0))
-        for _ in range(length):
-            logits = self(cond, target)[:, -1] / temperature
-            probs = F.softmax(top_k_filter(logits, top_k), dim=-1)
-            nxt = torch.multinomial(probs.float().cpu(), 1, generator=generator).to(cond.device)
-            target = torch.cat([target, nxt], dim=1)
-        self.train(was_training)
+        with evaluating(self):
+            for _ in range(length):
+                logits = self(cond, target)[:, -1] / temperature
+                probs = F.softmax(top_k_filter(logits, top_k), dim=-1)
+                nxt = torch.multinomial(probs.float().cpu(), 1, generator=generator).to(cond.device)
+                target = torch.cat([target, nxt], dim=1)
         return target

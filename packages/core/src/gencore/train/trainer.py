@@ -676,7 +676,8 @@ class Trainer:
             return "early_stop"
         if self.step >= cfg.max_steps:
             return "max_steps"
-        if self._any(self._signal is not None):
+        last_epoch = cfg.max_epochs is not None and epoch_end and self.epoch + 1 >= cfg.max_epochs
+        if not last_epoch and self._any(self._signal is not None):
             return "interrupted" if self._signal == signal.SIGINT else "preempted"
         return None
 
