@@ -43,29 +43,49 @@ DEFAULT_VARIANTS = "no,bf16,fp16,bf16+cl,bf16+inductor,bf16+cl+inductor"
 
 @dataclass(frozen=True)
 class Package:
-    """How to train one package: its CLI entry, the command, and the arguments of a real (or tiny) run."""
+    """How to train one package's training command: its CLI entry, the command, and the arguments of a real (or
+    tiny) run; ``trains_on``: (name of the run it trains on, the option that names that run)."""
 
     entry: str
     command: tuple[str, ...]
     real: tuple[str, ...] = ()  # smaller data sets than the defaults where preparing them would dominate
-    tiny: str | None = None  # name of the list in the package's tests/conftest.py (None: no tiny config)
-    tiny_dir: str = ""
+    tiny: tuple[str, ...] = ()  # the package's test configuration
     unit: str = "images"
+    trains_on: tuple[str, str] | None = None
 
 
-PACKAGES = {
-    "gencore": Package("gencore.cli:main", ("demo",), tiny_dir="core",
-                       real=("--set", "num_images=4096")),
-    "dcgan-tutorial": Package("dcgan_tutorial.cli:main", ("train",), tiny="TINY"),
-    "hvae-captcha": Package("hvae_captcha.cli:main", ("train",), ("--set", "data.num_images=2048"), "TINY"),
-    "m1-hyperspectral": Package("m1_hyperspectral.cli:main", ("train",), tiny="TINY", unit="spectra"),
-    "vqgan-negatives": Package("vqgan_negatives.cli:main", ("train-vqgan",),
-                               ("--set", "data.num_images=800", "--set", "loss.disc_start=0"), "TINY_VQ"),
-    "vqgan-negatives-prior": Package("vqgan_negatives.cli:main", ("train-transformer",),
-                                     ("--set", "data.num_images=800"), "TINY_GPT", "vqgan-negatives",
-                                     unit="token sequences"),
-    "ganwriting-music": Package("ganwriting_music.cli:main", ("train", "auto"), tiny="TINY"),
-}  # fmt: skip
+def _sets(items: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(arg for item in items for arg in ("--set", item))
+
+
+def registered() -> dict[str, Package]:
+    """Every training command of every registered package (gencore.registry), by the name its spec gives it
+    (``vqgan-negatives-prior`` is the vqgan transformer): presets ``bench`` (real runs) and ``tiny``."""
+    import importlib
+
+    from gencore.registry import packages
+
+    specs = packages()
+    # a tree used from PYTHONPATH without installing it (gpu_session.sh on a lent machine) has no entry points:
+    # the specs of its packages are read from their package.py modules
+    for path in sorted(ROOT.glob("packages/*/src/*/package.py")):
+        if not any(spec.import_name == path.parent.name for spec in specs.values()):
+            spec = importlib.import_module(f"{path.parent.name}.package").SPEC
+            specs[spec.name] = spec
+    found = {}
+    for _, spec in sorted(specs.items()):
+        for cmd in spec.train_commands:
+            trains_on = None
+            if cmd.trains_on is not None:
+                trains_on = (spec.label(spec.command(cmd.trains_on[0])), cmd.trains_on[1])
+            found[spec.label(cmd)] = Package(
+                spec.cli, cmd.head(), _sets(cmd.preset("bench")) if "bench" in cmd.presets else (),
+                _sets(cmd.preset("tiny")), cmd.unit, trains_on,
+            )  # fmt: skip
+    return found
+
+
+PACKAGES = registered()
 # every update logged (the step times come from metrics.csv), nothing else that would time disk or sampling
 QUIET = ("log_every=1", "checkpoint_every=0", "eval_every=0", "sample_every=0", "progress_bar=false",
          "tensorboard=false")  # fmt: skip
@@ -83,27 +103,13 @@ def variant_flags(variant: str) -> list[str]:
     return flags
 
 
-def _tiny_args(package: str, name: str) -> list[str]:
-    import runpy
-
-    directory = PACKAGES[package].tiny_dir or package
-    values = runpy.run_path(str(ROOT / "packages" / directory / "tests" / "conftest.py"))[name]
-    return [arg for item in values for arg in ("--set", item)]
-
-
-def package_args(name: str, tiny: bool, vqgan_run: Path | None) -> list[str]:
-    """The command and arguments of package ``name`` (without output directory, steps and variant)."""
+def package_args(name: str, tiny: bool, runs: dict[str, Path]) -> list[str]:
+    """The command and arguments of package ``name`` (without output directory, steps and variant); ``runs``: the
+    finished runs so far, by package name (for a command that trains on another's run)."""
     pkg = PACKAGES[name]
-    args = list(pkg.command)
-    if tiny:
-        if name == "gencore":
-            args += ["--set", "num_images=128", "--batch-size", "16", "--set", "iw_samples=2"]
-        elif pkg.tiny:
-            args += _tiny_args(name if name != "vqgan-negatives-prior" else "vqgan-negatives", pkg.tiny)
-    else:
-        args += list(pkg.real)
-    if name == "vqgan-negatives-prior":
-        args += ["--vqgan", str(vqgan_run)]
+    args = [*pkg.command, *(pkg.tiny if tiny else pkg.real)]
+    if pkg.trains_on is not None:
+        args += [pkg.trains_on[1], str(runs[pkg.trains_on[0]])]
     return args
 
 
@@ -193,8 +199,10 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(names) - set(PACKAGES))
     if unknown:
         raise SystemExit(f"unknown package(s) {unknown}; known: {', '.join(PACKAGES)}")
-    if "vqgan-negatives-prior" in names and "vqgan-negatives" not in names:
-        raise SystemExit("vqgan-negatives-prior trains on a first stage: list vqgan-negatives before it")
+    for name in names:
+        before = PACKAGES[name].trains_on
+        if before is not None and before[0] not in names[: names.index(name)]:
+            raise SystemExit(f"{name} trains on a run of {before[0]}: list {before[0]} before it")
     variants = [v for v in args.variants.split(",") if v]
     for v in variants:
         variant_flags(v)
@@ -209,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     report["skipped"] = []
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as tmp:
-        vqgan_run = None
+        runs: dict[str, Path] = {}  # the first good run of each package, for the commands that train on one
         # variant by variant, so that a budget cut leaves every package with its baseline and the cheap variants
         for variant in variants:
             for name in names:
@@ -217,13 +225,14 @@ def main(argv: list[str] | None = None) -> int:
                     report["skipped"].append(f"{name} {variant}")
                     continue
                 run_dir = Path(tmp) / f"{name}-{variant}"
-                if name == "vqgan-negatives-prior" and vqgan_run is None:
-                    report["results"][name][variant] = {"ok": False, "error": "no first stage trained"}
+                before = PACKAGES[name].trains_on
+                if before is not None and before[0] not in runs:
+                    report["results"][name][variant] = {"ok": False, "error": f"no {before[0]} run to train on"}
                     continue
-                result = run_variant(name, variant, package_args(name, args.tiny, vqgan_run), run_dir, args.steps,
+                result = run_variant(name, variant, package_args(name, args.tiny, runs), run_dir, args.steps,
                                      args.warmup, args.timeout)  # fmt: skip
-                if name == "vqgan-negatives" and result["ok"] and vqgan_run is None:
-                    vqgan_run = run_dir
+                if result["ok"] and name not in runs:
+                    runs[name] = run_dir
                 report["results"][name][variant] = result
                 shown = result["error"] if "step_ms" not in result else (
                     f"{result['samples_per_s']:>9.1f} {PACKAGES[name].unit}/s  {result['step_ms']:8.2f} ms/update"

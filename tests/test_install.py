@@ -17,15 +17,26 @@ from pathlib import Path
 
 import pytest
 
+from gencore.config import load_file
+from gencore.registry import GROUP, get
+
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = {  # directory: (import name, console script, a sub-command its --help must list)
-    "core": ("gencore", "gencore", "demo"),
-    "dcgan-tutorial": ("dcgan_tutorial", "dcgan-tutorial", "collapse-demo"),
-    "hvae-captcha": ("hvae_captcha", "hvae-captcha", "inspect-config"),
-    "m1-hyperspectral": ("m1_hyperspectral", "m1-hyperspectral", "classify"),
-    "vqgan-negatives": ("vqgan_negatives", "vqgan-negatives", "make-negatives"),
-    "ganwriting-music": ("ganwriting_music", "ganwriting-music", "export-mashcima"),
-}
+#: A sub-command beyond training that a package's --help must list (its training commands otherwise).
+HELP_LISTS = {"dcgan-tutorial": "collapse-demo", "hvae-captcha": "inspect-config", "m1-hyperspectral": "classify",
+              "vqgan-negatives": "make-negatives", "ganwriting-music": "export-mashcima"}  # fmt: skip
+
+
+def _packages() -> dict[str, tuple[str, str, str]]:
+    """Every folder under packages/ with a pyproject.toml: (import name, console script, a sub-command its --help
+    must list), from the package registry (tests/test_registry.py checks that every folder is registered)."""
+    found = {}
+    for pyproject in sorted(ROOT.glob("packages/*/pyproject.toml")):
+        spec = get(load_file(pyproject)["project"]["name"])
+        found[pyproject.parent.name] = (spec.import_name, spec.name, HELP_LISTS.get(spec.name, spec.command().name))
+    return found
+
+
+PACKAGES = _packages()  # directory: (import name, console script, a sub-command its --help must list)
 
 
 def _run(*cmd: str | Path, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -42,6 +53,12 @@ def build_wheel(package: str, out: Path, release: bool = False) -> tuple[Path, l
     with zipfile.ZipFile(wheel) as zf:
         metadata = zf.read(next(n for n in zf.namelist() if n.endswith("METADATA"))).decode()
     return wheel, [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
+
+
+def wheel_entry_points(wheel: Path) -> str:
+    """The entry_points.txt of a wheel."""
+    with zipfile.ZipFile(wheel) as zf:
+        return zf.read(next(n for n in zf.namelist() if n.endswith(".dist-info/entry_points.txt"))).decode()
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +92,11 @@ def test_package_wheel_installs_into_a_fresh_venv(tmp_path, fresh_venv, package)
     )
     assert _run(fresh_venv / "bin" / "python", "-c", probe).stdout.strip() == "0.1.0"
     assert command in _run(fresh_venv / "bin" / script, "--help").stdout
+    # the wheel registers the package (gencore.registry), under its name, pointing at its package.py
+    assert f"[{GROUP}]\n{script} = {module}.package:SPEC" in wheel_entry_points(wheel)
     if package == "core":  # the modules DESIGN.md promises
         names = (
-            "nn.ResBlock losses.d_loss train.Trainer checkpoint.save_pretrained config.build_config "
+            "nn.evaluating losses.d_loss train.Trainer checkpoint.save_pretrained config.build_config "
             "data.ImageFolderDataset metrics.frechet_distance viz.save_image_grid cli.training_options"
         )
         _run(fresh_venv / "bin" / "python", "-c", "import gencore; " + "; ".join(f"gencore.{n}" for n in names.split()))

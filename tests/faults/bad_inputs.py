@@ -11,7 +11,6 @@ import hashlib
 import importlib
 import io
 import json
-import runpy
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -19,34 +18,41 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from gencore.registry import PackageSpec, packages
+
 ROOT = Path(__file__).resolve().parents[2]
 
+
+def _key(name: str) -> str:
+    """The short key of a package in the case table and its ids: its name up to the first dash (``m1``)."""
+    return name.partition("-")[0]
+
+
+def _specs() -> dict[str, PackageSpec]:
+    found: dict[str, PackageSpec] = {}
+    for name, spec in packages().items():
+        if _key(name) in found:
+            raise RuntimeError(f"packages {found[_key(name)].name} and {name} share the short key {_key(name)!r}")
+        found[_key(name)] = spec
+    return found
+
+
+#: Package key (the registered name up to its first dash: ``gencore``, ``dcgan``, ``m1`` ...) -> its spec.
+SPECS = _specs()
 #: Package key -> the click entry point of its console script.
-CLIS = {
-    "gencore": "gencore.cli:main",
-    "dcgan": "dcgan_tutorial.cli:main",
-    "hvae": "hvae_captcha.cli:main",
-    "m1": "m1_hyperspectral.cli:main",
-    "vqgan": "vqgan_negatives.cli:main",
-    "ganwriting": "ganwriting_music.cli:main",
-}
-#: Package key -> its directory under packages/ (where the tiny test configurations live).
-PACKAGE_DIRS = {
-    "dcgan": "dcgan-tutorial",
-    "hvae": "hvae-captcha",
-    "m1": "m1-hyperspectral",
-    "vqgan": "vqgan-negatives",
-    "ganwriting": "ganwriting-music",
-}
+CLIS = {key: spec.cli for key, spec in SPECS.items()}
+#: The names of the conftests' lists that the case table still uses: training command of a two-stage package.
+_LISTS = {"TINY_VQ": "train-vqgan", "TINY_GPT": "train-transformer"}
 
 
-def tiny(package: str, name: str = "TINY") -> list[str]:
-    """The tiny configuration of a package's own test suite (its tests/conftest.py), as ``key=value`` items.
+def tiny(package: str, command: str = "TINY") -> list[str]:
+    """The tiny preset of ``package`` (a key of :data:`CLIS` or a registered name) for its training ``command``
+    (``TINY``: the first one; ``TINY_VQ``/``TINY_GPT`` as the vqgan conftest names them), as ``key=value`` items.
 
-    Read from the file so that these cases and the package tests never drift apart.
+    Read from the package registry, where the package's own tests read it too, so the two never drift apart.
     """
-    values = runpy.run_path(str(ROOT / "packages" / PACKAGE_DIRS[package] / "tests" / "conftest.py"))[name]
-    return list(values)
+    spec = SPECS[package] if package in SPECS else packages()[package]
+    return list(spec.preset("tiny", None if command == "TINY" else _LISTS.get(command, command)))
 
 
 def as_sets(items: list[str]) -> list[str]:

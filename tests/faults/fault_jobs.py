@@ -1,15 +1,15 @@
 """Tiny training jobs of every package, run as real CLI processes, for the fault tests and benchmarks/faults.py.
 
-Each job is the package's own console command with its test suite's tiny configuration (read from the package's
-tests/conftest.py, so the two never drift apart), checkpointing every update so that faults land in checkpoint
-writes as often as in training. ``child.py`` runs a job with a fault switched on.
+Each job is the package's own console command with the tiny preset of the package registry (gencore.registry: the
+same settings the package's tests build, so the two never drift apart), as its spec's ``fault_job`` describes it,
+checkpointing every update so that faults land in checkpoint writes as often as in training. Every registered
+package has one, so a new package is covered by registering it. ``child.py`` runs a job with a fault switched on.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import runpy
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -17,13 +17,14 @@ from pathlib import Path
 
 from safetensors.numpy import load_file
 
+from gencore.registry import PackageSpec, packages
+
 ROOT = Path(__file__).resolve().parents[2]
 CHILD = Path(__file__).with_name("child.py")
 
 
-def _tiny(package: str, name: str = "TINY") -> list[str]:
-    values = runpy.run_path(str(ROOT / "packages" / package / "tests" / "conftest.py"))[name]
-    return [arg for item in values for arg in ("--set", item)]
+def _sets(items: tuple[str, ...] | list[str]) -> list[str]:
+    return [arg for item in items for arg in ("--set", item)]
 
 
 @dataclass(frozen=True)
@@ -35,39 +36,39 @@ class Job:
     args: tuple[str, ...]
     steps: int  # updates of the whole run
     extra: tuple[str, ...] = field(default=())
+    epochs: int | None = None  # an epoch-counted job (its length is ``epochs=N``, not ``--max-steps``)
 
     def argv(self, run_dir: Path, *more: str) -> list[str]:
         """Arguments of the CLI (without the program name) for a run in ``run_dir``."""
         return [*self.args, "--output-dir", str(run_dir), *self.extra, *more]
 
+    def long(self) -> list[str]:
+        """Arguments that make the run go on far longer than any test waits (it is stopped by a signal)."""
+        return ["--set", "epochs=100000"] if self.epochs is not None else ["--max-steps", "1000000"]
 
-def _step_job(name: str, entry: str, command: list[str], tiny: list[str], steps: int) -> Job:
-    every = ["--set", "train.checkpoint_every=1", "--set", "train.keep_checkpoints=2", "--max-steps", str(steps)]
-    return Job(name, entry, (*command, *tiny, *every), steps, ("--resume", "auto"))
+    def longer(self) -> list[str]:
+        """Arguments that make the run a little longer than the job (one more epoch, two more updates)."""
+        if self.epochs is not None:
+            return ["--set", f"epochs={self.epochs + 1}"]
+        return ["--max-steps", str(self.steps + 2)]
+
+
+def job_of(spec: PackageSpec) -> Job:
+    """The fault job of a registered package, as its spec's ``fault_job`` describes it."""
+    fault = spec.fault_job
+    command = spec.command(fault.command)
+    settings = [*command.preset("tiny"), *fault.overrides]
+    if fault.epochs is None:  # a checkpoint every update, the last two kept
+        length = [*_sets(["train.checkpoint_every=1", "train.keep_checkpoints=2"]), "--max-steps", str(fault.steps)]
+    else:  # epoch-counted: its preset's checkpoint cadence; two kept, so that pruning is exercised too
+        length = _sets([f"epochs={fault.epochs}", "train.keep_checkpoints=2"])
+    args = (*command.head(), *_sets(settings), *length)
+    return Job(spec.name, spec.cli, args, fault.steps, command.resume_args(), fault.epochs)
 
 
 def jobs() -> dict[str, Job]:
-    """The jobs by package name."""
-    demo = ["--set", "num_images=128", "--batch-size", "16", "--set", "train.eval_every=4", "--set", "iw_samples=2",
-            "--set", "train.progress_bar=false", "--set", "train.tensorboard=false"]  # fmt: skip
-    found = [
-        _step_job("gencore", "gencore.cli:main", ["demo"], demo, 8),
-        _step_job("dcgan-tutorial", "dcgan_tutorial.cli:main", ["train"], _tiny("dcgan-tutorial"), 6),
-        _step_job("hvae-captcha", "hvae_captcha.cli:main", ["train"], _tiny("hvae-captcha"), 6),
-        _step_job("m1-hyperspectral", "m1_hyperspectral.cli:main", ["train"], _tiny("m1-hyperspectral"), 12),
-        _step_job(
-            "vqgan-negatives", "vqgan_negatives.cli:main", ["train-vqgan"], _tiny("vqgan-negatives", "TINY_VQ"), 5
-        ),
-        # ganwriting-music counts epochs: 24 training images, batch 8 -> 3 updates an epoch, saved every epoch;
-        # it keeps every epoch's state by default (start epochs), two here so that pruning is exercised too
-        Job(
-            "ganwriting-music",
-            "ganwriting_music.cli:main",
-            ("train", "auto", *_tiny("ganwriting-music"), "--set", "epochs=3", "--set", "train.keep_checkpoints=2"),
-            9,
-        ),  # fmt: skip
-    ]
-    return {job.name: job for job in found}
+    """The jobs by package name: one per registered package (gencore's demo included)."""
+    return {name: job_of(spec) for name, spec in packages().items()}
 
 
 def command(
@@ -188,7 +189,7 @@ def signal_trial(job: Job, run_dir: Path, signum: int, timeout: float = 120) -> 
     from gencore.checkpoint import list_checkpoints, verify_dir
 
     cmd, env = command(job, run_dir)
-    long = ["--set", "epochs=100000"] if job.name == "ganwriting-music" else ["--max-steps", "1000000"]
+    long = job.long()
     proc = subprocess.Popen([*cmd, *long], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + timeout
     while not list_checkpoints(run_dir / "checkpoints") and time.time() < deadline and proc.poll() is None:
@@ -269,7 +270,7 @@ def start_long(job: Job, run_dir: Path, timeout: float = 120) -> subprocess.Pope
     from gencore.checkpoint import list_checkpoints
 
     cmd, env = command(job, run_dir)
-    long = ["--set", "epochs=100000"] if job.name == "ganwriting-music" else ["--max-steps", "1000000"]
+    long = job.long()
     proc = subprocess.Popen([*cmd, *long], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + timeout
     while not list_checkpoints(run_dir / "checkpoints") and time.time() < deadline and proc.poll() is None:

@@ -53,20 +53,16 @@ def _poison(folder: Path, marker: Path, as_zip: bool) -> list[Path]:
 
 
 # (package, folder of the run to poison, command that loads it: RUN stands for the run directory; None: the
-# package's own training command resuming the run, as in fault_jobs)
-LOADS = [
-    ("gencore", "checkpoint", None),
+# package's own training command resuming the run, as in fault_jobs). Every registered package's checkpoints,
+# and the exported models of these:
+MODEL_LOADS = [
     ("dcgan-tutorial", "model/generator", ["sample", "RUN", "-n", "4", "-o", "RUN/x.png"]),
-    ("dcgan-tutorial", "checkpoint", None),
     ("hvae-captcha", "model", ["sample", "RUN", "-n", "4", "-o", "RUN/x.png"]),
-    ("hvae-captcha", "checkpoint", None),
     ("m1-hyperspectral", "model", ["sample", "RUN", "-n", "4", "-o", "RUN/x.png"]),
-    ("m1-hyperspectral", "checkpoint", None),
     ("vqgan-negatives", "model/vqgan", ["train-transformer", "--vqgan", "RUN/model/vqgan", "--output-dir", "RUN/gpt"]),
-    ("vqgan-negatives", "checkpoint", None),
     ("ganwriting-music", "model", ["generate", "RUN", "-n", "4", "-o", "RUN/x.png"]),
-    ("ganwriting-music", "checkpoint", None),
 ]
+LOADS = sorted([*MODEL_LOADS, *[(name, "checkpoint", None) for name in JOBS]], key=lambda load: load[0])
 
 
 @pytest.mark.slow
@@ -78,8 +74,7 @@ def test_crafted_pickle_in_a_run_is_refused_and_never_runs(tmp_path, trained, na
     if folder == "checkpoint":  # every checkpoint poisoned: --resume auto has no clean one to fall back on
         for ckpt in list_checkpoints(run / "checkpoints"):
             _poison(ckpt, marker, as_zip)
-        longer = ["--set", "epochs=4"] if name == "ganwriting-music" else ["--max-steps", str(JOBS[name].steps + 2)]
-        argv = JOBS[name].argv(run, *longer)
+        argv = JOBS[name].argv(run, *JOBS[name].longer())
     else:
         _poison(run / folder, marker, as_zip)
         argv = [a.replace("RUN", str(run)) for a in args]

@@ -7,26 +7,6 @@ from torch import nn
 from gencore import nn as gnn
 
 
-def test_block_shapes():
-    x = torch.randn(2, 16, 8, 8)
-    assert gnn.Upsample(16)(x).shape == (2, 16, 16, 16)
-    assert gnn.Downsample(16)(x).shape == (2, 16, 4, 4)
-    assert gnn.Downsample(16, conv=False)(x).shape == (2, 16, 4, 4)
-    assert gnn.Normalize(48).num_groups == 16
-
-
-def test_adain_starts_as_instance_norm():
-    x = torch.randn(2, 16, 8, 8)
-    ada = gnn.AdaIN(16, style_dim=4)
-    assert torch.allclose(ada(x, torch.randn(2, 4)), nn.InstanceNorm2d(16)(x), atol=1e-5)
-
-
-def test_spectral_norm():
-    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Sequential(nn.Linear(8, 4)))
-    gnn.add_spectral_norm(model)
-    assert nn.utils.parametrize.is_parametrized(model[0]) and nn.utils.parametrize.is_parametrized(model[1][0])
-
-
 def _modes(module: nn.Module) -> list[bool]:
     return [m.training for m in module.modules()]
 

@@ -5,14 +5,10 @@ from __future__ import annotations
 import pytest
 
 from dcgan_tutorial.config import GANConfig
+from dcgan_tutorial.package import SPEC
 from gencore.config import build_config
 
-TINY = [
-    "model.image_size=16", "model.ngf=8", "model.ndf=8", "model.nz=16", "data.num_images=96",
-    "eval_samples=64", "feature_steps=20", "train.batch_size=16", "train.max_steps=4", "train.log_every=2",
-    "train.checkpoint_every=2", "train.eval_every=0", "train.sample_every=0", "train.progress_bar=false",
-    "train.tensorboard=false",
-]  # fmt: skip
+TINY = list(SPEC.preset("tiny"))  # the registry's tiny preset (dcgan_tutorial/package.py)
 
 
 @pytest.fixture

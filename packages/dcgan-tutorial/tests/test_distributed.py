@@ -15,16 +15,13 @@ import pytest
 from dcgan_tutorial.diagnostics import feature_diagnostics
 from dcgan_tutorial.features import FeatureNet
 from dcgan_tutorial.model import DCGANGenerator
+from dcgan_tutorial.package import SPEC
 from dcgan_tutorial.train import generated_features, prepare_data
 from gencore.checkpoint import list_checkpoints
 from gencore.testing import assert_ranks_in_sync, launch_cpu_processes, read_metrics
 
-# conftest's tiny configuration as --set options (the conftest module itself cannot be imported)
-TINY = [
-    "model.image_size=16", "model.ngf=8", "model.ndf=8", "model.nz=16", "data.num_images=96",
-    "eval_samples=64", "feature_steps=20", "train.batch_size=16", "train.log_every=2",
-    "train.sample_every=0", "train.progress_bar=false", "train.tensorboard=false",
-]  # fmt: skip
+# the tiny preset of the package registry (what conftest builds too); EXTRA below overrides its steps and cadence
+TINY = SPEC.preset("tiny")
 # 76 training images, batch 16 per rank: 2 updates per epoch; 64 generated images in batches of 24 -> rank 0
 # makes images 0-47, rank 1 images 48-63
 EXTRA = ["train.max_steps=4", "train.checkpoint_every=2", "train.eval_every=2", "eval_batch=24"]

@@ -171,3 +171,11 @@ def test_bad_options_are_one_line_errors(tmp_path, tiny_cli):
         assert len(result.output.strip().splitlines()) == 1
     result = CliRunner().invoke(main, ["generate", str(tmp_path / "nowhere")])
     assert result.exit_code == 2 and "is not a ganwriting-music run" in result.output
+
+
+def test_adain_starts_as_instance_norm():
+    from ganwriting_music.model import AdaIN
+
+    x = torch.randn(2, 16, 8, 8)
+    ada = AdaIN(16, style_dim=4)
+    assert torch.allclose(ada(x, torch.randn(2, 4)), torch.nn.InstanceNorm2d(16)(x), atol=1e-5)

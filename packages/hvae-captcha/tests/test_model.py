@@ -118,3 +118,13 @@ def test_guarded_optimizer_skips_exploding_updates_and_clips_others():
     opt.step()
     assert not opt.last_skipped and opt.last_grad_norm == pytest.approx(20.0) and w.detach().abs().max() > 0
     assert w.grad.norm().item() == pytest.approx(1.0, rel=1e-4)
+
+
+def test_add_spectral_norm_reaches_nested_layers():
+    from torch import nn
+
+    from hvae_captcha.model import add_spectral_norm
+
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Sequential(nn.Linear(8, 4)))
+    add_spectral_norm(model)
+    assert nn.utils.parametrize.is_parametrized(model[0]) and nn.utils.parametrize.is_parametrized(model[1][0])

@@ -15,14 +15,11 @@ import torch
 from gencore.checkpoint import list_checkpoints
 from gencore.testing import assert_ranks_in_sync, launch_cpu_processes, read_metrics
 from m1_hyperspectral.model import M1
+from m1_hyperspectral.package import SPEC
 from m1_hyperspectral.train import mean_elbo, prepare_data
 
-# conftest's tiny configuration as --set options (the conftest module itself cannot be imported)
-TINY = [
-    "data.synth.height=16", "data.synth.width=16", "data.synth.bands=12", "data.synth.scale=6",
-    "model.hidden=[32, 32]", "model.latent=4", "train.batch_size=64", "train.log_every=5", "train.eval_every=5",
-    "train.sample_every=0", "train.progress_bar=false", "train.tensorboard=false", "lr=0.003",
-]  # fmt: skip
+# the tiny preset of the package registry (what conftest builds too); EXTRA below overrides its steps and cadence
+TINY = SPEC.preset("tiny")
 # 16x16 pixels: about 25 validation pixels in batches of 4, so rank 0 takes 4 batches and rank 1 the other 3
 EXTRA = ["train.max_steps=10", "train.checkpoint_every=5", "eval_batch=4"]
 

@@ -6,21 +6,11 @@ import pytest
 
 from gencore.config import build_config
 from vqgan_negatives.config import TransformerRunConfig, VQGANConfig
+from vqgan_negatives.package import SPEC
 
-TINY_VQ = [
-    "data.num_images=40", "data.holdout_fraction=0.2", "data.render.size=32", "model.resolution=32", "model.ch=8",
-    "model.ch_mult=[1, 2, 2]", "model.attn_resolutions=[8]", "model.z_channels=8",
-    "model.quantizer.codebook_size=32", "model.quantizer.codebook_dim=4", "disc.ndf=8", "disc.n_layers=2",
-    "eval_images=8", "train.batch_size=8", "train.max_steps=4", "train.log_every=2", "train.checkpoint_every=2",
-    "train.eval_every=0", "train.sample_every=0", "train.progress_bar=false", "train.tensorboard=false",
-]  # fmt: skip
+TINY_VQ = list(SPEC.preset("tiny", "train-vqgan"))  # the registry's tiny presets (vqgan_negatives/package.py)
 
-TINY_GPT = [
-    "data.num_images=40", "data.holdout_fraction=0.2", "data.render.size=32", "gpt.n_layer=1", "gpt.n_head=2",
-    "gpt.n_embd=32", "top_k=8", "train.batch_size=8", "train.max_steps=4", "train.log_every=2",
-    "train.checkpoint_every=2", "train.eval_every=0", "train.sample_every=0", "train.progress_bar=false",
-    "train.tensorboard=false",
-]  # fmt: skip
+TINY_GPT = list(SPEC.preset("tiny", "train-transformer"))
 
 
 @pytest.fixture

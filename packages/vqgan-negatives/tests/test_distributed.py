@@ -15,16 +15,11 @@ import pytest
 from gencore.checkpoint import list_checkpoints
 from gencore.testing import assert_ranks_in_sync, launch_cpu_processes, read_metrics
 from vqgan_negatives.model import VQModel
+from vqgan_negatives.package import SPEC
 from vqgan_negatives.train import evaluate_vq, prepare_data
 
-# conftest's tiny first stage as --set options (the conftest module itself cannot be imported)
-TINY_VQ = [
-    "data.num_images=40", "data.holdout_fraction=0.2", "data.render.size=32", "model.resolution=32", "model.ch=8",
-    "model.ch_mult=[1, 2, 2]", "model.attn_resolutions=[8]", "model.z_channels=8",
-    "model.quantizer.codebook_size=32", "model.quantizer.codebook_dim=4", "disc.ndf=8", "disc.n_layers=2",
-    "train.batch_size=8", "train.log_every=2", "train.sample_every=0", "train.progress_bar=false",
-    "train.tensorboard=false",
-]  # fmt: skip
+# the tiny presets of the package registry (what conftest builds too); EXTRA_* override their steps and cadence
+TINY_VQ = list(SPEC.preset("tiny", "train-vqgan"))
 # 32 training images, batch 8 per rank: 2 updates per epoch; the adversarial part starts at step 2 so both models
 # train on both ranks; 8 held-out images in batches of 3 -> rank 0 gets images 0-5, rank 1 images 6-7
 EXTRA_VQ = ["train.max_steps=4", "train.checkpoint_every=2", "train.eval_every=2", "loss.disc_start=2",
@@ -59,11 +54,7 @@ def test_two_process_first_stage(tmp_path, tiny_vq_config):
         assert rows[-1][f"eval/{key}"] == f"{again[key]:.6g}", key
 
 
-TINY_GPT = [
-    "data.num_images=40", "data.holdout_fraction=0.2", "data.render.size=32", "gpt.n_layer=1", "gpt.n_head=2",
-    "gpt.n_embd=32", "top_k=8", "train.batch_size=8", "train.log_every=2", "train.sample_every=0",
-    "train.progress_bar=false", "train.tensorboard=false",
-]  # fmt: skip
+TINY_GPT = list(SPEC.preset("tiny", "train-transformer"))
 # 32 training pairs, batch 8 per rank: 2 updates per epoch; 8 held-out pairs in batches of 3, as above
 EXTRA_GPT = ["train.max_steps=4", "train.checkpoint_every=2", "train.eval_every=2", "eval_batch=3"]
 

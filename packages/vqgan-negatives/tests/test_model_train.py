@@ -127,3 +127,13 @@ def test_run_training_writes_model_and_metrics(tmp_path, tiny_vq_config):
     assert model.config.quantizer.codebook_size == 32
     assert "perceptual loss" in (tmp_path / "run" / "perceptual.txt").read_text()
     assert list((tmp_path / "run" / "samples").glob("*.png"))
+
+
+def test_sampling_blocks_shapes():
+    from vqgan_negatives.model import Downsample, Normalize, Upsample
+
+    x = torch.randn(2, 16, 8, 8)
+    assert Upsample(16)(x).shape == (2, 16, 16, 16)
+    assert Downsample(16)(x).shape == (2, 16, 4, 4)
+    assert Downsample(16, conv=False)(x).shape == (2, 16, 4, 4)
+    assert Normalize(48).num_groups == 16

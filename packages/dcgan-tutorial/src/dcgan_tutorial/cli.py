@@ -17,6 +17,7 @@ import click
 
 from gencore.cli import FINITE, SEED, Group, config_from_options, run_fit, training_options
 from gencore.errors import CheckpointError, ConfigError
+from gencore.results import write_json
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -170,7 +171,7 @@ def evaluate(run: str, num: int, output: str | None) -> None:
     metrics.update({"generated": num, "held_out_real": len(real), "data": config.data.source})
     out = Path(output) if output else run_dir / "eval"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "evaluation.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    write_json(out / "evaluation.json", metrics)
     save_image_grid(fake[:64] * 0.5 + 0.5, out / "samples.png")
     for key, value in metrics.items():
         click.echo(f"{key:>15}: {value:.4g}" if isinstance(value, float) else f"{key:>15}: {value}")

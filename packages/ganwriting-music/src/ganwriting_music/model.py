@@ -18,9 +18,24 @@ from torch import nn
 
 from ganwriting_music.config import CLASSES, ModelConfig
 from gencore.checkpoint import PretrainedMixin
-from gencore.nn import AdaIN
 
 __all__ = ["StyleEncoder", "Generator", "Discriminator", "Recognizer", "SymbolClassifier", "Networks", "NetworksConfig"]
+
+
+class AdaIN(nn.Module):
+    """Adaptive instance norm: normalise ``x`` per channel, then scale/shift from a style vector."""
+
+    def __init__(self, channels: int, style_dim: int) -> None:
+        super().__init__()
+        self.norm = nn.InstanceNorm2d(channels, affine=False)
+        self.affine = nn.Linear(style_dim, 2 * channels)
+        nn.init.zeros_(self.affine.weight)
+        with torch.no_grad():  # start as plain instance norm: gamma = 1, beta = 0
+            self.affine.bias.copy_(torch.cat([torch.ones(channels), torch.zeros(channels)]))
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        gamma, beta = rearrange(self.affine(style), "b (two c) -> two b c 1 1", two=2)
+        return gamma * self.norm(x) + beta
 
 
 def _down(c_in: int, c_out: int) -> nn.Sequential:

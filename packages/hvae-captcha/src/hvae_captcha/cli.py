@@ -17,6 +17,7 @@ import click
 
 from gencore.cli import FINITE, SEED, Group, config_from_options, run_fit, training_options
 from gencore.errors import CheckpointError, ConfigError
+from gencore.results import write_json
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -412,7 +413,7 @@ def evaluate(run: str, iw_samples: int, num: int, source: str | None, batch_size
                     "input": f"{model.config.channels}x{model.config.height}x{model.config.width}"})  # fmt: skip
     out = Path(output) if output else Path(run) / "eval" / "evaluation.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(metrics, indent=2) + "\n")
+    write_json(out, metrics)
     for key, value in metrics.items():
         click.echo(f"{key:>24}: {value:.4f}" if isinstance(value, float) else f"{key:>24}: {value}")
     click.echo(f"wrote {out}")

@@ -45,13 +45,22 @@ from torch import nn
 
 from gencore.checkpoint import PretrainedMixin
 from gencore.losses import bernoulli_log_likelihood, gaussian_kl_between, gaussian_log_likelihood, soft_clamp
-from gencore.nn import add_spectral_norm
 from hvae_captcha.arprior import AutoregressivePrior
 from hvae_captcha.config import CONV_KINDS, ModelConfig
 from hvae_captcha.textmap import TextMap, render_glyphs
 
 if TYPE_CHECKING:
     from hvae_captcha.data import CaptchaData
+
+def add_spectral_norm(module: nn.Module, types: tuple[type, ...] = (nn.Conv2d, nn.Linear)) -> nn.Module:
+    """Apply spectral normalisation to every layer of ``types`` inside ``module`` (in place); returns it."""
+    for name, child in list(module.named_children()):
+        if isinstance(child, types):
+            setattr(module, name, nn.utils.parametrizations.spectral_norm(child))
+        else:
+            add_spectral_norm(child, types)
+    return module
+
 
 _ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "elu": nn.ELU, "lrelu": lambda: nn.LeakyReLU(0.2)}
 _LOG_2PI = math.log(2 * math.pi)

@@ -17,6 +17,7 @@ import click
 
 from gencore.cli import FINITE, SEED, Group, config_from_options, run_fit, training_options
 from gencore.errors import CheckpointError, ConfigError
+from gencore.results import write_json
 
 CUBE_KEY = click.option("--cube-key", default=None, help="Variable/dataset name of the cube [default: detected].")
 GT_KEY = click.option("--gt-key", default=None, help="Variable/dataset name of the ground truth [default: detected].")
@@ -207,7 +208,6 @@ def classify(run: str, data_files: tuple[str, ...], labels_per_class: str, repea
     """Linear classifier with N labels per class on M1 features (posterior mean) vs raw spectra: OA, AA, kappa."""
     import torch
 
-    from gencore.checkpoint import atomic_write_text
     from m1_hyperspectral.classify import TABLE_HEADER, compare
     from m1_hyperspectral.features import extract_features
 
@@ -230,7 +230,7 @@ def classify(run: str, data_files: tuple[str, ...], labels_per_class: str, repea
                    repeats, classifier, seed, progress=click.echo)  # fmt: skip
     out = Path(output) if output else (Path(run) / "classify.json" if (Path(run) / "model").is_dir() else None)
     if out is not None:
-        atomic_write_text(out, json.dumps({"classifier": classifier, "files": pixels.files, "rows": rows}, indent=2))
+        write_json(out, {"classifier": classifier, "files": pixels.files, "rows": rows})
         click.echo(f"wrote {out}")
 
 
@@ -245,7 +245,6 @@ def evaluate(run: str, k: int, seed: int, output: str | None) -> None:
     """Test-split ELBO, K-sample importance-weighted log-likelihood and active units of RUN (a run directory)."""
     import torch
 
-    from gencore.checkpoint import atomic_write_text
     from m1_hyperspectral.evaluate import evaluate_model
     from m1_hyperspectral.train import prepare_data
 
@@ -260,5 +259,5 @@ def evaluate(run: str, k: int, seed: int, output: str | None) -> None:
     for key, value in metrics.items():
         click.echo(f"{key:>13}: {value:.4f}" if isinstance(value, float) else f"{key:>13}: {value}")
     out = Path(output) if output else Path(run) / "evaluation.json"
-    atomic_write_text(out, json.dumps(metrics, indent=2) + "\n")
+    write_json(out, metrics)
     click.echo(f"wrote {out}")

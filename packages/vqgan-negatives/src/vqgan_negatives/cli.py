@@ -17,6 +17,7 @@ import click
 
 from gencore.cli import FINITE, SEED, Group, config_from_options, run_fit, training_options
 from gencore.errors import ConfigError, DataError
+from gencore.results import write_json
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -389,7 +390,7 @@ def classifier_study_cmd(negatives: str, heldout_model: str | None, output: str,
     out = Path(output)
     result = classifier_study(hard, size, heldout, n_train, n_test, steps, seed_list, log=click.echo, save_dir=out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "study.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_json(out / "study.json", result)
     examples = [hard[:8], fake_skeletons(8, size, seed=505), *[v[:8] for v in heldout.values()]]
     save_image_grid(torch.cat(examples) * 0.5 + 0.5, out / "lookalikes.png", nrow=8)
     for name, row in result["mean"].items():

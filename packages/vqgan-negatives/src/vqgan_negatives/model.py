@@ -7,17 +7,48 @@ the encoder output to ``codebook_dim`` and quantizes it, :class:`Decoder` mirror
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
 from gencore.checkpoint import PretrainedMixin
-from gencore.nn import Downsample, Normalize, Upsample
 from vqgan_negatives.config import DiscriminatorConfig, VQModelConfig
 from vqgan_negatives.quantize import VectorQuantizer
 
 __all__ = ["ResBlock", "SelfAttention2d", "Encoder", "Decoder", "VQModel", "PatchDiscriminator"]
+
+
+def Normalize(channels: int, groups: int = 32) -> nn.GroupNorm:  # noqa: N802 - reads like a layer
+    """GroupNorm with the largest group count <= ``groups`` that divides ``channels``."""
+    g = math.gcd(channels, groups)
+    return nn.GroupNorm(g, channels, eps=1e-6, affine=True)
+
+
+class Upsample(nn.Module):
+    """Nearest-neighbour x2, optionally followed by a 3x3 conv (avoids transposed-conv checkerboards)."""
+
+    def __init__(self, channels: int, conv: bool = True) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1) if conv else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+class Downsample(nn.Module):
+    """Stride-2 3x3 conv, or 2x2 average pooling when ``conv`` is False."""
+
+    def __init__(self, channels: int, conv: bool = True) -> None:
+        super().__init__()
+        self.op = nn.Conv2d(channels, channels, 3, stride=2, padding=1) if conv else nn.AvgPool2d(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.op(x)
+
+
 
 
 class ResBlock(nn.Module):

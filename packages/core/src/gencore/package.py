@@ -1,0 +1,23 @@
+"""gencore's self-demo in the package registry (entry point ``gencore.packages``): ``gencore demo`` trains like a
+package does, so the registry-driven tests, fault jobs and benchmarks run it beside the packages."""
+
+from __future__ import annotations
+
+from gencore.registry import FaultJob, PackageSpec, TrainCommand
+
+#: A few hundred shapes, batch 16, a 2-sample evaluation bound every 4 updates.
+TINY = (
+    "num_images=128", "train.batch_size=16", "train.eval_every=4", "iw_samples=2", "train.progress_bar=false",
+    "train.tensorboard=false",
+)  # fmt: skip
+
+SPEC = PackageSpec(
+    name="gencore",
+    import_name="gencore",
+    cli="gencore.cli:main",
+    train_commands=(
+        TrainCommand("demo", config="gencore.demo:DemoConfig", module="gencore.demo",
+                     presets={"tiny": TINY, "bench": ("num_images=4096",)}),
+    ),  # fmt: skip
+    fault_job=FaultJob("demo", steps=8),
+)

@@ -1,0 +1,25 @@
+"""dcgan-tutorial in the package registry (entry point ``gencore.packages``): its training command, config and
+presets, and its fault-test job. Plain data: nothing heavy is imported here."""
+
+from __future__ import annotations
+
+from gencore.registry import FaultJob, PackageSpec, TrainCommand
+
+#: 16-px images, narrow networks, a few hundred crops (the tests, fault jobs and ``gpu_check.py --tiny``).
+TINY = (
+    "model.image_size=16", "model.ngf=8", "model.ndf=8", "model.nz=16", "data.num_images=96",
+    "eval_samples=64", "feature_steps=20", "train.batch_size=16", "train.max_steps=4", "train.log_every=2",
+    "train.checkpoint_every=2", "train.eval_every=0", "train.sample_every=0", "train.progress_bar=false",
+    "train.tensorboard=false",
+)  # fmt: skip
+
+SPEC = PackageSpec(
+    name="dcgan-tutorial",
+    import_name="dcgan_tutorial",
+    cli="dcgan_tutorial.cli:main",
+    train_commands=(
+        TrainCommand("train", config="dcgan_tutorial.config:GANConfig", module="dcgan_tutorial.train",
+                     presets={"tiny": TINY}),
+    ),  # fmt: skip
+    fault_job=FaultJob("train", steps=6),
+)

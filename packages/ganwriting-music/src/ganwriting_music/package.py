@@ -1,0 +1,37 @@
+"""ganwriting-music in the package registry (entry point ``gencore.packages``): its training command, config and
+presets, and its fault-test job. Plain data: nothing heavy is imported here."""
+
+from __future__ import annotations
+
+from gencore.registry import FaultJob, PackageSpec, Ref, TrainCommand
+
+#: 16x16 images, four classes, two fonts, networks a few channels wide (the tests, fault jobs, ``gpu_check --tiny``).
+TINY = (
+    "data.image_size=16", "data.samples_per_class=4", 'data.classes=["accidentalSharp", "gClef", "noteheadBlack", '
+    '"stem"]', 'data.fonts=["Bravura", "Leipzig"]', 'data.holdout_writers=["Petaluma"]', "data.test_fraction=0.25",
+    "model.k_refs=2", "model.gen_channels=4", "model.dis_channels=4", "model.rec_channels=4", "model.style_dim=8",
+    "model.class_dim=4", "model.noise_dim=4", "train.batch_size=8", "train.log_every=1", "train.progress_bar=false",
+    "train.tensorboard=false", "epochs=2", "save_every_epochs=1", "eval_every_epochs=1", "eval_samples=8",
+    "loss.w_l1=1.0", "optim.lr_dis=1e-3", "optim.lr_gen=1e-3", "optim.lr_rec=1e-3",
+)  # fmt: skip
+
+SPEC = PackageSpec(
+    name="ganwriting-music",
+    import_name="ganwriting_music",
+    cli="ganwriting_music.cli:main",
+    train_commands=(
+        TrainCommand(
+            # `train START_EPOCH`, as in the original code: `auto` continues from the newest checkpoint
+            "train", config="ganwriting_music.config:GanwritingConfig", module="ganwriting_music.train",
+            resume="start-epoch",
+            presets={
+                "tiny": TINY,
+                "original": Ref("ganwriting_music.config:PRESETS", "original"),  # the CLI's --preset table
+                "cpu": Ref("ganwriting_music.config:PRESETS", "cpu"),
+            },
+        ),
+    ),  # fmt: skip
+    # it counts epochs: 24 training images, batch 8 -> 3 updates an epoch, saved every epoch; it keeps every
+    # epoch's state by default (start epochs), two in the fault job so that pruning is exercised too
+    fault_job=FaultJob("train", steps=9, epochs=3),
+)

@@ -1,0 +1,25 @@
+"""m1-hyperspectral in the package registry (entry point ``gencore.packages``): its training command, config and
+presets, and its fault-test job. Plain data: nothing heavy is imported here."""
+
+from __future__ import annotations
+
+from gencore.registry import FaultJob, PackageSpec, TrainCommand
+
+#: A 16x16 synthetic scene of 12 bands, a narrow M1 (the tests, fault jobs and ``gpu_check.py --tiny``).
+TINY = (
+    "data.synth.height=16", "data.synth.width=16", "data.synth.bands=12", "data.synth.scale=6",
+    "model.hidden=[32, 32]", "model.latent=4", "train.batch_size=64", "train.max_steps=20",
+    "train.log_every=5", "train.eval_every=5", "train.checkpoint_every=10", "train.sample_every=0",
+    "train.progress_bar=false", "train.tensorboard=false", "lr=0.003",
+)  # fmt: skip
+
+SPEC = PackageSpec(
+    name="m1-hyperspectral",
+    import_name="m1_hyperspectral",
+    cli="m1_hyperspectral.cli:main",
+    train_commands=(
+        TrainCommand("train", config="m1_hyperspectral.config:M1RunConfig", module="m1_hyperspectral.train",
+                     presets={"tiny": TINY}, unit="spectra"),
+    ),  # fmt: skip
+    fault_job=FaultJob("train", steps=12),
+)
