@@ -150,9 +150,15 @@ class BestModel(TrainerHook):
         self.best = state.get("best")
 
     def on_evaluate(self, trainer: Trainer, metrics: Mapping[str, float], improved: bool | None) -> None:
-        """Remember the current weights when ``valid_ll`` beats the best so far (main process keeps the copy)."""
+        """Remember the current weights when ``valid_ll`` beats the best so far (main process keeps the copy).
+
+        When the Trainer watches ``valid_ll`` (the default), its verdict ``improved`` decides: its best value is in
+        every checkpoint, also in those written before this hook kept one; otherwise the hook's own best does."""
         value = metrics["valid_ll"]
-        if not math.isfinite(value) or (self.best is not None and not value > self.best):
+        better = math.isfinite(value) and (self.best is None or value > self.best)
+        if trainer.config.early_stop_metric == "valid_ll" and improved is not None:
+            better = improved
+        if not better:
             return
         self.best = value
         if not trainer.is_main:
