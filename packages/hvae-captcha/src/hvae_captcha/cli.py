@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from gencore.cli import FINITE, SEED, Group, config_from_options, run_fit, training_options
-from gencore.errors import CheckpointError, ConfigError
+from gencore.errors import ConfigError
 from gencore.results import write_json
 
 
@@ -193,82 +193,9 @@ def train(**options: Any) -> None:
 
 
 def _read_json(path: Path) -> dict:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8-sig"))  # a byte-order mark is fine
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise CheckpointError(f"{path} is unreadable or not JSON ({str(exc).splitlines()[0]})") from None
-    if not isinstance(value, dict):
-        raise CheckpointError(f"{path} does not hold a JSON object")
-    return value
+    from hvae_captcha.runs import read_json
 
-
-def _load_model(run: str):  # noqa: ANN202
-    from hvae_captcha.model import HVAE
-
-    directory = Path(run)
-    if (directory / "model" / "config.json").is_file():
-        directory = directory / "model"
-    if not (directory / "config.json").is_file():
-        raise CheckpointError(f"no model in {run} (expected RUN_DIR with model/, or a model directory)")
-    _read_json(directory / "config.json")  # a one-line error for a corrupt file
-    return HVAE.from_pretrained(directory).eval()
-
-
-def _run_config(run: str):  # noqa: ANN202
-    from gencore.config import from_dict
-    from hvae_captcha.config import HVAEConfig
-
-    path = Path(run) / "config.json"
-    if not path.is_file() or not (Path(run) / "model").is_dir():
-        raise ConfigError(f"{run} is not a run directory (no config.json and model/)")
-    return from_dict(HVAEConfig, _read_json(path))
-
-
-def _sampling_layouts(run: str, model: Any, texts: list[str] | None, seed: int) -> list[list[float]] | None:
-    """Rendered-layout models: a layout per text, drawn by rendering it with the run's data settings (the
-    defaults when RUN is a bare model directory); None for the others."""
-    from hvae_captcha.config import DataConfig
-    from hvae_captcha.data import draw_layouts
-
-    if texts is None or model.config.text_layout != "rendered":
-        return None
-    data = _run_config(run).data if (Path(run) / "model").is_dir() else DataConfig()
-    return draw_layouts(data, texts, seed)
-
-
-def _text_prior(run: str, model: Any):  # noqa: ANN202
-    """A conditioned run's prior over texts and layouts: RUN/text_prior.json (checked against ``model``), or
-    counted again on its training images for a run saved before the file existed."""
-    from hvae_captcha.textprior import FILE_NAME, TextPrior
-    from hvae_captcha.train import fit_text_prior, prepare_data
-
-    path = Path(run) / FILE_NAME
-    if path.is_file():
-        prior = TextPrior.load(path)
-        m = model.config
-        problem = prior.fits(m.vocabulary, m.text_length, m.width if m.text_layout == "rendered" else 0)
-        if problem:
-            raise CheckpointError(f"{path} does not belong to this model: {problem}")
-        return prior
-    if not (Path(run) / "model").is_dir():
-        raise ConfigError(f"{run} is a bare model directory: drawing texts needs its run directory ({FILE_NAME})")
-    config = _run_config(run)
-    click.echo(f"{path} is missing: counting texts and layouts of the run's training images ...")
-    return fit_text_prior(config, prepare_data(config)[0])
-
-
-def _held_out(run: str, source: str | None, num: int):  # noqa: ANN202
-    """The run's held-out images (re-rendered from its config), or the images of ``source``."""
-    from hvae_captcha.data import load_data
-    from hvae_captcha.train import prepare_data
-
-    config = _run_config(run)
-    if source is not None:
-        config.data.source = source
-        data = load_data(config.data, config.model, seed=config.train.seed)
-        return config, data.subset(list(range(min(num, len(data.texts)))))
-    _, holdout = prepare_data(config)
-    return config, holdout.subset(list(range(min(num, len(holdout.texts)))))
+    return read_json(path)
 
 
 def _grid_columns(width: int, height: int) -> int:
@@ -298,18 +225,19 @@ def sample(run: str, num: int, text: str | None, temperature: float, seed: int, 
     import torch
 
     from gencore.viz import save_image_grid
+    from hvae_captcha import runs
 
-    model = _load_model(run)
+    model = runs.load_model(run)
     if text is not None and not model.config.conditioned:
         raise ConfigError("--text needs a model trained with --conditioned")
     drawn = None
     try:
         if text is None and model.config.conditioned:  # a text and a layout per sample from the run's prior
-            drawn, layouts = _text_prior(run, model).sample(num, seed)
+            drawn, layouts = runs.text_prior(run, model).sample(num, seed)
             texts = drawn
         else:
             texts = [text] * num if text is not None else None
-            layouts = _sampling_layouts(run, model, texts, seed)
+            layouts = runs.sampling_layouts(run, model, texts, seed)
         torch.manual_seed(seed)
         images, _ = model.sample(num, texts, temperature, layouts=layouts)
     except ValueError as exc:  # a character outside the vocabulary, a text too long
@@ -331,10 +259,11 @@ def reconstruct(run: str, num: int, source: str | None, seed: int, output: str) 
     import torch
 
     from gencore.viz import save_image_grid
+    from hvae_captcha import runs
     from hvae_captcha.data import to_float
 
-    model = _load_model(run)
-    _, data = _held_out(run, source, num)
+    model = runs.load_model(run)
+    _, data = runs.held_out(run, source, num)
     torch.manual_seed(seed)
     x = to_float(data.images)
     try:
@@ -389,25 +318,26 @@ def evaluate(run: str, iw_samples: int, num: int, source: str | None, batch_size
     """IWAE negative log-likelihood (bits/dim), ELBO, per-level KL and active units, reconstruction PSNR."""
     import torch
 
+    from hvae_captcha import runs
     from hvae_captcha.evaluate import evaluate_model
 
-    model = _load_model(run)
+    model = runs.load_model(run)
     if read_text and not model.config.conditioned:
         raise ConfigError("--text-accuracy needs a model trained with --conditioned")
-    config, data = _held_out(run, source, num)
+    config, data = runs.held_out(run, source, num)
     torch.manual_seed(seed)
     metrics: dict[str, Any] = evaluate_model(model, data, iw_samples, batch_size)
     if model.config.conditioned:
         from hvae_captcha.evaluate import unconditional_bound
 
         try:
-            prior = _text_prior(run, model)
+            prior = runs.text_prior(run, model)
             reuse = metrics["nll_bits_per_dim"]
             metrics.update(unconditional_bound(model, data, prior, iw_samples, batch_size, seed, reuse))
         except ValueError as exc:  # a rendered-layout model and a folder of images
             raise ConfigError(str(exc)) from None
     if read_text:
-        metrics.update(_text_accuracy(run, config, model, data, reader_steps, temperature, seed))
+        metrics.update(runs.reader_metrics(run, config, model, data, reader_steps, temperature, seed))
     metrics.update({"images": len(data.texts), "data": source or config.data.source,
                     "parameters": sum(p.numel() for p in model.parameters()),
                     "input": f"{model.config.channels}x{model.config.height}x{model.config.width}"})  # fmt: skip
@@ -417,49 +347,6 @@ def evaluate(run: str, iw_samples: int, num: int, source: str | None, batch_size
     for key, value in metrics.items():
         click.echo(f"{key:>24}: {value:.4f}" if isinstance(value, float) else f"{key:>24}: {value}")
     click.echo(f"wrote {out}")
-
-
-def _text_accuracy(run: str, config: Any, model: Any, data: Any, steps: int, temperature: float,
-                   seed: int) -> dict[str, float]:  # fmt: skip
-    """Reader accuracy on the real held-out images and on samples for their texts (see hvae_captcha.reader)."""
-    import math
-
-    import torch
-
-    from hvae_captcha.data import CaptchaData
-    from hvae_captcha.evaluate import evaluate_model, sample_text_accuracy
-    from hvae_captcha.reader import CaptchaReader, ReaderConfig, text_accuracy, train_reader
-    from hvae_captcha.train import prepare_data
-
-    m = model.config
-    cached = Path(run) / "eval" / f"reader_{steps}"
-    if (cached / "config.json").is_file():
-        reader = CaptchaReader.from_pretrained(cached)
-    else:
-        click.echo(f"training the text reader on the run's real CAPTCHAs ({steps} updates) ...")
-        train_set, _ = prepare_data(config)
-        reader_config = ReaderConfig(m.channels, m.height, m.width, m.vocabulary, m.text_length)
-        reader = train_reader(train_set.images, train_set.texts, reader_config, steps, seed=seed)
-        reader.save_pretrained(cached)
-    real = text_accuracy(reader, data.images.float() / 255, data.texts)
-    torch.manual_seed(seed)
-    # reconstructions are as blurry as samples but show the right text: the reader's ceiling on decoder means
-    with torch.no_grad():
-        x = data.images.float() / 127.5 - 1
-        recon = torch.cat([model.reconstruct(x[i : i + 64], model.encode_data(data, i, i + 64))
-                           for i in range(0, len(x), 64)])  # fmt: skip
-    rec = text_accuracy(reader, recon, data.texts)
-    got = sample_text_accuracy(model, reader, data.texts, temperature, layouts=data.layouts)
-    # how much the model gets out of the text: its ELBO with every image's own text minus with another image's
-    # (texts rotated by one), in nats per image; about 0 when the text is ignored
-    wrong = CaptchaData(data.images, data.texts[1:] + data.texts[:1], data.layouts)  # the glyphs stay where they are
-    dims = math.prod(data.images.shape[1:]) * math.log(2)
-    right_bpd = evaluate_model(model, data, 1, 64, seed=seed)["elbo_bits_per_dim"]
-    wrong_bpd = evaluate_model(model, wrong, 1, 64, seed=seed)["elbo_bits_per_dim"]
-    return {"reader_char_accuracy_real": real["char_accuracy"], "reader_text_accuracy_real": real["text_accuracy"],
-            "reader_char_accuracy_reconstructions": rec["char_accuracy"],
-            "sample_char_accuracy": got["char_accuracy"], "sample_text_accuracy": got["text_accuracy"],
-            "sample_temperature": temperature, "text_information_nats": (wrong_bpd - right_bpd) * dims}  # fmt: skip
 
 
 @main.command("inspect-config")

@@ -1,0 +1,135 @@
+"""A trained run on disk, as the commands after training read it: its model (``RUN/model`` or a model folder),
+its config, the prior over texts and layouts of a conditioned model, held-out images, and the reader-based
+text metrics of ``hvae-captcha evaluate --reader-steps``.
+
+Every function raises a one-line CheckpointError/ConfigError for a missing or broken piece.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from gencore.config import from_dict
+from gencore.errors import CheckpointError, ConfigError
+from hvae_captcha.config import DataConfig, HVAEConfig
+from hvae_captcha.data import CaptchaData, draw_layouts, load_data
+from hvae_captcha.evaluate import evaluate_model, sample_text_accuracy
+from hvae_captcha.model import HVAE
+from hvae_captcha.reader import CaptchaReader, ReaderConfig, text_accuracy, train_reader
+from hvae_captcha.textprior import FILE_NAME, TextPrior
+from hvae_captcha.train import fit_text_prior, prepare_data
+
+__all__ = ["read_json", "load_model", "run_config", "sampling_layouts", "text_prior", "held_out", "reader_metrics"]
+
+
+def read_json(path: Path) -> dict:
+    """A JSON object from ``path`` (BOM allowed); anything else is a one-line CheckpointError."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8-sig"))  # a byte-order mark is fine
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise CheckpointError(f"{path} is unreadable or not JSON ({str(exc).splitlines()[0]})") from None
+    if not isinstance(value, dict):
+        raise CheckpointError(f"{path} does not hold a JSON object")
+    return value
+
+
+def load_model(run: str | Path) -> HVAE:
+    """The trained model of a run directory (``RUN/model``) or of a model folder itself, in eval mode."""
+    directory = Path(run)
+    if (directory / "model" / "config.json").is_file():
+        directory = directory / "model"
+    if not (directory / "config.json").is_file():
+        raise CheckpointError(f"no model in {run} (expected RUN_DIR with model/, or a model directory)")
+    read_json(directory / "config.json")  # a one-line error for a corrupt file
+    return HVAE.from_pretrained(directory).eval()
+
+
+def run_config(run: str | Path) -> HVAEConfig:
+    """The config a run was trained with (``RUN/config.json``; RUN must also hold ``model/``)."""
+    path = Path(run) / "config.json"
+    if not path.is_file() or not (Path(run) / "model").is_dir():
+        raise ConfigError(f"{run} is not a run directory (no config.json and model/)")
+    return from_dict(HVAEConfig, read_json(path))
+
+
+def sampling_layouts(run: str | Path, model: HVAE, texts: list[str] | None, seed: int) -> list[list[float]] | None:
+    """Rendered-layout models: a layout per text, drawn by rendering it with the run's data settings (the
+    defaults when RUN is a bare model directory); None for the others."""
+
+    if texts is None or model.config.text_layout != "rendered":
+        return None
+    data = run_config(run).data if (Path(run) / "model").is_dir() else DataConfig()
+    return draw_layouts(data, texts, seed)
+
+
+def text_prior(run: str | Path, model: HVAE, log: Callable[[str], None] = print) -> TextPrior:
+    """A conditioned run's prior over texts and layouts: RUN/text_prior.json (checked against ``model``), or
+    counted again on its training images for a run saved before the file existed."""
+
+    path = Path(run) / FILE_NAME
+    if path.is_file():
+        prior = TextPrior.load(path)
+        m = model.config
+        problem = prior.fits(m.vocabulary, m.text_length, m.width if m.text_layout == "rendered" else 0)
+        if problem:
+            raise CheckpointError(f"{path} does not belong to this model: {problem}")
+        return prior
+    if not (Path(run) / "model").is_dir():
+        raise ConfigError(f"{run} is a bare model directory: drawing texts needs its run directory ({FILE_NAME})")
+    config = run_config(run)
+    log(f"{path} is missing: counting texts and layouts of the run's training images ...")
+    return fit_text_prior(config, prepare_data(config)[0])
+
+
+def held_out(run: str | Path, source: str | None, num: int) -> tuple[HVAEConfig, CaptchaData]:
+    """The run's held-out images (re-rendered from its config), or the images of ``source``."""
+
+    config = run_config(run)
+    if source is not None:
+        config.data.source = source
+        data = load_data(config.data, config.model, seed=config.train.seed)
+        return config, data.subset(list(range(min(num, len(data.texts)))))
+    _, holdout = prepare_data(config)
+    return config, holdout.subset(list(range(min(num, len(holdout.texts)))))
+
+
+def reader_metrics(run: str | Path, config: HVAEConfig, model: HVAE, data: CaptchaData, steps: int,
+                   temperature: float, seed: int, log: Callable[[str], None] = print) -> dict[str, float]:  # fmt: skip
+    """Reader accuracy on the real held-out images and on samples for their texts (see hvae_captcha.reader)."""
+
+
+
+    m = model.config
+    cached = Path(run) / "eval" / f"reader_{steps}"
+    if (cached / "config.json").is_file():
+        reader = CaptchaReader.from_pretrained(cached)
+    else:
+        log(f"training the text reader on the run's real CAPTCHAs ({steps} updates) ...")
+        train_set, _ = prepare_data(config)
+        reader_config = ReaderConfig(m.channels, m.height, m.width, m.vocabulary, m.text_length)
+        reader = train_reader(train_set.images, train_set.texts, reader_config, steps, seed=seed)
+        reader.save_pretrained(cached)
+    real = text_accuracy(reader, data.images.float() / 255, data.texts)
+    torch.manual_seed(seed)
+    # reconstructions are as blurry as samples but show the right text: the reader's ceiling on decoder means
+    with torch.no_grad():
+        x = data.images.float() / 127.5 - 1
+        recon = torch.cat([model.reconstruct(x[i : i + 64], model.encode_data(data, i, i + 64))
+                           for i in range(0, len(x), 64)])  # fmt: skip
+    rec = text_accuracy(reader, recon, data.texts)
+    got = sample_text_accuracy(model, reader, data.texts, temperature, layouts=data.layouts)
+    # how much the model gets out of the text: its ELBO with every image's own text minus with another image's
+    # (texts rotated by one), in nats per image; about 0 when the text is ignored
+    wrong = CaptchaData(data.images, data.texts[1:] + data.texts[:1], data.layouts)  # the glyphs stay where they are
+    dims = math.prod(data.images.shape[1:]) * math.log(2)
+    right_bpd = evaluate_model(model, data, 1, 64, seed=seed)["elbo_bits_per_dim"]
+    wrong_bpd = evaluate_model(model, wrong, 1, 64, seed=seed)["elbo_bits_per_dim"]
+    return {"reader_char_accuracy_real": real["char_accuracy"], "reader_text_accuracy_real": real["text_accuracy"],
+            "reader_char_accuracy_reconstructions": rec["char_accuracy"],
+            "sample_char_accuracy": got["char_accuracy"], "sample_text_accuracy": got["text_accuracy"],
+            "sample_temperature": temperature, "text_information_nats": (wrong_bpd - right_bpd) * dims}  # fmt: skip
