@@ -164,3 +164,24 @@ def test_atomic_file_replaces_only_on_success(tmp_path):
         raise RuntimeError("writer failed half-way")
     np.testing.assert_array_equal(np.load(target), np.arange(3))  # the old file is intact
     assert sorted(p.name for p in target.parent.iterdir()) == ["out.npy"]  # no temporary left behind
+
+
+def test_from_pretrained_places_the_model_on_map_location(tmp_path, monkeypatch):
+    """map_location used to load the tensors there and copy them into a model left on the CPU."""
+    from torch import nn
+
+    from gencore.checkpoint import load_pretrained, save_pretrained
+
+    save_pretrained(nn.Linear(2, 2), tmp_path / "m", {"a": 1})
+    moved = []
+    real_to = nn.Module.to
+
+    def to(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        moved.append(str(args[0]) if args else str(kwargs.get("device")))
+        return self if moved[-1] == "cuda:3" else real_to(self, *args, **kwargs)
+
+    monkeypatch.setattr(nn.Module, "to", to)
+    model = load_pretrained(tmp_path / "m", lambda cfg: nn.Linear(2, 2), map_location="cuda:3")
+    assert moved == ["cuda:3"] and isinstance(model, nn.Linear)
+    load_pretrained(tmp_path / "m", lambda cfg: nn.Linear(2, 2))
+    assert moved == ["cuda:3"]  # the CPU default moves nothing

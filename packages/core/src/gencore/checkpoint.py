@@ -394,7 +394,7 @@ def load_pretrained(
         raise CheckpointError(f"{directory / 'config.json'} must hold a JSON object")
     model = build(config)
     try:
-        state = _st_load(str(directory / "model.safetensors"), device=map_location)
+        state = _st_load(str(directory / "model.safetensors"), device="cpu")
     except (SafetensorError, OSError) as exc:
         raise CheckpointError(f"{directory / 'model.safetensors'} is unreadable ({exc})") from None
     try:
@@ -402,7 +402,9 @@ def load_pretrained(
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
         raise CheckpointError(f"{directory} does not match the model built from its config: {first}") from None
-    return model
+    # the weights were copied into the parameters the model was built with (on the CPU): place the model itself,
+    # so that map_location="cuda" gives a model on the GPU, not CPU parameters holding GPU-loaded tensors' copies
+    return model.to(map_location) if str(map_location) != "cpu" else model
 
 
 class PretrainedMixin:
