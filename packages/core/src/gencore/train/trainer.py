@@ -855,9 +855,13 @@ def _make_accelerator(config: TrainConfig) -> Accelerator:
     """A fresh Accelerator; the singleton state of an earlier Trainer in this process is reset first."""
     from accelerate.state import AcceleratorState, GradientState
 
-    with contextlib.suppress(Exception):
-        AcceleratorState._reset_state()
-        GradientState._reset_state()
+    # Accelerate keeps process-wide singletons and refuses a second Accelerator with other settings (a second
+    # Trainer in one process: tests, notebooks, a study). It has no public reset; its own test utilities call this
+    # one. Checked by name so that a release without it degrades to that refusal instead of an AttributeError.
+    for state in (AcceleratorState, GradientState):
+        reset = getattr(state, "_reset_state", None)
+        if reset is not None:
+            reset()
     # The config decides precision and compilation, also under `accelerate launch --mixed_precision/--dynamo_backend`.
     try:
         acc = Accelerator(cpu=config.cpu, mixed_precision=config.precision, step_scheduler_with_optimizer=False,
