@@ -78,11 +78,11 @@ def test_bad_values_name_the_key(overrides, message):
 
 def test_bad_files(tmp_path):
     (tmp_path / "bad.toml").write_text("name = \n")
-    (tmp_path / "bad.yaml").write_text("name: x\n")
+    (tmp_path / "bad.ini").write_text("[train]\nmax_steps = 2\n")
     (tmp_path / "list.json").write_text("[1, 2]")
     for name, msg in [
         ("bad.toml", "not valid TOML"),
-        ("bad.yaml", "must end in .toml or .json"),
+        ("bad.ini", r"must end in .toml, .json, .yaml or .yml"),
         ("list.json", "top level"),
         ("missing.toml", "not found"),
     ]:
@@ -117,3 +117,64 @@ def test_from_dict_either_builds_or_raises_config_error(data):
     except ConfigError:
         return
     assert to_dict(model).keys() == {"width", "dropout", "act", "levels"}
+
+
+def test_yaml_files_read_like_toml_and_json(tmp_path):
+    (tmp_path / "a.yaml").write_text("train:\n  max_steps: 5\n  grad_clip: 1.0\nname: y\n")
+    (tmp_path / "b.yml").write_text("\ufeffname: z\nmode: b\n", encoding="utf-8")
+    cfg = build_config(Cfg, tmp_path / "a.yaml")
+    assert (cfg.train.max_steps, cfg.train.grad_clip, cfg.name) == (5, 1.0, "y")
+    assert load_file(tmp_path / "b.yml") == {"name": "z", "mode": "b"}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("train: [1, 2\n", r"is not valid YAML: .*\(line 2, column 1\)"),
+        ("a: 1\n---\nb: 2\n", "is not valid YAML"),
+        ("- 1\n- 2\n", "top level"),
+        ("just a string\n", "top level"),
+        ("", "top level"),
+        ("train: " + "[" * 40 + "]" * 40 + "\n", "nested more than 32 levels"),
+        ("train: " + "[" * 2000 + "]" * 2000 + "\n", "nested"),
+        ("1: 2\n", "key 1 is not a string"),
+        ("a: &a [*a]\n", "refers to a table or list that contains it"),
+        ("a: !!python/object/apply:os.system ['true']\n", "is not valid YAML"),
+        ("l0: &l0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n"
+         + "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]\n" for i in range(1, 9)),
+         "more than 100,000 values"),
+    ],
+    ids=["syntax", "two-documents", "list", "scalar", "empty", "deep", "very-deep", "int-key", "cycle",
+         "python-tag", "alias-bomb"],
+)
+def test_bad_yaml_is_one_config_error(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message) as info:
+        load_file(path)
+    assert "\n" not in str(info.value).strip() or "YAML" in str(info.value)
+
+
+def test_print_config_toml_reads_back(tmp_path):
+    import tomllib
+
+    from gencore.cli import print_config
+    from gencore.config import dumps_toml
+
+    cfg = build_config(Cfg, overrides=['name="a \\"q\\" \\u007f é 🎈"', "train.grad_clip=0.5", "train.seed=3"])
+    text = print_config(cfg)
+    (tmp_path / "c.toml").write_text(text, encoding="utf-8")
+    assert build_config(Cfg, tmp_path / "c.toml") == cfg
+    assert "# grad_clip" not in text and "# max_epochs = null" in text
+    nested = {"a": {"b c": {"d.e": [1, 2.5, "x", {"k": True}], "empty": {}}}, "z": []}
+    assert tomllib.loads(dumps_toml(nested)) == nested
+
+
+def test_print_config_refuses_a_null_that_toml_would_lose(tmp_path):
+    from gencore.cli import print_config
+
+    (tmp_path / "n.json").write_text('{"train": {"grad_clip": null}}')
+    cfg = build_config(Cfg, tmp_path / "n.json", base=["train.grad_clip=2.0"])
+    with pytest.raises(ConfigError, match="use --print-config json"):
+        print_config(cfg, "toml", base=["train.grad_clip=2.0"])
+    assert json.loads(print_config(cfg, "json"))["train"]["grad_clip"] is None

@@ -88,3 +88,11 @@ def test_improved_is_none_without_a_watched_metric(tmp_path):
     hook = Recorder()
     _trainer(tmp_path, hook, early_stop_metric=None, max_epochs=2).fit()
     assert [e[3] for e in hook.events if e[0] == "eval"] == [None]
+
+
+def test_a_finished_run_resumed_does_not_repeat_what_its_cadences_did(tmp_path):
+    """Resuming a run that ended on an epoch-cadence step: its evaluation and grid at that step are not redone."""
+    _trainer(tmp_path, Recorder()).fit()
+    again = Recorder()
+    result = _trainer(tmp_path, again).fit(resume="auto")
+    assert result.step == 12 and [e for e in again.events if e[0] == "eval"] == []

@@ -7,7 +7,9 @@ Modules: ``nn`` (blocks), ``losses`` (GAN/VAE/style), ``train`` (Trainer on Acce
 ``weights`` (foreign weight files loaded strictly, one-line mismatch errors), ``cli`` (shared click options),
 ``distributed`` (evaluation split over ranks, buffer sync, rank fingerprints), ``memory`` (what a model, a batch
 or a file needs, refused before allocating when it cannot fit), ``fileio`` (atomic file writes, standard library
-only), ``lazy`` (lazy package exports). Submodules are imported on first access, so ``import gencore`` is light.
+only), ``lazy`` (lazy package exports, ``package_version``), ``progress`` (progress bars of the post-training
+commands, on a terminal only), ``registry`` (the installed packages), ``errors`` (the one error path).
+Submodules are imported on first access, so ``import gencore`` is light.
 """
 
 from typing import TYPE_CHECKING
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING
 # Light at import time: `gencore --help` and every package CLI import this package, so its submodules (most of
 # them load torch) are imported on first access, e.g. `gencore.train` or `from gencore import nn`.
 from gencore.errors import CheckpointError, ConfigError, DataError, GencoreError, NonFiniteLossError
-from gencore.lazy import lazy_exports
+from gencore.lazy import lazy_exports, package_version
 
 if TYPE_CHECKING:
     from gencore import (
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
         nn,
         noise,
         paths,
+        progress,
         registry,
         results,
         sampling,
@@ -41,7 +44,7 @@ if TYPE_CHECKING:
         weights,
     )
 
-__version__ = "0.1.0"
+__version__ = package_version("gencore", __file__)  # pyproject.toml's version
 
 __all__ = [
     "CheckpointError",
@@ -62,6 +65,7 @@ __all__ = [
     "nn",
     "noise",
     "paths",
+    "progress",
     "registry",
     "results",
     "sampling",

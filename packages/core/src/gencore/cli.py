@@ -21,10 +21,13 @@ from typing import Any, TypeVar
 
 import click
 
-from gencore.config import MAX_SEED, build_config
-from gencore.errors import CheckpointError, GencoreError
+from gencore.config import MAX_SEED, _merge, build_config, dumps_toml, from_dict, load_file, to_dict
+from gencore.errors import CheckpointError, ConfigError, GencoreError
 
-__all__ = ["Command", "Group", "training_options", "config_from_options", "run_fit", "main", "SEED", "FINITE"]
+__all__ = [
+    "Command", "Group", "training_options", "config_from_options", "print_config", "run_fit", "main", "SEED",
+    "FINITE", "TRAIN_FLAGS",
+]  # fmt: skip
 
 
 class _Finite(click.ParamType):
@@ -55,6 +58,10 @@ TRAIN_FLAGS = {
     "precision": "train.precision",
     "channels_last": "train.channels_last",
     "compile": "train.compile",
+    "log_every": "train.log_every",
+    "sample_every": "train.sample_every",
+    "eval_every": "train.eval_every",
+    "checkpoint_every": "train.checkpoint_every",
 }
 
 
@@ -107,32 +114,63 @@ class Group(click.Group):
     group_class = type  # nested groups are Groups too
 
 
-def training_options(defaults_output_dir: str | None = None) -> Callable[[Callable[..., T]], Callable[..., T]]:
-    """Add ``--config --set --output-dir --seed --resume --max-steps --batch-size --precision --channels-last
-    --compile`` to a command."""
+def training_options(
+    defaults_output_dir: str | None = None, exclude: tuple[str, ...] = ()
+) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Add ``--config --set --print-config --output-dir --seed --resume --max-steps --batch-size --precision
+    --channels-last --compile --log-every --sample-every --eval-every --checkpoint-every`` to a command.
+
+    ``exclude`` names options (by parameter name, e.g. ``"eval_every"``) that the command defines itself with a
+    meaning of its own; the command then pops them before :func:`config_from_options`.
+    """
 
     def decorate(fn: Callable[..., T]) -> Callable[..., T]:
         options = [
-            click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
-                         help="TOML or JSON config file; values override the defaults."),
-            click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-                         help="Override one config value, e.g. --set train.grad_clip=1.0 (repeatable)."),
-            click.option("--output-dir", type=click.Path(file_okay=False), default=None,
-                         help=f"Run directory [default: {defaults_output_dir or 'from the config'}]."),
-            click.option("--seed", type=SEED, default=None, help="Random seed (data order, init, noise)."),
-            click.option("--resume", default=None, metavar="auto|PATH",
-                         help="Continue a run: 'auto' = newest intact checkpoint in the run directory, or a path."),
-            click.option("--max-steps", type=click.IntRange(min=1), default=None, help="Number of updates."),
-            click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Batch size per process."),
-            click.option("--precision", type=click.Choice(["no", "fp16", "bf16"]), default=None,
-                         help="Mixed precision."),
-            click.option("--channels-last/--no-channels-last", default=None,
-                         help="NHWC memory layout for the convolutions (same values; faster on most GPUs)."),
-            click.option("--compile", metavar="BACKEND", default=None,
-                         help="torch.compile the trained models with this backend ('inductor'; 'no' = off)."),
+            ("config_file", click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+                                         help="TOML, JSON or YAML config file; values override the defaults.")),
+            ("overrides", click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                                       help="Override one config value, e.g. --set train.grad_clip=1.0 "
+                                       "(repeatable).")),
+            ("print_config", click.option("--print-config", type=click.Choice(["toml", "json"]), is_flag=False,
+                                          flag_value="toml", default=None,
+                                          help="Print the resolved configuration (TOML, or JSON with "
+                                          "--print-config json) in a form that --config reads back, and exit "
+                                          "without training.")),
+            ("output_dir", click.option("--output-dir", type=click.Path(file_okay=False), default=None,
+                                        help=f"Run directory [default: {defaults_output_dir or 'from the config'}].")),
+            ("seed", click.option("--seed", type=SEED, default=None, help="Random seed (data order, init, noise).")),
+            ("resume", click.option("--resume", default=None, metavar="auto|PATH",
+                                    help="Continue a run: 'auto' = newest intact checkpoint in the run directory, "
+                                    "or a path.")),
+            ("max_steps", click.option("--max-steps", type=click.IntRange(min=1), default=None,
+                                       help="Number of updates.")),
+            ("batch_size", click.option("--batch-size", type=click.IntRange(min=1), default=None,
+                                        help="Batch size per process.")),
+            ("precision", click.option("--precision", type=click.Choice(["no", "fp16", "bf16"]), default=None,
+                                       help="Mixed precision.")),
+            ("channels_last", click.option("--channels-last/--no-channels-last", default=None,
+                                           help="NHWC memory layout for the convolutions (same values; faster on "
+                                           "most GPUs).")),
+            ("compile", click.option("--compile", metavar="BACKEND", default=None,
+                                     help="torch.compile the trained models with this backend ('inductor'; "
+                                     "'no' = off).")),
+            ("log_every", click.option("--log-every", type=click.IntRange(min=1), default=None, metavar="N",
+                                       help="Console line and metrics.csv row every N updates (train.log_every).")),
+            ("sample_every", click.option("--sample-every", type=click.IntRange(min=0), default=None, metavar="N",
+                                          help="Sample grid every N updates, 0 = only at the end "
+                                          "(train.sample_every).")),
+            ("eval_every", click.option("--eval-every", type=click.IntRange(min=0), default=None, metavar="N",
+                                        help="Evaluation every N updates, 0 = only at the end (train.eval_every).")),
+            ("checkpoint_every", click.option("--checkpoint-every", type=click.IntRange(min=0), default=None,
+                                              metavar="N", help="Full training state every N updates, 0 = only at "
+                                              "the end (train.checkpoint_every).")),
         ]  # fmt: skip
-        for option in reversed(options):
-            fn = option(fn)
+        unknown = set(exclude) - {name for name, _ in options}
+        if unknown:
+            raise ValueError(f"training_options(exclude=...): no such option {sorted(unknown)}")
+        for name, option in reversed(options):
+            if name not in exclude:
+                fn = option(fn)
         return fn
 
     return decorate
@@ -143,11 +181,19 @@ def config_from_options(cls: type[T], options: dict[str, Any]) -> tuple[T, str |
 
     A ``--resume PATH`` is verified here too, so a missing or damaged checkpoint is reported before any data is
     prepared or anything is written into the run directory. ``options["base"]`` (``key=value`` strings, e.g. a
-    preset) sits under the config file, which sits under ``--set`` and the flags.
+    preset) sits under the config file, which sits under ``--set`` and the flags. With ``--print-config`` the
+    resolved config is printed (:func:`print_config`) and the command exits with code 0 here.
     """
     flags = {key: options.pop(name, None) for name, key in TRAIN_FLAGS.items()}
-    config = build_config(cls, options.pop("config_file", None), options.pop("overrides", ()), flags,
-                          base=options.pop("base", ()))  # fmt: skip
+    base = options.pop("base", ())
+    config = build_config(cls, options.pop("config_file", None), options.pop("overrides", ()), flags, base=base)
+    print_format = options.pop("print_config", None)
+    if print_format:
+        click.echo(print_config(config, print_format, base), nl=False)
+        ctx = click.get_current_context(silent=True)
+        if ctx is not None:
+            ctx.exit(0)
+        sys.exit(0)
     resume = options.pop("resume", None)
     if resume not in (None, "", "auto"):
         from gencore.checkpoint import verify_dir
@@ -156,6 +202,37 @@ def config_from_options(cls: type[T], options: dict[str, Any]) -> tuple[T, str |
             raise CheckpointError(f"checkpoint not found: {resume}")
         verify_dir(resume)
     return config, resume
+
+
+def print_config(config: Any, fmt: str = "toml", base: tuple[str, ...] | list[str] = ()) -> str:
+    """The text of ``--print-config``: ``config`` (a dataclass) as TOML or JSON that ``--config`` reads back.
+
+    TOML has no null: a ``None`` value is left out, which reads back as the value under the file (the defaults
+    and ``base``, the command's preset). The TOML is read back here against those layers, and a config it would
+    not reproduce is a ConfigError that asks for ``--print-config json`` instead of a file that changes the run.
+    """
+    import json
+    import tempfile
+    from pathlib import Path
+
+    data = to_dict(config)
+    if fmt == "json":
+        return json.dumps(data, indent=2) + "\n"
+    if fmt != "toml":
+        raise ConfigError(f"--print-config: unknown format {fmt!r} (toml or json)")
+    text = f"# resolved configuration of {type(config).__name__}; read back with --config FILE.toml\n"
+    text += dumps_toml(data)
+    with tempfile.TemporaryDirectory() as tmp:  # the check reads it the way --config will
+        path = Path(tmp) / "config.toml"
+        path.write_text(text, encoding="utf-8")
+        under = to_dict(build_config(type(config), base=tuple(base)))
+        read_back = from_dict(type(config), _merge(under, load_file(path)))
+    if read_back != config:
+        from gencore.config import config_changes
+
+        changes = "; ".join(config_changes(data, to_dict(read_back)))
+        raise ConfigError(f"--print-config: TOML cannot hold this config ({changes}): use --print-config json")
+    return text
 
 
 def run_fit(fit: Callable[[], Any]) -> None:

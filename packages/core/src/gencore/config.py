@@ -1,4 +1,4 @@
-"""Dataclass configs: defaults in code, values from TOML/JSON files, ``--set key=value`` overrides.
+"""Dataclass configs: defaults in code, values from TOML/JSON/YAML files, ``--set key=value`` overrides.
 
 A config is a (possibly nested) dataclass. :func:`build_config` layers, in order: the dataclass defaults, a
 config file, ``--set`` overrides, then explicit CLI flags. Every value is checked against the field's type;
@@ -31,13 +31,19 @@ T = TypeVar("T")
 
 __all__ = [
     "build_config", "from_dict", "to_dict", "load_file", "load_run_config", "save_config", "parse_override",
-    "apply_overrides", "config_changes", "check_depth", "MAX_DEPTH", "MAX_SEED",
+    "apply_overrides", "config_changes", "check_depth", "dumps_toml", "MAX_DEPTH", "MAX_SEED", "MAX_NODES",
+    "SUFFIXES",
 ]  # fmt: skip
 
 #: Deepest nesting of tables and lists accepted in a config (the deepest real one has 3 levels).
 MAX_DEPTH = 32
 #: Seeds are used as torch seeds (64-bit) and offset per process and per step: keep them well inside.
 MAX_SEED = 2**62
+#: Most values (tables, lists and scalars, YAML aliases counted at every place they are used) a config file may
+#: hold: a few hundred in the largest real one; a YAML "billion laughs" of nested aliases is refused by this.
+MAX_NODES = 100_000
+#: The config file formats that ``--config`` reads.
+SUFFIXES = (".toml", ".json", ".yaml", ".yml")
 
 
 def check_depth(data: Any, where: str, limit: int = MAX_DEPTH) -> None:
@@ -67,29 +73,140 @@ def save_config(config: Any, path: str | Path) -> None:
 
 
 def load_file(path: str | Path) -> dict[str, Any]:
-    """Read a ``.toml`` or ``.json`` config file into a dict; malformed files raise ConfigError."""
+    """Read a ``.toml``, ``.json`` or ``.yaml``/``.yml`` config file into a dict; malformed files raise ConfigError.
+
+    YAML is read with PyYAML's ``safe_load`` (no Python objects); its aliases are counted at every place they are
+    used (:data:`MAX_NODES`), a self-referencing one is refused, and every table key must be a string.
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ConfigError(f"config file {path} must end in .toml, .json, .yaml or .yml")
     try:
         text = path.read_text(encoding="utf-8-sig")  # a byte-order mark (Windows editors) is not content
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
     try:
-        if path.suffix.lower() == ".toml":
+        if suffix == ".toml":
             data = tomllib.loads(text)
-        elif path.suffix.lower() == ".json":
+        elif suffix == ".json":
             data = json.loads(text)
         else:
-            raise ConfigError(f"config file {path} must end in .toml or .json")
+            data = _load_yaml(text, path)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"config file {path} is not valid {path.suffix[1:].upper()}: {exc}") from None
+        raise ConfigError(f"config file {path} is not valid {suffix[1:].upper()}: {exc}") from None
     except RecursionError:
         raise ConfigError(f"config file {path}: nested too deeply") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a table/object at the top level")
+    if suffix in (".yaml", ".yml"):
+        _check_yaml_tree(data, f"config file {path}")
     check_depth(data, f"config file {path}")
     return data
+
+
+def _load_yaml(text: str, path: Path) -> Any:
+    """``yaml.safe_load(text)``; a YAML error becomes one ConfigError line with its position."""
+    import yaml  # PyYAML: imported when a YAML file is read, so `--help` does not pay for it
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise ConfigError(f"config file {path} is not valid YAML: {problem}{where}") from None
+
+
+def _check_yaml_tree(data: Any, where: str) -> None:
+    """Refuse what YAML can build and a config cannot hold: non-string keys, an alias that contains itself, and
+    more than MAX_NODES values once aliases are expanded (each shared object is counted once per use, in time
+    linear in the distinct objects)."""
+    size: dict[int, int] = {}  # id -> expanded size of a finished container
+    active: set[int] = set()  # containers on the current path: seeing one again is a cycle
+    stack: list[tuple[Any, bool]] = [(data, False)]
+    while stack:
+        node, done = stack.pop()
+        if not isinstance(node, (dict, list)):
+            continue
+        children = list(node.values()) if isinstance(node, dict) else node
+        if done:
+            active.discard(id(node))
+            total = 1 + sum(size.get(id(c), 1) for c in children)
+            if total > MAX_NODES:
+                raise ConfigError(f"{where}: more than {MAX_NODES:,} values (with its YAML aliases expanded)")
+            size[id(node)] = total
+            continue
+        if id(node) in size:
+            continue
+        if id(node) in active:
+            raise ConfigError(f"{where}: a YAML alias refers to a table or list that contains it")
+        if isinstance(node, dict):
+            for key in node:
+                if not isinstance(key, str):
+                    raise ConfigError(f"{where}: table key {_short(key)} is not a string")
+        active.add(id(node))
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if isinstance(c, (dict, list)))
+
+
+_BARE_KEY = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+
+
+def _toml_key(key: str) -> str:
+    return key if key and set(key) <= _BARE_KEY else _toml_string(key)
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string: JSON's escapes are TOML's, except that TOML also wants DEL escaped."""
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def _toml_value(value: Any, key: str) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ConfigError(f"{key}: {value} cannot be written as a config value")
+        return repr(value)
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v, f"{key}[{i}]") for i, v in enumerate(value)) + "]"
+    if isinstance(value, Mapping):
+        items = [f"{_toml_key(k)} = {_toml_value(v, f'{key}.{k}')}" for k, v in value.items() if v is not None]
+        return "{" + ", ".join(items) + "}"
+    raise ConfigError(f"{key}: {_short(value)} cannot be written as TOML")
+
+
+def dumps_toml(data: Mapping[str, Any]) -> str:
+    """Write a nested dict (a config's :func:`to_dict`) as TOML that ``tomllib`` reads back to the same dict.
+
+    Sub-dicts become ``[section]`` tables; TOML has no null, so a ``None`` value is left out (as a comment line
+    ``# key = null``): reading the file back gives the key's value from the layers under the file instead.
+    """
+    lines: list[str] = []
+
+    def table(node: Mapping[str, Any], path: list[str]) -> None:
+        scalars = [(k, v) for k, v in node.items() if not isinstance(v, Mapping)]
+        tables = [(k, v) for k, v in node.items() if isinstance(v, Mapping)]
+        if path:
+            lines.extend(["", "[" + ".".join(_toml_key(p) for p in path) + "]"])
+        for key, value in scalars:
+            dotted = ".".join([*path, key])
+            if value is None:
+                lines.append(f"# {_toml_key(key)} = null")
+            else:
+                lines.append(f"{_toml_key(key)} = {_toml_value(value, dotted)}")
+        for key, value in tables:
+            table(value, [*path, key])
+
+    table(data, [])
+    return "\n".join(lines).lstrip("\n") + "\n"
 
 
 def load_run_config(cls: type[T], run_dir: str | Path) -> T:

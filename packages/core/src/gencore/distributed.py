@@ -22,6 +22,8 @@ import torch
 from accelerate import Accelerator
 from torch import nn
 
+from gencore.progress import progress
+
 __all__ = [
     "shard_chunks", "sharded_map", "broadcast_buffers", "replica_digest", "tree_digest", "REPLICATED",
     "is_launch_main",
@@ -63,6 +65,7 @@ def sharded_map(
     batch_size: int,
     *,
     seed: int | None = None,
+    desc: str | None = None,
 ) -> Output:
     """``fn(start, stop)`` over this rank's batches of ``range(n_items)``, gathered from all ranks, in order.
 
@@ -75,6 +78,8 @@ def sharded_map(
         seed: when given, each call runs with the torch RNG (CPU and the accelerator's device) seeded with
             ``seed + start`` and restored afterwards, so random draws in ``fn`` are reproducible and the same
             whatever the number of processes (the first batch gets ``seed`` itself).
+        desc: when given, a progress bar of that name counts rank 0's batches (:func:`gencore.progress.progress`:
+            only when stderr is a terminal).
 
     Returns:
         On every rank, the results of all ``n_items`` samples concatenated along the first dimension, on the CPU,
@@ -85,7 +90,10 @@ def sharded_map(
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator is not None else (0, 1)
     device = accelerator.device if accelerator is not None else torch.device("cpu")
     pieces = []
-    for start, stop in shard_chunks(n_items, batch_size, rank, world):
+    chunks = list(shard_chunks(n_items, batch_size, rank, world))
+    if desc is not None:
+        chunks = progress(chunks, total=len(chunks), desc=desc, disable=rank != 0, unit="batch")
+    for start, stop in chunks:
         with _seeded(seed, start, device):
             out = fn(start, stop)
         pieces.append((start, _per_sample_cpu(out, stop - start)))

@@ -12,6 +12,7 @@ then kept in the package. Type checkers and IDEs read the same names from an ``i
 
     __getattr__, __dir__ = lazy_exports(__name__, from_modules={"mypkg.model": ["Model"]})
     __all__ = ["Model"]
+    __version__ = package_version("mypkg", __file__)  # the version of pyproject.toml, stated nowhere else
 
 Standard library only.
 """
@@ -24,7 +25,35 @@ import types
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-__all__ = ["lazy_exports"]
+__all__ = ["lazy_exports", "package_version"]
+
+
+def package_version(distribution: str, init_file: str) -> str:
+    """The version of installed ``distribution`` (``importlib.metadata``), so ``pyproject.toml`` is its one source.
+
+    For a source tree that is not installed (``PYTHONPATH=packages/x/src``), the ``version`` of the
+    ``pyproject.toml`` two folders above the package (``src/<name>/__init__.py`` -> ``pyproject.toml``), read
+    only if its ``name`` is ``distribution``; else ``"0+unknown"``.
+    """
+    import importlib.metadata
+    from pathlib import Path
+
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    pyproject = Path(init_file).resolve().parents[2] / "pyproject.toml"
+    try:
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover - exercised on 3.10 only
+            import tomli as tomllib
+        project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
+    except (OSError, ValueError):
+        return "0+unknown"
+    if project.get("name") == distribution and isinstance(project.get("version"), str):
+        return project["version"]
+    return "0+unknown"
 
 
 class _LazyPackage(types.ModuleType):

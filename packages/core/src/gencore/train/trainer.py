@@ -650,14 +650,22 @@ class Trainer:
             self._sums[key] = self._sums.get(key, 0.0) + v
         self._count += 1
 
+    def _due(self, every_steps: int, every_epochs: int) -> bool:
+        """Whether a cadence falls on the current step: every N updates, or at the last update of every N-th
+        epoch (the epoch cadences run there, before the epoch counter ticks; a state saved after the tick, at
+        batch 0 of the next epoch, counts as that end too)."""
+        if every_steps and self.step % every_steps == 0:
+            return True
+        if not every_epochs:
+            return False
+        if self.batch_in_epoch + self.config.grad_accum_steps > len(self.sampler):
+            return (self.epoch + 1) % every_epochs == 0
+        return self.batch_in_epoch == 0 and self.step > 0 and self.epoch % every_epochs == 0
+
     def _after_step(self, bar: tqdm) -> str | None:
         cfg = self.config
-        # the last update of an epoch runs the epoch cadences (*_every_epochs) too, before the epoch counter ticks
         epoch_end = self.batch_in_epoch + cfg.grad_accum_steps > len(self.sampler)
-
-        def due(every_steps: int, every_epochs: int) -> bool:
-            by_steps = bool(every_steps) and self.step % every_steps == 0
-            return by_steps or (bool(every_epochs) and epoch_end and (self.epoch + 1) % every_epochs == 0)
+        due = self._due
 
         # Evaluation first, so that a step that both logs and evaluates gives one console line and one CSV row.
         eval_values, stop_early = None, False
@@ -773,9 +781,10 @@ class Trainer:
         if not stopped:
             if self.step % cfg.log_every and self._count:
                 self._log_train(_NullBar())
-            if self._evaluated_at != self.step:
+            # what a cadence did at this step is done, also when it was done before a resume
+            if self._evaluated_at != self.step and not self._due(cfg.eval_every, cfg.eval_every_epochs):
                 self.evaluate()
-            if self._sampled_at != self.step:
+            if self._sampled_at != self.step and not self._due(cfg.sample_every, cfg.sample_every_epochs):
                 self.write_samples()
         if self.last_checkpoint is None or self.last_checkpoint.name != f"step_{self.step:06d}":
             self.save_checkpoint()
