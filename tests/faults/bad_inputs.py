@@ -136,7 +136,13 @@ def build_configs(root: Path) -> None:
     _write(c / "syntax.json", '{"train": {"max_steps": 2,}')
     _write(c / "list.json", "[1, 2, 3]")
     _write(c / "bool_for_int.json", json.dumps({"train": {"log_every": True}}))
-    _write(c / "config.yaml", "train:\n  max_steps: 2\n")
+    _write(c / "config.ini", "[train]\nmax_steps = 2\n")
+    _write(c / "syntax.yaml", "train:\n  max_steps: [2\n")
+    _write(c / "list.yaml", "- train\n- 2\n")
+    _write(c / "deep.yaml", "train: " + "[" * 1000 + "]" * 1000 + "\n")
+    _write(c / "aliases.yaml", "l0: &l0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n"
+           + "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]\n" for i in range(1, 9)))
+    _write(c / "wrongtype.yaml", "train:\n  log_every: lots\n")
     _write(c / "deep.json", '{"train": ' + "[" * 1000 + "]" * 1000 + "}")
     _write(c / "deep.toml", "train = " + "[" * 1000 + "]" * 1000 + "\n")
     _write(c / "empty_name.toml", "")  # valid (empty) TOML: used with a bad --set so it still fails

@@ -2,13 +2,13 @@
 
 from typing import TYPE_CHECKING
 
-from gencore.lazy import lazy_exports
+from gencore.lazy import lazy_exports, package_version
 
 if TYPE_CHECKING:
     from dcgan_tutorial.config import DataConfig, GANConfig, ModelConfig, TipsConfig
     from dcgan_tutorial.model import DCGANDiscriminator, DCGANGenerator, FCDiscriminator, FCGenerator, build_models
 
-__version__ = "0.1.0"
+__version__ = package_version("dcgan-tutorial", __file__)  # pyproject.toml's version
 
 __all__ = [
     "DCGANDiscriminator",

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gencore.checkpoint import PretrainedMixin
+from gencore.progress import progress
 from gencore.seeding import local_rng
 
 
@@ -89,7 +90,7 @@ def train_feature_net(
         net = FeatureNet(config)
         opt = torch.optim.Adam(net.parameters(), 2e-3)
         net.train()
-        for _ in range(steps):
+        for _ in progress(range(steps), total=steps, desc="feature network"):
             idx = torch.randint(0, len(images), (64,), generator=gen)
             x, y = images[idx], labels[idx]
             if rotation:

@@ -23,6 +23,7 @@ from gencore.distributed import is_launch_main, sharded_map
 from gencore.losses import d_loss, g_loss, gradient_penalty
 from gencore.memory import require_batch_memory, require_memory, require_model_memory, tensor_bytes
 from gencore.nn import evaluating
+from gencore.progress import progress
 from gencore.sampling import sampling_model
 from gencore.train import FitResult, StepContext, Trainer, seed_everything
 
@@ -92,7 +93,8 @@ def generate(generator: nn.Module, n: int, seed: int, device: torch.device | str
     """``n`` images in [-1, 1] from fixed noise (``seed``), generator in eval mode, restored afterwards."""
     z = torch.randn(n, generator.config.nz, generator=torch.Generator().manual_seed(seed)).to(device)
     with evaluating(generator):
-        return torch.cat([generator(chunk) for chunk in z.split(256)])
+        chunks = z.split(256)
+        return torch.cat([generator(chunk) for chunk in progress(chunks, total=len(chunks), desc="generate")])
 
 
 @torch.no_grad()

@@ -2,7 +2,7 @@
 
 from typing import TYPE_CHECKING
 
-from gencore.lazy import lazy_exports
+from gencore.lazy import lazy_exports, package_version
 
 if TYPE_CHECKING:
     from ganwriting_music.config import (
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     )
     from ganwriting_music.model import Discriminator, Generator, Networks, Recognizer, StyleEncoder, SymbolClassifier
 
-__version__ = "0.1.0"
+__version__ = package_version("ganwriting-music", __file__)  # pyproject.toml's version
 
 __all__ = [
     "CLASSES",

@@ -216,7 +216,7 @@ def clean(source: str, output: str, size: int, binarize: bool, min_ink: float, c
 
 @main.command(context_settings={"ignore_unknown_options": False})
 @click.argument("start_epoch", required=False, default="0")
-@training_options("runs/ganwriting-music")
+@training_options("runs/ganwriting-music", exclude=("eval_every",))  # its own, in epochs
 @click.option(
     "--preset",
     type=click.Choice(["original", "cpu"]),

@@ -4,7 +4,7 @@ The defaults are the original project's values (128×128 grey images, batch 92, 
 1e-4, lr_rec 1e-5, recognizer weight 2.5 with label smoothing 0.1, gradient penalty 0.3). ``PRESETS["cpu"]`` is
 the small configuration that trains on a CPU thread in about 40 minutes at 64×64, 30 epochs (the README's budget;
 ``make demo`` stops it at 10 epochs).
-Everything is a config key: ``--set optim.lr_gen=2e-4``, or a TOML/JSON file with ``--config``.
+Everything is a config key: ``--set optim.lr_gen=2e-4``, or a TOML/JSON/YAML file with ``--config``.
 """
 
 from __future__ import annotations

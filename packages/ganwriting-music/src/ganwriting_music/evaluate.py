@@ -28,6 +28,7 @@ from gencore.data import IMAGE_EXTENSIONS, load_image
 from gencore.errors import DataError
 from gencore.metrics import frechet_distance
 from gencore.paths import safe_join, safe_name
+from gencore.progress import progress
 from gencore.results import write_json
 from gencore.seeding import local_rng
 
@@ -119,7 +120,7 @@ def train_classifier(
         opt = torch.optim.Adam(model.parameters(), lr=lr)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
         model.train()
-        for _ in range(steps):
+        for _ in progress(range(steps), total=steps, desc="symbol classifier"):
             idx = torch.randint(len(images), (min(batch_size, len(images)),), generator=gen)
             x = images[idx]
             # small random shifts, so the classifier does not key on exact positions

@@ -2,7 +2,7 @@
 
 from typing import TYPE_CHECKING
 
-from gencore.lazy import lazy_exports
+from gencore.lazy import lazy_exports, package_version
 
 if TYPE_CHECKING:
     from hvae_captcha.config import (
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     )
     from hvae_captcha.model import HVAE, parameter_table
 
-__version__ = "0.1.0"
+__version__ = package_version("hvae-captcha", __file__)  # pyproject.toml's version
 
 __all__ = [
     "HVAE",

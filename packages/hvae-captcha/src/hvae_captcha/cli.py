@@ -326,7 +326,7 @@ def evaluate(run: str, iw_samples: int, num: int, source: str | None, batch_size
         raise ConfigError("--text-accuracy needs a model trained with --conditioned")
     config, data = runs.held_out(run, source, num)
     torch.manual_seed(seed)
-    metrics: dict[str, Any] = evaluate_model(model, data, iw_samples, batch_size)
+    metrics: dict[str, Any] = evaluate_model(model, data, iw_samples, batch_size, desc="evaluate")
     if model.config.conditioned:
         from hvae_captcha.evaluate import unconditional_bound
 
@@ -353,7 +353,8 @@ def evaluate(run: str, iw_samples: int, num: int, source: str | None, batch_size
 @_preset_option
 @_conditioned_option
 @_layer_options
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None, help="TOML or JSON config.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+              help="TOML, JSON or YAML config.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override one config value.")
 @click.option("--quiet", is_flag=True, help="Only the per-block summary and the parameter count.")
 def inspect_config(preset: str | None, conditioned: bool | None, outer: str | None, inner: str | None,

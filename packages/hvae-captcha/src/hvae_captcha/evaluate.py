@@ -22,6 +22,7 @@ from accelerate import Accelerator
 from gencore.distributed import sharded_map
 from gencore.metrics import bits_per_dim, iw_elbo, psnr
 from gencore.nn import evaluating
+from gencore.progress import progress
 from hvae_captcha.data import CaptchaData, to_float
 from hvae_captcha.model import HVAE
 from hvae_captcha.reader import CaptchaReader, text_accuracy
@@ -40,13 +41,14 @@ def evaluate_model(
     *,
     accelerator: Accelerator | None = None,
     seed: int | None = None,
+    desc: str | None = None,
 ) -> dict[str, float]:
     """All figures of the module docstring over ``data`` (model in eval mode during the call).
 
     With ``accelerator`` the batches are split over its processes and the per-image figures gathered (call it on
     every process; each gets the same result). With ``seed`` each batch draws its posterior samples from
     ``seed + first index``, so the figures do not depend on the number of processes; without it they come from
-    the global torch RNG.
+    the global torch RNG. ``desc``: the name of a progress bar over the batches (shown on a terminal only).
     """
     dims = math.prod(data.images.shape[1:])
 
@@ -63,7 +65,7 @@ def evaluate_model(
         return out
 
     with evaluating(model):
-        got = sharded_map(accelerator, len(data.texts), per_image, batch_size, seed=seed)
+        got = sharded_map(accelerator, len(data.texts), per_image, batch_size, seed=seed, desc=desc)
     out = {
         "nll_bits_per_dim": bits_per_dim(got["iw"], dims),
         "elbo_bits_per_dim": bits_per_dim(got["elbo"], dims),
@@ -97,7 +99,8 @@ def unconditional_bound(
         raise ValueError("this model's text prior places the characters: these images have no recorded layout")
     if prior.width or conditional_nll is None:
         snapped = CaptchaData(data.images, data.texts, layouts)
-        nll = evaluate_model(model, snapped, k, batch_size, model.device, seed=seed)["nll_bits_per_dim"]
+        nll = evaluate_model(model, snapped, k, batch_size, model.device, seed=seed, desc="unconditional bound")
+        nll = nll["nll_bits_per_dim"]
     else:
         nll = conditional_nll
     log_p = [prior.log_prob(t, c) for t, c in zip(data.texts, layouts or [None] * len(data.texts))]
@@ -121,5 +124,5 @@ def sample_text_accuracy(
     with evaluating(model):
         images = torch.cat([model.sample(len(texts[i : i + batch_size]), texts[i : i + batch_size], temperature,
                                          layouts[i : i + batch_size] if layouts is not None else None)[0].cpu()
-                            for i in starts])  # fmt: skip
+                            for i in progress(starts, total=len(starts), desc="text samples")])  # fmt: skip
     return text_accuracy(reader, images, texts)

@@ -17,6 +17,7 @@ from torch import nn
 
 from gencore.checkpoint import PretrainedMixin
 from gencore.nn import evaluating
+from gencore.progress import progress
 from gencore.seeding import local_rng
 from hvae_captcha.config import ORIGINAL_VOCABULARY
 
@@ -87,7 +88,7 @@ def train_reader(
         warm = max(1, steps // 20)  # short warm-up, then a linear decay to zero (works for any number of steps)
         schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) * (1 - s / (steps + 1)))
         reader.train()
-        for _ in range(steps):
+        for _ in progress(range(steps), total=steps, desc="reader"):
             idx = torch.randint(len(images), (batch_size,), generator=generator)
             x = images[idx].float() / 255
             dx, dy = (int(v) for v in torch.randint(-4, 5, (1,), generator=generator).tolist() +

@@ -2,7 +2,7 @@
 
 from typing import TYPE_CHECKING
 
-from gencore.lazy import lazy_exports
+from gencore.lazy import lazy_exports, package_version
 
 if TYPE_CHECKING:
     from m1_hyperspectral.config import DataConfig, M1RunConfig, ModelConfig, SynthConfig
@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from m1_hyperspectral.model import M1, M1Config
     from m1_hyperspectral.synth import make_scene
 
-__version__ = "0.1.0"
+__version__ = package_version("m1-hyperspectral", __file__)  # pyproject.toml's version
 
 __all__ = [
     "DataConfig",

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from gencore.progress import progress as progress_bar
 from m1_hyperspectral.data import labeled_split
 
 
@@ -52,14 +53,15 @@ def compare(
 ) -> list[dict[str, float | int | str]]:
     """For every feature set and every N in ``per_class``: mean and std of OA/AA/kappa over ``repeats`` splits.
 
-    All feature sets use the same splits (seed + repeat), so the comparison is paired.
+    All feature sets use the same splits (seed + repeat), so the comparison is paired. ``progress`` receives
+    each finished row as a table line; the fits themselves show a bar on a terminal (:mod:`gencore.progress`).
     """
     rows: list[dict[str, float | int | str]] = []
     for n in per_class:
         splits = [labeled_split(labels, n, seed + r) for r in range(repeats)]
         for name, x in features.items():
             runs = []
-            for train, test in splits:
+            for train, test in progress_bar(splits, total=len(splits), desc=f"{name}, N={n}", unit="split"):
                 clf = make_classifier(classifier).fit(x[train], labels[train])
                 runs.append(scores(labels[test], clf.predict(x[test])))
             row: dict[str, float | int | str] = {"features": name, "labels_per_class": n, "repeats": repeats}

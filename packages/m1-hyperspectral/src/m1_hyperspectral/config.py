@@ -1,4 +1,4 @@
-"""Configuration of an m1-hyperspectral run. Every field is an option (``--set key=value`` or a TOML/JSON file)."""
+"""Configuration of an m1-hyperspectral run. Every field is an option (``--set key=value`` or a TOML/JSON/YAML file)."""
 
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ import torch
 
 from gencore.checkpoint import atomic_dir, atomic_file, check_output_dir, check_output_file
 from gencore.errors import DataError
+from gencore.progress import progress
 from m1_hyperspectral.data import Pixels
 from m1_hyperspectral.model import M1
 
@@ -31,7 +32,8 @@ def extract_features(model: M1, pixels: Pixels, seed: int = 0, batch: int = 8192
     device = next(model.parameters()).device
     gen = torch.Generator().manual_seed(seed)
     means, logvars, zs = [], [], []
-    for chunk in torch.from_numpy(pixels.spectra).split(batch):
+    chunks = torch.from_numpy(pixels.spectra).split(batch)
+    for chunk in progress(chunks, total=len(chunks), desc="encode pixels", unit="batch"):
         mean, logvar = model.encode(model.normalize(chunk.to(device)))
         eps = torch.randn(mean.shape, generator=gen).to(device)
         means.append(mean.cpu())

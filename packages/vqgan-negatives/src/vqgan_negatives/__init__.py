@@ -2,7 +2,7 @@
 
 from typing import TYPE_CHECKING
 
-from gencore.lazy import lazy_exports
+from gencore.lazy import lazy_exports, package_version
 
 if TYPE_CHECKING:
     from vqgan_negatives.clean import CleanConfig, clean
@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from vqgan_negatives.sample import conditioning_images, generate, load_pipeline
     from vqgan_negatives.transformer import CondGPT
 
-__version__ = "0.1.0"
+__version__ = package_version("vqgan-negatives", __file__)  # pyproject.toml's version
 
 __all__ = [
     "CleanConfig", "CondGPT", "PatchDiscriminator", "PerlinParams", "TransformerRunConfig", "VQGANConfig",

@@ -28,6 +28,7 @@ from torch import nn
 from gencore.checkpoint import PretrainedMixin
 from gencore.data import image_to_tensor
 from gencore.nn import evaluating
+from gencore.progress import progress
 from gencore.seeding import local_rng
 from vqgan_negatives.config import RenderConfig
 from vqgan_negatives.data import PerlinParams, gaussian_images, perlin_images, render_molecules, smiles_list
@@ -144,7 +145,7 @@ def train_classifier(
         model = MoleculeClassifier(ClassifierConfig(in_channels=positives.shape[1]))
         opt = torch.optim.Adam(model.parameters(), 1e-3)
         half = batch_size // 2
-        for _ in range(steps):
+        for _ in progress(range(steps), total=steps, desc="molecule classifier"):
             pos = positives[torch.randint(0, len(positives), (half,), generator=gen)]
             neg = negatives[torch.randint(0, len(negatives), (half,), generator=gen)]
             x = torch.cat([pos, neg])

@@ -17,6 +17,7 @@ import torch
 from gencore.checkpoint import atomic_dir
 from gencore.errors import ConfigError
 from gencore.metrics import kernel_inception_distance
+from gencore.progress import Counter
 from vqgan_negatives.clean import CleanConfig, average_hash, clean, ink_fraction, isolated_fraction
 from vqgan_negatives.data import PerlinParams, save_tensor_image
 from vqgan_negatives.perceptual import RandomFeatureLoss, _normalize_channels, _to_rgb
@@ -152,13 +153,13 @@ def make_negatives(
     counts: dict[str, int] = {}
     kept_images: list[torch.Tensor] = []
     kept_hashes = torch.zeros(0, 256, dtype=torch.bool)
-    with atomic_dir(out_dir, overwrite=overwrite, producer=PRODUCER) as tmp:
+    with atomic_dir(out_dir, overwrite=overwrite, producer=PRODUCER) as tmp, Counter(n, "kept images") as bar:
         for round_ in range(max_rounds):
             missing = n - len(kept_images)
             if missing <= 0:
                 break
             size = min(batch_size, max(8, math.ceil(missing * 1.5)))
-            first = len(rows)
+            first, first_kept = len(rows), len(kept_images)
             params = PerlinParams(**{**asdict(perlin), "seed": perlin.seed + first})
             cond = conditioning_images("perlin", size, res, ch, params)
             batch_seed = seed * 100_003 + round_
@@ -185,6 +186,7 @@ def make_negatives(
                     "temperature": temperature, "top_k": top_k, "ink": round(float(ink[j]), 4),
                     "isolated": round(float(iso[j]), 4),
                 })  # fmt: skip
+            bar.update(min(n, len(kept_images)) - min(n, first_kept))
             log(f"round {round_ + 1}: generated {len(rows)}, kept {len(kept_images)}/{n} ({counts})")
         if len(kept_images) < n:
             raise ConfigError(
