@@ -35,7 +35,7 @@ class TrainConfig:
     early_stop_mode: Literal["min", "max"] = "min"
     patience: int = 0  # stop after this many evaluations without improvement (0: never)
     tensorboard: bool = True  # also log to TensorBoard when it is installed
-    progress_bar: bool = True
+    progress_bar: bool = True  # a tqdm bar on the main process when stderr is a terminal (GENCORE_PROGRESS=0: never)
     cpu: bool = False  # train on CPU even when an accelerator is present
     check_finite: bool = True  # refuse to apply a NaN/inf loss (costs one device sync per update)
 

@@ -53,6 +53,7 @@ from gencore.checkpoint import (
 from gencore.config import config_changes
 from gencore.distributed import broadcast_buffers, replica_digest
 from gencore.errors import CheckpointError, ConfigError, NonFiniteLossError, RunLockedError
+from gencore.progress import progress_enabled
 from gencore.train.config import TrainConfig
 from gencore.train.ema import EMA
 from gencore.train.hooks import ExportHook, TrainerHook
@@ -574,7 +575,10 @@ class Trainer:
         reason = "max_steps" if self.step >= cfg.max_steps else None
         if reason is None and cfg.patience and self.bad_evals >= cfg.patience:
             reason = "early_stop"  # resuming a run that already stopped early does not train it further
-        bar = tqdm(total=self.total_steps, initial=self.step, disable=not (self.is_main and cfg.progress_bar),
+        # the bar only on a terminal: in a Slurm log or a pipe its carriage returns are noise (the console lines
+        # every log_every updates stay)
+        shown = self.is_main and cfg.progress_bar and progress_enabled()
+        bar = tqdm(total=self.total_steps, initial=self.step, disable=not shown,
                    dynamic_ncols=True, desc="train")  # fmt: skip
         ctx = StepContext(self)
         try:
