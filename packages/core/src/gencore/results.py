@@ -1,4 +1,4 @@
-"""Result files of a command (evaluation.json, a study's summary): written whole or not at all.
+"""JSON files of runs and commands: results written whole or not at all, run files read with one-line errors.
 
 :func:`write_json` serialises first, then writes through a temporary file beside the destination that is fsynced
 and renamed into place (:func:`gencore.fileio.atomic_write_text`), so a crash, a full disk or a value JSON cannot
@@ -11,9 +11,25 @@ import json
 from pathlib import Path
 from typing import Any
 
+from gencore.errors import CheckpointError, GencoreError
 from gencore.fileio import atomic_write_text
 
-__all__ = ["write_json"]
+__all__ = ["write_json", "read_json"]
+
+
+def read_json(path: str | Path, error: type[GencoreError] = CheckpointError) -> dict[str, Any]:
+    """The JSON object in ``path`` (a byte-order mark is fine); a missing, unreadable or non-object file raises
+    ``error`` with one line naming it."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except RecursionError:
+        raise error(f"{path} is nested too deeply") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise error(f"{path} is unreadable or not JSON ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise error(f"{path} does not hold a JSON object")
+    return data
 
 
 def write_json(path: str | Path, data: Any, *, indent: int | None = 2, sort_keys: bool = False) -> Path:

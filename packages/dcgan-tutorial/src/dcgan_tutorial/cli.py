@@ -17,7 +17,7 @@ import click
 
 from gencore.cli import FINITE, SEED, Group, config_from_options, run_fit, training_options
 from gencore.errors import CheckpointError, ConfigError
-from gencore.results import write_json
+from gencore.results import read_json, write_json
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -93,17 +93,6 @@ def train(**options: Any) -> None:
     run_fit(lambda: run_training(config, resume))
 
 
-def _read_json(path: Path) -> dict:
-    """A run's JSON file, or a one-line error naming it."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))  # a byte-order mark is fine
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise CheckpointError(f"{path} is unreadable or not JSON ({str(exc).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path} does not hold a JSON object")
-    return data
-
-
 def _generator(path: str):
     from dcgan_tutorial.model import DCGANGenerator, FCGenerator
 
@@ -113,7 +102,7 @@ def _generator(path: str):
     config_file = directory / "config.json"
     if not config_file.is_file():
         raise CheckpointError(f"no generator in {path} (expected RUN_DIR or RUN_DIR/model/generator)")
-    kind = _read_json(config_file).get("kind", "dcgan")
+    kind = read_json(config_file).get("kind", "dcgan")
     return (FCGenerator if kind == "fc" else DCGANGenerator).from_pretrained(directory)
 
 
@@ -159,7 +148,7 @@ def evaluate(run: str, num: int, output: str | None) -> None:
     run_dir = Path(run)
     if not (run_dir / "config.json").is_file():
         raise ConfigError(f"{run} is not a run directory (no config.json)")
-    config = from_dict(GANConfig, _read_json(run_dir / "config.json"))
+    config = from_dict(GANConfig, read_json(run_dir / "config.json"))
     train_set, holdout = prepare_data(config)
     net = load_or_train_feature_net(run_dir, train_set, config, save=True)
     generator = _generator(run)

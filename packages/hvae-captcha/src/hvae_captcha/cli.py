@@ -17,7 +17,7 @@ import click
 
 from gencore.cli import FINITE, SEED, Group, config_from_options, run_fit, training_options
 from gencore.errors import ConfigError
-from gencore.results import write_json
+from gencore.results import read_json, write_json
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -86,7 +86,7 @@ def _default_conditioned(preset: str, options: dict[str, Any]) -> bool | None:
     if resume:
         run = Path(options.get("output_dir") or DEFAULT_RUN_DIR) if resume == "auto" else Path(resume).parent.parent
         if (run / "config.json").is_file():
-            return bool(_read_json(run / "config.json").get("model", {}).get("conditioned", False))
+            return bool(read_json(run / "config.json").get("model", {}).get("conditioned", False))
     said = any(o.split("=", 1)[0].strip() == "model.conditioned" for o in options.get("overrides", ()))
     if options.get("config_file"):
         said = said or "conditioned" in load_file(options["config_file"]).get("model", {})
@@ -190,12 +190,6 @@ def train(**options: Any) -> None:
 
 
 # --- using a trained model -------------------------------------------------------------------------------------
-
-
-def _read_json(path: Path) -> dict:
-    from hvae_captcha.runs import read_json
-
-    return read_json(path)
 
 
 def _grid_columns(width: int, height: int) -> int:

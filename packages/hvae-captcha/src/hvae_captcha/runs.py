@@ -7,7 +7,6 @@ Every function raises a one-line CheckpointError/ConfigError for a missing or br
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +15,7 @@ import torch
 
 from gencore.config import from_dict
 from gencore.errors import CheckpointError, ConfigError
+from gencore.results import read_json
 from hvae_captcha.config import DataConfig, HVAEConfig
 from hvae_captcha.data import CaptchaData, draw_layouts, load_data
 from hvae_captcha.evaluate import evaluate_model, sample_text_accuracy
@@ -24,18 +24,7 @@ from hvae_captcha.reader import CaptchaReader, ReaderConfig, text_accuracy, trai
 from hvae_captcha.textprior import FILE_NAME, TextPrior
 from hvae_captcha.train import fit_text_prior, prepare_data
 
-__all__ = ["read_json", "load_model", "run_config", "sampling_layouts", "text_prior", "held_out", "reader_metrics"]
-
-
-def read_json(path: Path) -> dict:
-    """A JSON object from ``path`` (BOM allowed); anything else is a one-line CheckpointError."""
-    try:
-        value = json.loads(path.read_text(encoding="utf-8-sig"))  # a byte-order mark is fine
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise CheckpointError(f"{path} is unreadable or not JSON ({str(exc).splitlines()[0]})") from None
-    if not isinstance(value, dict):
-        raise CheckpointError(f"{path} does not hold a JSON object")
-    return value
+__all__ = ["load_model", "run_config", "sampling_layouts", "text_prior", "held_out", "reader_metrics"]
 
 
 def load_model(run: str | Path) -> HVAE:
