@@ -76,3 +76,20 @@ def test_bad_architectures_are_refused():
         M1Config(likelihood="poisson")
     with pytest.raises(ValueError, match="activation"):
         M1Config(activation="gelu")
+
+
+def test_classification_scores_are_the_hand_computed_ones():
+    """OA, AA and kappa by scikit-learn equal the textbook formulas (a worked example with 3 classes)."""
+    import numpy as np
+
+    from m1_hyperspectral.classify import scores
+
+    y_true = np.array([1, 1, 1, 1, 2, 2, 3, 3, 3, 3])
+    y_pred = np.array([1, 1, 2, 1, 2, 3, 3, 3, 1, 3])
+    oa = 7 / 10
+    aa = (3 / 4 + 1 / 2 + 3 / 4) / 3
+    chance = (0.4 * 0.4) + (0.2 * 0.2) + (0.4 * 0.4)  # true and predicted class shares
+    got = scores(y_true, y_pred)
+    assert np.isclose(got["oa"], oa) and np.isclose(got["aa"], aa)
+    assert np.isclose(got["kappa"], (oa - chance) / (1 - chance))
+    assert scores(np.array([2, 2]), np.array([2, 2])) == {"oa": 1.0, "aa": 1.0, "kappa": 1.0}
