@@ -175,3 +175,28 @@ def test_unknown_early_stop_metric_is_a_config_error(tmp_path):
     )
     assert result.exit_code == 2
     assert "early_stop_metric 'nope' is not among the evaluation metrics" in result.output
+
+
+def test_an_alias_runs_the_command_hidden_and_says_its_new_name():
+    import click
+    from click.testing import CliRunner
+
+    from gencore.cli import Group, add_alias
+
+    @click.group(cls=Group)
+    def cli() -> None:
+        """A group."""
+
+    @cli.command("render")
+    @click.argument("n", type=int)
+    def render(n: int) -> None:
+        """Render N things."""
+        click.echo(f"rendered {n}")
+
+    add_alias(cli, render, "make", "render")
+    listed = CliRunner().invoke(cli, ["--help"]).output
+    assert "render" in listed and "make" not in listed
+    result = CliRunner().invoke(cli, ["make", "3"])
+    assert result.exit_code == 0 and "rendered 3" in result.stdout
+    assert "note: 'make' is an older name of 'render'" in result.stderr
+    assert CliRunner().invoke(cli, ["render", "2"]).stderr == ""

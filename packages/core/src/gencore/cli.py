@@ -25,8 +25,8 @@ from gencore.config import MAX_SEED, _merge, build_config, dumps_toml, from_dict
 from gencore.errors import CheckpointError, ConfigError, GencoreError
 
 __all__ = [
-    "Command", "Group", "training_options", "config_from_options", "print_config", "run_fit", "main", "SEED",
-    "FINITE", "TRAIN_FLAGS",
+    "Command", "Group", "add_alias", "training_options", "config_from_options", "print_config", "run_fit", "main",
+    "SEED", "FINITE", "TRAIN_FLAGS",
 ]  # fmt: skip
 
 
@@ -112,6 +112,23 @@ class Group(click.Group):
 
     command_class = Command
     group_class = type  # nested groups are Groups too
+
+
+def add_alias(group: click.Group, command: click.Command, name: str, canonical: str) -> None:
+    """Keep an older command name working without listing it twice in ``--help``: ``name`` runs ``command``
+    (hidden), after a one-line note on stderr that it is now ``canonical``."""
+    import copy
+
+    alias = copy.copy(command)
+    alias.name, alias.hidden = name, True
+    run = command.callback
+
+    def noted(*args: Any, **kwargs: Any) -> Any:
+        click.echo(f"note: '{name}' is an older name of '{canonical}'", err=True)
+        return run(*args, **kwargs) if run is not None else None
+
+    alias.callback = noted
+    group.add_command(alias, name)
 
 
 def training_options(

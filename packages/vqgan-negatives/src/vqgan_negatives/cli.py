@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from gencore.cli import FINITE, SEED, Group, config_from_options, run_fit, training_options
+from gencore.cli import FINITE, SEED, Group, add_alias, config_from_options, run_fit, training_options
 from gencore.errors import ConfigError, DataError
 from gencore.results import write_json
 
@@ -94,7 +94,7 @@ def data_render(output: str, num: int, size: int, seed: int, **options: Any) -> 
     click.echo(f"wrote {num} molecule images and index.csv to {out}")
 
 
-data.add_command(data_render, "make")
+add_alias(data, data_render, "make", "data render")
 
 
 @main.command("noise")
@@ -118,7 +118,7 @@ def noise(output: str, num: int, size: int, kind: str, **options: Any) -> None:
     click.echo(f"wrote {num} {kind} images and grid.png to {out}")
 
 
-data.add_command(noise, "perlin")
+add_alias(data, noise, "perlin", "noise")
 
 
 # --- training --------------------------------------------------------------------------------------------------
@@ -165,7 +165,7 @@ def train_vqgan(**options: Any) -> None:
     run_fit(lambda: run_training(config, resume))
 
 
-main.add_command(train_vqgan, "train")
+add_alias(main, train_vqgan, "train", "train-vqgan")
 
 
 @main.command("train-transformer")
@@ -234,7 +234,7 @@ def sample(run: str, condition: str, num: int, output: str, save_dir: str | None
     click.echo(f"wrote {output}" + (f" and {num} images to {save_dir}" if save_dir else ""))
 
 
-main.add_command(sample, "generate")
+add_alias(main, sample, "generate", "sample")
 
 
 def _real_images(source: str, pipe, num: int, seed: int):
@@ -347,7 +347,7 @@ def make_negatives(run: str, num: int, output: str, batch_size: int, overwrite: 
     click.echo(f"wrote {num} images, manifest.csv and preview.png to {output} (rejected: {rejected or 'none'})")
 
 
-main.add_command(make_negatives, "sample-clean")
+add_alias(main, make_negatives, "sample-clean", "make-negatives")
 
 
 @main.command("classifier-study")
