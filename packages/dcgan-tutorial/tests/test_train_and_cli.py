@@ -79,6 +79,12 @@ def test_cli_train_sample_evaluate_round_trip(tmp_path):
     assert result.exit_code == 0, result.output
     figures = json.loads((run / "eval" / "evaluation.json").read_text())
     assert figures["fd"] > 0 and figures["fd_floor"] >= 0 and figures["generated"] == 32
+    # the batch size changes how the images are made, not which: the same figures
+    other = ["evaluate", str(run), "-n", "32", "--batch-size", "5", "-o", str(tmp_path / "e")]
+    result = CliRunner().invoke(main, other)
+    assert result.exit_code == 0, result.output
+    again = json.loads((tmp_path / "e" / "evaluation.json").read_text())
+    assert again["fd"] == figures["fd"] and again["seed"] == 1
 
 
 def test_fc_model_trains_from_the_cli(tmp_path):

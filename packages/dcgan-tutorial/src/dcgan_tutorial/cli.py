@@ -137,7 +137,10 @@ def sample(run: str, num: int, seed: int, output: str) -> None:
     default=None,
     help="Where to write evaluation.json and the sample grid [default: RUN/eval].",
 )
-def evaluate(run: str, num: int, output: str | None) -> None:
+@click.option("--seed", type=SEED, default=1, show_default=True, help="Seed of the generated images' noise.")
+@click.option("--batch-size", type=click.IntRange(1, 65536), default=256, show_default=True,
+              help="Images per generator call (the figures do not depend on it).")  # fmt: skip
+def evaluate(run: str, num: int, output: str | None, seed: int, batch_size: int) -> None:
     """Fréchet distance and KID of RUN's generator against held-out real images, with the real-vs-real floor."""
     from dcgan_tutorial.config import GANConfig
     from dcgan_tutorial.diagnostics import image_diagnostics, real_floor
@@ -152,12 +155,12 @@ def evaluate(run: str, num: int, output: str | None) -> None:
     train_set, holdout = prepare_data(config)
     net = load_or_train_feature_net(run_dir, train_set, config, save=True)
     generator = _generator(run)
-    fake = generate(generator, num, seed=1)
+    fake = generate(generator, num, seed=seed, batch_size=batch_size)
     real = holdout.images[:num]
     metrics = {**image_diagnostics(net, fake, real, len(train_set.classes)),
                **real_floor(net, train_set.images[: len(real)], real)}  # fmt: skip
     metrics["fd_over_floor"] = metrics["fd"] / max(metrics["fd_floor"], 1e-12)
-    metrics.update({"generated": num, "held_out_real": len(real), "data": config.data.source})
+    metrics.update({"generated": num, "held_out_real": len(real), "data": config.data.source, "seed": seed})
     out = Path(output) if output else run_dir / "eval"
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "evaluation.json", metrics)

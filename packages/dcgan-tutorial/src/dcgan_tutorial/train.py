@@ -89,11 +89,14 @@ def generator_for_sampling(trainer: Trainer) -> nn.Module:
 
 
 @torch.no_grad()
-def generate(generator: nn.Module, n: int, seed: int, device: torch.device | str = "cpu") -> torch.Tensor:
-    """``n`` images in [-1, 1] from fixed noise (``seed``), generator in eval mode, restored afterwards."""
+def generate(
+    generator: nn.Module, n: int, seed: int, device: torch.device | str = "cpu", batch_size: int = 256
+) -> torch.Tensor:
+    """``n`` images in [-1, 1] from fixed noise (``seed``), ``batch_size`` per generator call, generator in eval
+    mode, restored afterwards (the images do not depend on ``batch_size``)."""
     z = torch.randn(n, generator.config.nz, generator=torch.Generator().manual_seed(seed)).to(device)
     with evaluating(generator):
-        chunks = z.split(256)
+        chunks = z.split(batch_size)
         return torch.cat([generator(chunk) for chunk in progress(chunks, total=len(chunks), desc="generate")])
 
 
