@@ -27,9 +27,8 @@ def test_preemption_signal_saves_and_exits_for_requeue(tmp_path, name, signum):
 
 
 
-# (package, K-th checkpoint write that the two signals hit): past the first checkpoint in every package
-SAVE = [("gencore", 3), ("dcgan-tutorial", 3), ("hvae-captcha", 3), ("m1-hyperspectral", 3),
-        ("vqgan-negatives", 2), ("ganwriting-music", 2)]  # fmt: skip
+# (package, K-th checkpoint write that the two signals hit): the second, past the first checkpoint in every job
+SAVE = [(name, 2) for name in JOBS]
 
 
 @pytest.mark.slow
