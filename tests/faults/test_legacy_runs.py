@@ -1,6 +1,7 @@
-"""Runs saved by an earlier layout (commit 99d0c99: ganwriting's EpochTrainer, m1's best model kept through an
-attribute of the Trainer) resume with today's hooks and end bit-for-bit where an unbroken run of today's code
-ends (fixtures in legacy_runs/, see its README)."""
+"""Runs saved by earlier layouts resume with today's code and end bit-for-bit where an unbroken run of today's
+code ends (fixtures in legacy_runs/, see its README): commit 99d0c99 (ganwriting's EpochTrainer, m1's best model
+kept through an attribute of the Trainer) and commit a502ac7 (dcgan, hvae, vqgan: the config keys before the
+shared vocabulary of options)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ NAMES = sorted(p.name for p in LEGACY.iterdir() if p.is_dir())
 
 
 def test_fixtures_are_there():
-    assert NAMES == ["ganwriting-music", "m1-hyperspectral"]
+    assert NAMES == ["dcgan-tutorial", "ganwriting-music", "hvae-captcha", "m1-hyperspectral", "vqgan-negatives"]
 
 
 @pytest.mark.slow
