@@ -36,7 +36,7 @@ demo: $(STAMP)
 		-o runs/vqgan-negatives-demo/synthetic_dataset --overwrite
 	$(VENV)/bin/vqgan-negatives classifier-study --negatives runs/vqgan-negatives-demo/synthetic_dataset --seeds 0 \
 		--n-train 400 --n-test 200 --steps 150 -o runs/vqgan-negatives-demo/study
-	$(VENV)/bin/ganwriting-music train auto --preset cpu --set epochs=10 --output-dir runs/ganwriting-music-demo
+	$(VENV)/bin/ganwriting-music train auto --preset cpu --epochs 10 --output-dir runs/ganwriting-music-demo
 	$(VENV)/bin/ganwriting-music generate runs/ganwriting-music-demo --class all --style-from font:Petaluma -n 40 \
 		-o runs/ganwriting-music-demo/petaluma.png
 	$(VENV)/bin/ganwriting-music evaluate runs/ganwriting-music-demo --classifier-steps 400

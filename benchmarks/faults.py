@@ -119,7 +119,7 @@ def reliability_trials(selected: dict[str, jobs.Job], root: Path) -> tuple[list[
         digest, _ = _reference(job, root / "reference")
         for fault, code, extra in SIGNAL_FAULTS:
             if job.name == "ganwriting-music" and extra:
-                extra = ("--set", "save_every_epochs=1000")  # it counts checkpoints in epochs
+                extra = ("--set", "train.checkpoint_every_epochs=1000")  # it counts checkpoints in epochs
             run_dir = root / f"{name}-{fault.replace(':', '_')}"
             trial = jobs.fault_trial(job, run_dir, fault, code, digest, extra=extra)
             faults.append({**asdict(trial), "ok": trial.ok})

@@ -321,8 +321,8 @@ def train_runs(root: Path) -> dict[str, Path]:
     dcgan_train(_config(GANConfig, tiny("dcgan"), runs["dcgan"], *few))
     hvae_train(_config(HVAEConfig, tiny("hvae"), runs["hvae"], *few))
     m1_train(_config(M1RunConfig, tiny("m1"), runs["m1"], *few))
-    gw_train(_config(GanwritingConfig, tiny("ganwriting"), runs["ganwriting"], "epochs=1", "eval_every_epochs=0"),
-             "0", None)  # fmt: skip
+    gw_train(_config(GanwritingConfig, tiny("ganwriting"), runs["ganwriting"], "train.max_epochs=1",
+                     "train.eval_every_epochs=0", "train.sample_every_epochs=0"), "0", None)  # fmt: skip
     small = ["data.num_images=16", "data.holdout_fraction=0.25", "train.max_steps=1", "train.checkpoint_every=1"]
     vq_train.run_training(_config(VQGANConfig, tiny("vqgan", "TINY_VQ"), runs["vqgan"], *small))
     vqgan = f"vqgan={str(runs['vqgan'])!r}"

@@ -36,7 +36,7 @@ class Job:
     args: tuple[str, ...]
     steps: int  # updates of the whole run
     extra: tuple[str, ...] = field(default=())
-    epochs: int | None = None  # an epoch-counted job (its length is ``epochs=N``, not ``--max-steps``)
+    epochs: int | None = None  # an epoch-counted job (its length is ``train.max_epochs=N``, not ``--max-steps``)
 
     def argv(self, run_dir: Path, *more: str) -> list[str]:
         """Arguments of the CLI (without the program name) for a run in ``run_dir``."""
@@ -44,12 +44,12 @@ class Job:
 
     def long(self) -> list[str]:
         """Arguments that make the run go on far longer than any test waits (it is stopped by a signal)."""
-        return ["--set", "epochs=100000"] if self.epochs is not None else ["--max-steps", "1000000"]
+        return ["--set", "train.max_epochs=100000"] if self.epochs is not None else ["--max-steps", "1000000"]
 
     def longer(self) -> list[str]:
         """Arguments that make the run a little longer than the job (one more epoch, two more updates)."""
         if self.epochs is not None:
-            return ["--set", f"epochs={self.epochs + 1}"]
+            return ["--set", f"train.max_epochs={self.epochs + 1}"]
         return ["--max-steps", str(self.steps + 2)]
 
 
@@ -61,7 +61,7 @@ def job_of(spec: PackageSpec) -> Job:
     if fault.epochs is None:  # a checkpoint every update, the last two kept
         length = [*_sets(["train.checkpoint_every=1", "train.keep_checkpoints=2"]), "--max-steps", str(fault.steps)]
     else:  # epoch-counted: its preset's checkpoint cadence; two kept, so that pruning is exercised too
-        length = _sets([f"epochs={fault.epochs}", "train.keep_checkpoints=2"])
+        length = _sets([f"train.max_epochs={fault.epochs}", "train.keep_checkpoints=2"])
     args = (*command.head(), *_sets(settings), *length)
     return Job(spec.name, spec.cli, args, fault.steps, command.resume_args(), fault.epochs)
 

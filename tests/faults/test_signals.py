@@ -53,7 +53,7 @@ def test_sigterm_during_the_final_evaluation_still_finishes_the_run(tmp_path, re
 
 
 # checkpoints only at the end (so a saved state proves the interrupt saved it); ganwriting counts in epochs
-RARE = {"ganwriting-music": ("--set", "save_every_epochs=1000")}
+RARE = {"ganwriting-music": ("--set", "train.checkpoint_every_epochs=1000")}
 
 
 @pytest.mark.slow

@@ -92,7 +92,7 @@ def test_layout_and_compile_flags_reach_the_run(tmp_path):
     ("args", "message"),
     [
         (["--set", "train.max_stpes=3"], "unknown config key train.max_stpes (did you mean train.max_steps?)"),
-        (["--set", "lr=fast"], "lr: expected a number, got 'fast'"),
+        (["--set", "optim.lr=fast"], "optim.lr: expected a number, got 'fast'"),
         (["--config", "/nonexistent/c.toml"], "config file not found: /nonexistent/c.toml"),
         (["--resume", "/nonexistent/ck"], "checkpoint not found: /nonexistent/ck"),
     ],

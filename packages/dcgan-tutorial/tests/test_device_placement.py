@@ -10,7 +10,7 @@ from gencore.devicecheck import check_device_placement
 
 @pytest.mark.parametrize("kind, loss", [("dcgan", "nonsaturating"), ("dcgan", "wgan-gp"), ("fc", "hinge")])
 def test_one_update_sampling_and_evaluation_stay_on_the_device(tmp_path, tiny_config, kind, loss):
-    tips = ["tips.instance_noise=0.1", "tips.ema_decay=0.9", "tips.real_label=0.9"]
+    tips = ["tips.instance_noise=0.1", "optim.ema_decay=0.9", "tips.real_label=0.9"]
     config = tiny_config(tmp_path, f"model.kind={kind!r}", f"tips.loss={loss!r}", *tips)
     report = check_device_placement(lambda: build_trainer(config))
     assert report["fit"] == "max_steps" and report["resumed_at"] == 3  # the loop, checkpoints, resume

@@ -24,7 +24,7 @@ from gencore.testing import assert_ranks_in_sync, launch_cpu_processes, read_met
 TINY = SPEC.preset("tiny")
 # 76 training images, batch 16 per rank: 2 updates per epoch; 64 generated images in batches of 24 -> rank 0
 # makes images 0-47, rank 1 images 48-63
-EXTRA = ["train.max_steps=4", "train.checkpoint_every=2", "train.eval_every=2", "eval_batch=24"]
+EXTRA = ["train.max_steps=4", "train.checkpoint_every=2", "train.eval_every=2", "eval.batch_size=24"]
 
 
 @pytest.mark.slow
@@ -49,7 +49,7 @@ def test_two_process_cpu_training(tmp_path, tiny_config):
     train_set, holdout = prepare_data(config)
     net = FeatureNet.from_pretrained(run / "feature_net").eval()
     generator = DCGANGenerator.from_pretrained(run / "model" / "generator")
-    f_fake, p_fake = generated_features(generator, net, config.eval_samples, seed=1, batch_size=config.eval_batch)
+    f_fake, p_fake = generated_features(generator, net, config.eval.samples, seed=1, batch_size=config.eval.batch_size)
     again = feature_diagnostics(net, f_fake, p_fake, net.predict(holdout.images)[0], len(train_set.classes))
     assert {"diversity", "fd", "kid"} <= set(again)
     for key, value in again.items():

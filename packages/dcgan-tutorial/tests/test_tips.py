@@ -31,7 +31,7 @@ def weights(module):
 
 
 def test_separate_learning_rates(tmp_path, tiny_config):
-    trainer = build_trainer(tiny_config(tmp_path, "tips.lr_g=1e-4", "tips.lr_d=4e-4"))
+    trainer = build_trainer(tiny_config(tmp_path, "optim.lr_g=1e-4", "optim.lr_d=4e-4"))
     assert trainer.optimizers["G"].param_groups[0]["lr"] == 1e-4
     assert trainer.optimizers["D"].param_groups[0]["lr"] == 4e-4
 
@@ -83,7 +83,7 @@ def test_every_loss_trains(tmp_path, tiny_config, loss):
 
 
 def test_ema_generator_is_used_for_samples_and_lags_behind(tmp_path, tiny_config):
-    trainer, _ = fit_recording(tiny_config(tmp_path, "tips.ema_decay=0.9"))
+    trainer, _ = fit_recording(tiny_config(tmp_path, "optim.ema_decay=0.9"))
     ema = generator_for_sampling(trainer)
     assert ema is trainer.ema["G"].shadow
     assert not torch.equal(weights(ema), weights(trainer.unwrap("G")))

@@ -27,9 +27,9 @@ TINY_CLI = [
     "--set",
     "data.num_images=96",
     "--set",
-    "eval_samples=64",
+    "eval.samples=64",
     "--set",
-    "feature_steps=20",
+    "eval.feature_steps=20",
     "--batch-size",
     "16",
     "--set",
@@ -44,7 +44,7 @@ TINY_CLI = [
 def test_resume_equals_an_unbroken_run(tmp_path, tiny_config):
     def make(run_dir, max_steps):
         return build_trainer(
-            tiny_config(run_dir, f"train.max_steps={max_steps}", "tips.ema_decay=0.9", "tips.instance_noise=0.1")
+            tiny_config(run_dir, f"train.max_steps={max_steps}", "optim.ema_decay=0.9", "tips.instance_noise=0.1")
         )
 
     assert_resume_exact(make, tmp_path, stop_at=3, total=6)

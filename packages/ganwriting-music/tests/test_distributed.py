@@ -18,7 +18,7 @@ from gencore.testing import assert_ranks_in_sync, launch_cpu_processes, read_met
 
 # 24 training images, batch 8 per rank, 2 ranks: 1 update per epoch. The 8 test images are evaluated in batches
 # of 3 -> rank 0 takes images 0-5, rank 1 images 6-7 (uneven, so a padded or repeated sample would show).
-EXTRA = ["train.batch_size=8", "eval_batch=3"]
+EXTRA = ["train.batch_size=8", "eval.batch_size=3"]
 
 
 @pytest.mark.slow
@@ -40,10 +40,10 @@ def test_two_process_cpu_training(tmp_path, tiny_cli, tiny_config):
     config = tiny_config(run, *EXTRA)
     train_set, test_set = prepare_data(config)
     nets = load_networks(run)
-    n = min(config.eval_samples, len(test_set))
+    n = min(config.eval.samples, len(test_set))
     refs, z, pick = eval_inputs(nets.gen, StyleDataset(train_set, config.model.k_refs), test_set, n,
                                 config.train.seed + 1)  # fmt: skip
     again = evaluate_generator(nets.gen, nets.rec, refs, test_set.labels[pick], z, test_set.floats(pick),
-                               batch_size=config.eval_batch)  # fmt: skip
+                               batch_size=config.eval.batch_size)  # fmt: skip
     for key, value in again.items():
         assert rows[-1][f"eval/{key}"] == f"{value:.6g}", key

@@ -84,7 +84,7 @@ def test_writer_pen_is_a_fixed_habit_per_font():
 
 
 def test_new_losses_are_logged_by_a_training_run(tmp_path, tiny_config):
-    config = tiny_config(tmp_path, "loss.w_ms=1.0", "loss.w_style=1.0", "loss.w_writer_gen=2.0", "epochs=1",
+    config = tiny_config(tmp_path, "loss.w_ms=1.0", "loss.w_style=1.0", "loss.w_writer_gen=2.0", "train.max_epochs=1",
                          "data.writer_pen=1.0", "model.template_skips=2")  # fmt: skip
     run_training(config, 0)
     rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
@@ -95,14 +95,14 @@ def test_ema_generator_is_what_the_run_saves(tmp_path, tiny_config):
     from ganwriting_music.train import load_networks
     from gencore.checkpoint import load_tree
 
-    run_training(tiny_config(tmp_path, "ema_decay=0.5", "epochs=1"), 0)
+    run_training(tiny_config(tmp_path, "optim.ema_decay=0.5", "train.max_epochs=1"), 0)
     tree = load_tree(tmp_path / "checkpoints" / "step_000003")
     saved = load_networks(tmp_path).gen.state_dict()
     shadow, live = tree["ema"]["G"], tree["models"]["G"]
     assert all(torch.equal(saved[k], shadow[k]) for k in shadow)  # model/ holds the averaged generator
     assert any(not torch.equal(shadow[k], live[k]) for k in shadow)  # which is not the last weights
     with pytest.raises(ConfigError, match="ema_decay"):
-        tiny_config(tmp_path, "ema_decay=1.0")
+        tiny_config(tmp_path, "optim.ema_decay=1.0")
 
 
 def test_style_writer_head_trains_the_style_encoder_to_name_the_writer(tmp_path, tiny_config):
@@ -111,7 +111,7 @@ def test_style_writer_head_trains_the_style_encoder_to_name_the_writer(tmp_path,
     refs, labels = torch.rand(2, 2, 1, 16, 16) * 2 - 1, torch.tensor([0, 1])
     images, logits = gen(refs, labels, writer_logits=True)
     assert images.shape == (2, 1, 16, 16) and logits.shape == (2, 1)
-    config = tiny_config(tmp_path, "model.style_writer_head=true", "loss.w_ms=1.0", "epochs=1")
+    config = tiny_config(tmp_path, "model.style_writer_head=true", "loss.w_ms=1.0", "train.max_epochs=1")
     run_training(config, 0)
     rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
     assert 0 <= float(rows[-1]["style_writer_acc"]) <= 1
@@ -127,7 +127,7 @@ def test_diff_augment_is_what_d_and_r_see_of_real_and_generated_images(tmp_path,
         return original(images, policy, translation, cutout, fill)
 
     monkeypatch.setattr(train_module, "diff_augment", counting)
-    run_training(tiny_config(tmp_path, "loss.diff_augment='translation,cutout'", "epochs=1"), 0)
+    run_training(tiny_config(tmp_path, "loss.diff_augment='translation,cutout'", "train.max_epochs=1"), 0)
     steps = 3
     # per update: D on real and on detached fakes, R on real, then D and R on the fakes G is trained through
     assert len(calls) == 5 * steps

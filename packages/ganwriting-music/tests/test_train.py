@@ -42,12 +42,12 @@ def test_generator_shapes_and_style_dependence(tiny_config):
 
 def test_start_epoch_resume_equals_an_unbroken_run(tmp_path, tiny_config):
     """`train 0` for 3 epochs == `train 0` for 1 epoch, then `train 1` up to epoch 3 (bitwise, on CPU)."""
-    full = tiny_config(tmp_path / "full", "epochs=3")
+    full = tiny_config(tmp_path / "full", "train.max_epochs=3")
     run_training(full, 0)
-    part = tiny_config(tmp_path / "part", "epochs=1")
+    part = tiny_config(tmp_path / "part", "train.max_epochs=1")
     run_training(part, 0)
     assert read_epochs(tmp_path / "part" / "checkpoints") == {"1": "step_000003"}
-    run_training(tiny_config(tmp_path / "part", "epochs=3"), 1)
+    run_training(tiny_config(tmp_path / "part", "train.max_epochs=3"), 1)
     names = read_epochs(tmp_path / "full" / "checkpoints")
     assert names == read_epochs(tmp_path / "part" / "checkpoints") and set(names) == {"1", "2", "3"}
     last = names["3"]
@@ -57,7 +57,7 @@ def test_start_epoch_resume_equals_an_unbroken_run(tmp_path, tiny_config):
     assert tree["trainer"]["step"] == 9 and tree["trainer"]["epoch"] == 2  # counters restored, not restarted
     assert tree["optimizers"]["D"]["param_groups"][0]["lr"] == 1e-3
     # `auto` picks the newest, and the model directory holds all three networks
-    trainer = build_trainer(tiny_config(tmp_path / "part", "epochs=3"))
+    trainer = build_trainer(tiny_config(tmp_path / "part", "train.max_epochs=3"))
     assert resolve_start(trainer, "auto").endswith(last)
     nets = Networks.from_pretrained(tmp_path / "part" / "model")
     assert nets.config.writers == ["Bravura", "Leipzig"] and nets.config.classes[1] == "gClef"
@@ -65,8 +65,8 @@ def test_start_epoch_resume_equals_an_unbroken_run(tmp_path, tiny_config):
 
 def test_losses_fall_on_a_fixed_tiny_batch(tmp_path, tiny_config):
     config = tiny_config(tmp_path, "data.samples_per_class=2", "data.test_fraction=0", "train.batch_size=16",
-                         "train.shuffle=false", "epochs=60", "save_every_epochs=60", "eval_every_epochs=0",
-                         "train.log_every=5")  # fmt: skip
+                         "train.shuffle=false", "train.max_epochs=60", "train.checkpoint_every_epochs=60",
+                         "train.eval_every_epochs=0", "train.sample_every_epochs=0", "train.log_every=5")  # fmt: skip
     result = run_training(config, 0)
     assert result.step == 60
     rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
@@ -79,8 +79,8 @@ def test_losses_fall_on_a_fixed_tiny_batch(tmp_path, tiny_config):
 
 def test_learning_rates_are_floats_and_defaults_are_the_originals():
     config = GanwritingConfig()
-    assert (config.optim.lr_dis, config.optim.lr_gen, config.optim.lr_rec) == (1e-5, 1e-4, 1e-5)
-    assert all(isinstance(v, float) for v in (config.optim.lr_dis, config.optim.lr_gen, config.optim.lr_rec))
+    assert (config.optim.lr_d, config.optim.lr_g, config.optim.lr_r) == (1e-5, 1e-4, 1e-5)
+    assert all(isinstance(v, float) for v in (config.optim.lr_d, config.optim.lr_g, config.optim.lr_r))
     assert (config.loss.w_rec, config.loss.label_smoothing, config.loss.w_gp) == (2.5, 0.1, 0.3)
     assert (config.data.image_size, config.train.batch_size) == (128, 92)
 
@@ -89,7 +89,7 @@ def test_cli_train_generate_export_evaluate_study(tmp_path, tiny_cli):
     run = tmp_path / "run"
     result = CliRunner().invoke(main, ["train", "0", "--output-dir", str(run), "--lr-gen", "2e-3", *tiny_cli])
     assert result.exit_code == 0, result.output
-    assert json.loads((run / "config.json").read_text())["optim"]["lr_gen"] == 0.002
+    assert json.loads((run / "config.json").read_text())["optim"]["lr_g"] == 0.002
     assert (run / "samples").is_dir() and (run / "losses.png").is_file()
     verify_dir(run / "model")
 
@@ -100,7 +100,7 @@ def test_cli_train_generate_export_evaluate_study(tmp_path, tiny_cli):
         result = CliRunner().invoke(main, [*args, "--output-dir", str(run), *tiny_cli])
         assert result.exit_code == 2 and message in result.output, result.output
         assert len(result.output.strip().splitlines()) == 1
-    result = CliRunner().invoke(main, ["train", "2", "--output-dir", str(run), *tiny_cli, "--set", "epochs=3"])
+    result = CliRunner().invoke(main, ["train", "2", "--output-dir", str(run), *tiny_cli, "--epochs", "3"])
     assert result.exit_code == 0 and "resuming" in result.output, result.output
 
     grid = tmp_path / "grid.png"
@@ -160,7 +160,7 @@ def test_cli_train_generate_export_evaluate_study(tmp_path, tiny_cli):
 
 def test_bad_options_are_one_line_errors(tmp_path, tiny_cli):
     for args, message in [
-        (["--set", "optim.lr_gen=-1.0"], "optim.lr_gen: a learning rate cannot be negative"),
+        (["--set", "optim.lr_g=-1.0"], "optim.lr_g: a learning rate cannot be negative"),
         (["--set", "data.image_size=20"], "multiple of 16"),
         (["--set", "data.fonts=['Arial']"], "unknown font 'Arial'"),
         (["--set", "loss.w_recc=1.0"], "did you mean loss.w_rec"),

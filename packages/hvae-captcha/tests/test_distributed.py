@@ -51,7 +51,7 @@ def test_two_process_cpu_training(tmp_path, tiny_cli):
     config = from_dict(HVAEConfig, json.loads((run / "config.json").read_text()))  # the default: text-aware
     assert config.model.conditioned
     _, holdout = prepare_data(config)
-    evaluated = holdout.subset(list(range(config.eval.num_images)))
+    evaluated = holdout.subset(list(range(config.eval.samples)))
     model = HVAE.from_pretrained(run / "model")
     again = evaluate_model(model, evaluated, config.eval.iw_samples, config.eval.batch_size,
                            seed=config.train.seed + 1)  # fmt: skip

@@ -197,7 +197,7 @@ def test_conditioned_training_rejects_texts_outside_the_vocabulary(tmp_path, tin
 
 def test_bad_options_are_one_line_errors(tmp_path, tiny_cli):
     for args, message in [
-        (["--set", "train.grad_clip=1.0"], "set optim.grad_clip"),
+        (["--set", "train.grad_clip=-1.0"], "grad_clip must be positive"),
         (["--set", "loss.objectiv='elbo'"], "unknown config key loss.objectiv"),
         (["--size", "abc"], "--size expects HxW"),
     ]:

@@ -21,7 +21,7 @@ from m1_hyperspectral.train import mean_elbo, prepare_data
 # the tiny preset of the package registry (what conftest builds too); EXTRA below overrides its steps and cadence
 TINY = SPEC.preset("tiny")
 # 16x16 pixels: about 25 validation pixels in batches of 4, so rank 0 takes 4 batches and rank 1 the other 3
-EXTRA = ["train.max_steps=10", "train.checkpoint_every=5", "eval_batch=4"]
+EXTRA = ["train.max_steps=10", "train.checkpoint_every=5", "eval.batch_size=4"]
 
 
 @pytest.mark.slow
@@ -48,5 +48,5 @@ def test_two_process_cpu_training(tmp_path, tiny_config):
     model.load_state_dict(trees[-1]["models"]["M1"])
     x_valid = model.normalize(torch.from_numpy(prep.pixels.spectra[prep.valid]))
     assert 20 < len(x_valid) < 32
-    again = mean_elbo(model, x_valid, config.train.seed, config.eval_batch)
+    again = mean_elbo(model, x_valid, config.train.seed, config.eval.batch_size)
     assert rows[-1]["eval/valid_ll"] == f"{again:.6g}"

@@ -139,7 +139,7 @@ def test_model_and_data_with_different_bands_is_a_clear_error(tmp_path, tiny_con
 def test_weight_prior_shrinks_the_weights(tmp_path, tiny_config):
     norms = {}
     for sd in (0.0, 0.05):
-        trainer = build_trainer(tiny_config(tmp_path / str(sd), f"weight_prior_sd={sd}", "train.max_steps=30"))
+        trainer = build_trainer(tiny_config(tmp_path / str(sd), f"optim.weight_prior_sd={sd}", "train.max_steps=30"))
         trainer.fit()
         norms[sd] = float(sum(p.pow(2).sum() for n, p in trainer.unwrap("M1").named_parameters() if "weight" in n))
     assert norms[0.05] < norms[0.0]

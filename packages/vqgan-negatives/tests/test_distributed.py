@@ -23,7 +23,7 @@ TINY_VQ = list(SPEC.preset("tiny", "train-vqgan"))
 # 32 training images, batch 8 per rank: 2 updates per epoch; the adversarial part starts at step 2 so both models
 # train on both ranks; 8 held-out images in batches of 3 -> rank 0 gets images 0-5, rank 1 images 6-7
 EXTRA_VQ = ["train.max_steps=4", "train.checkpoint_every=2", "train.eval_every=2", "loss.disc_start=2",
-            "eval_images=8", "eval_batch=3"]  # fmt: skip
+            "eval.samples=8", "eval.batch_size=3"]  # fmt: skip
 
 
 def sets(items: list[str]) -> list[str]:
@@ -48,15 +48,15 @@ def test_two_process_first_stage(tmp_path, tiny_vq_config):
 
     config = tiny_vq_config(run, *EXTRA_VQ)
     _, holdout = prepare_data(config)
-    again = evaluate_vq(VQModel.from_pretrained(run / "model" / "vqgan"), holdout[: config.eval_images],
-                        config.eval_batch)  # fmt: skip
+    again = evaluate_vq(VQModel.from_pretrained(run / "model" / "vqgan"), holdout[: config.eval.samples],
+                        config.eval.batch_size)  # fmt: skip
     for key in ("psnr", "l1", "usage", "perplexity"):
         assert rows[-1][f"eval/{key}"] == f"{again[key]:.6g}", key
 
 
 TINY_GPT = list(SPEC.preset("tiny", "train-transformer"))
 # 32 training pairs, batch 8 per rank: 2 updates per epoch; 8 held-out pairs in batches of 3, as above
-EXTRA_GPT = ["train.max_steps=4", "train.checkpoint_every=2", "train.eval_every=2", "eval_batch=3"]
+EXTRA_GPT = ["train.max_steps=4", "train.checkpoint_every=2", "train.eval_every=2", "eval.batch_size=3"]
 
 
 @pytest.mark.slow
@@ -80,5 +80,5 @@ def test_two_process_transformer(tmp_path, trained_pipeline, tiny_gpt_config):
 
     config = tiny_gpt_config(run, vq_run, *EXTRA_GPT)
     _, holdout = make_pairs(config, load_vqgan(run))
-    again = validation_loss(CondGPT.from_pretrained(run / "model" / "gpt"), holdout, config.eval_batch)
+    again = validation_loss(CondGPT.from_pretrained(run / "model" / "gpt"), holdout, config.eval.batch_size)
     assert rows[-1]["eval/val_loss"] == f"{again:.6g}"

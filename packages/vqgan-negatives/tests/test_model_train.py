@@ -75,7 +75,7 @@ def test_adaptive_weight_balances_gradient_norms():
 
 
 def test_loss_falls_on_a_fixed_batch(tmp_path, tiny_vq_config):
-    cfg = tiny_vq_config(tmp_path / "run", "train.max_steps=30", "loss.disc_start=1000", "loss.lr=2e-3",
+    cfg = tiny_vq_config(tmp_path / "run", "train.max_steps=30", "loss.disc_start=1000", "optim.lr_g=2e-3",
                          "train.log_every=10", "train.checkpoint_every=0")  # fmt: skip
     trainer, _ = build_trainer(cfg)
     x = trainer.loader.dataset.images[:8]

@@ -15,9 +15,15 @@ data set with a known background (e.g. white = +1) stays plausible; the paper fi
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from gencore.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
+
+# torch is imported by the functions that use it, so that a config module validating its policy with
+# parse_policy (ganwriting-music's) stays light for `--help` and `--print-config`.
 
 POLICIES = ("translation", "cutout", "color")
 
@@ -47,6 +53,8 @@ def diff_augment(
 
 
 def _color(x: torch.Tensor) -> torch.Tensor:
+    import torch
+
     b = x.shape[0]
     x = x + (torch.rand(b, 1, 1, 1, device=x.device, dtype=x.dtype) - 0.5)
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
@@ -54,6 +62,8 @@ def _color(x: torch.Tensor) -> torch.Tensor:
 
 
 def _translate(x: torch.Tensor, ratio: float, fill: float) -> torch.Tensor:
+    import torch
+
     b, c, h, w = x.shape
     max_y, max_x = int(h * ratio + 0.5), int(w * ratio + 0.5)
     if max_x == 0 and max_y == 0:
@@ -70,6 +80,8 @@ def _translate(x: torch.Tensor, ratio: float, fill: float) -> torch.Tensor:
 
 
 def _cutout(x: torch.Tensor, ratio: float, fill: float) -> torch.Tensor:
+    import torch
+
     b, _, h, w = x.shape
     size_y, size_x = int(h * ratio + 0.5), int(w * ratio + 0.5)
     if size_x == 0 or size_y == 0:

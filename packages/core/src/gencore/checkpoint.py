@@ -74,7 +74,7 @@ def _sha256(path: Path) -> str:
 def _write_manifest(directory: Path, producer: str | None = None) -> None:
     files = {}
     for item in sorted(directory.rglob("*")):
-        if item.is_file() and item.name != MANIFEST:
+        if item.is_file() and item != directory / MANIFEST:  # nested model folders' manifests are listed too
             with open(item, "rb") as fh:
                 os.fsync(fh.fileno())
             files[item.relative_to(directory).as_posix()] = {"bytes": item.stat().st_size, "sha256": _sha256(item)}
@@ -145,8 +145,7 @@ def output_owner(directory: str | Path) -> str | None:
         record, entries = _manifest_entries(directory)
     except CheckpointError:
         return None
-    present = {p.relative_to(directory).as_posix() for p in directory.rglob("*") if not p.is_dir()}
-    if present - {MANIFEST} != set(entries):
+    if _present(directory) != set(entries):
         return None
     producer = record.get("producer", "")
     return producer if isinstance(producer, str) else None
@@ -158,8 +157,16 @@ def _unlisted(directory: Path) -> list[str]:
         _, entries = _manifest_entries(directory)
     except CheckpointError:
         return sorted(p.name for p in directory.iterdir())
+    present = _present(directory)
+    return sorted(present - set(entries)) or sorted(set(entries) - present)
+
+
+def _present(directory: Path) -> set[str]:
+    """The files under ``directory`` that its manifest must list: all but the manifest itself; a nested folder's
+    own manifest only when listed (outputs of earlier versions left nested manifests out of the list)."""
+    _, entries = _manifest_entries(directory)
     present = {p.relative_to(directory).as_posix() for p in directory.rglob("*") if not p.is_dir()}
-    return sorted(present - set(entries) - {MANIFEST}) or sorted(set(entries) - present)
+    return {name for name in present - {MANIFEST} if Path(name).name != MANIFEST or name in entries}
 
 
 def check_output_dir(destination: str | Path, producer: str | None, overwrite: bool, flag: str = "--overwrite") -> bool:

@@ -13,20 +13,33 @@ Bad input ends as ``error: <one line>`` on stderr with exit code 2 (a NaN stop: 
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import click
 
-from gencore.config import MAX_SEED, _merge, build_config, dumps_toml, from_dict, load_file, to_dict
+from gencore.config import (
+    MAX_SEED,
+    _merge,
+    build_config,
+    default_value,
+    dumps_toml,
+    field_doc,
+    field_type,
+    from_dict,
+    load_file,
+    to_dict,
+)
 from gencore.errors import CheckpointError, ConfigError, GencoreError
 
 __all__ = [
     "Command", "Group", "add_alias", "training_options", "config_from_options", "print_config", "run_fit", "main",
-    "SEED", "FINITE", "TRAIN_FLAGS",
+    "SEED", "FINITE", "TRAIN_FLAGS", "ConfigFlag", "ConfigOption", "config_options",
 ]  # fmt: skip
 
 
@@ -63,6 +76,115 @@ TRAIN_FLAGS = {
     "eval_every": "train.eval_every",
     "checkpoint_every": "train.checkpoint_every",
 }
+
+
+@dataclass(frozen=True)
+class ConfigFlag:
+    """A command-line flag that sets config key(s): ``ConfigFlag("--lr-g", "optim.lr_g")``.
+
+    Its click type, choices and help come from the config field (:func:`config_options`); ``help``, ``type`` and
+    ``metavar`` override them where the flag reads differently from the key (``--data`` for ``data.source``),
+    ``convert`` maps the flag's value to the key's (``"3"`` -> 3), and ``keys`` may name several keys that the flag
+    sets to the same value.
+    """
+
+    flag: str
+    keys: str | tuple[str, ...]
+    help: str | None = None
+    type: Any = None
+    metavar: str | None = None
+    convert: Callable[[Any], Any] | None = None
+    aliases: tuple[str, ...] = ()  # earlier spellings of the flag, still accepted
+
+    @property
+    def key_list(self) -> tuple[str, ...]:
+        """The dotted config key(s) the flag sets."""
+        return (self.keys,) if isinstance(self.keys, str) else tuple(self.keys)
+
+
+def _click_type(tp: Any, flag: str) -> tuple[Any, bool]:
+    """(click type, is a boolean flag) for a config field's type."""
+    import types
+    import typing
+
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        others = [a for a in args if a is not type(None)]
+        if len(others) == 1:
+            return _click_type(others[0], flag)
+    if origin is typing.Literal and all(isinstance(a, str) for a in args):
+        return click.Choice(list(args)), False
+    if tp is bool:
+        return None, True
+    if tp is int:
+        return click.INT, False
+    if tp is float:
+        return FINITE, False
+    if tp is str:
+        return click.STRING, False
+    raise TypeError(f"{flag}: no command-line form for a config field of type {tp!r}; give ConfigFlag a type")
+
+
+class ConfigOption(click.Option):
+    """A click option made by :func:`config_options`: it knows the config keys it sets, and its help text (the
+    field's comment in the config class, with the default) is read only when ``--help`` shows it."""
+
+    def __init__(self, spec: ConfigFlag, config_class: type) -> None:
+        self.spec, self.config_class = spec, config_class
+        tp = spec.type
+        is_flag = False
+        if tp is None:
+            tp, is_flag = _click_type(field_type(config_class, spec.key_list[0]), spec.flag)
+        name = "cfg__" + spec.flag.lstrip("-").replace("-", "_")
+        spellings = (spec.flag, *spec.aliases)
+        decls = [f"{f}/--no-{f[2:]}" if is_flag else f for f in spellings] + [name]
+        super().__init__(decls, type=None if is_flag else tp, default=None, metavar=spec.metavar)
+        self._help_ready = False
+
+    def _resolve_help(self) -> None:
+        if self._help_ready:
+            return
+        self._help_ready = True
+        if self.spec.help is not None:
+            self.help = self.spec.help
+            return
+        key = self.spec.key_list[0]
+        text = field_doc(self.config_class, key)
+        text = text[0].upper() + text[1:] if text else ""
+        default = default_value(self.config_class, key)
+        shown = "off" if default is None else json.dumps(default) if isinstance(default, (list, dict)) else default
+        if isinstance(default, bool):
+            shown = "on" if default else "off"
+        keys = ", ".join(self.spec.key_list)
+        self.help = f"{text}{'.' if text and not text.endswith('.') else ''} ({keys}) [default: {shown}]".strip()
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        self._resolve_help()
+        return super().get_help_record(ctx)
+
+    def config_values(self, value: Any) -> dict[str, Any]:
+        """The config keys this option sets for its parsed ``value`` (nothing when the flag was not given)."""
+        if value is None:
+            return {}
+        value = self.spec.convert(value) if self.spec.convert is not None else value
+        return {key: value for key in self.spec.key_list}
+
+
+def config_options(config_class: type, *flags: ConfigFlag | str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Add one option per config key to a command (a dotted key ``"optim.lr_g"`` gives ``--lr-g``): its type and
+    choices from the field's type, its help from the field's comment in the config class and its default from
+    ``config_class()``. :func:`config_from_options` moves the given values into the config, above ``--set``."""
+    specs = [f if isinstance(f, ConfigFlag) else ConfigFlag("--" + f.rsplit(".", 1)[-1].replace("_", "-"), f)
+             for f in flags]  # fmt: skip
+
+    def decorate(fn: Callable[..., T]) -> Callable[..., T]:
+        params = getattr(fn, "__click_params__", [])
+        for spec in reversed(specs):
+            params.append(ConfigOption(spec, config_class))
+        fn.__click_params__ = params  # type: ignore[attr-defined]
+        return fn
+
+    return decorate
 
 
 def _one_line(exc: BaseException) -> str:
@@ -198,10 +320,16 @@ def config_from_options(cls: type[T], options: dict[str, Any]) -> tuple[T, str |
 
     A ``--resume PATH`` is verified here too, so a missing or damaged checkpoint is reported before any data is
     prepared or anything is written into the run directory. ``options["base"]`` (``key=value`` strings, e.g. a
-    preset) sits under the config file, which sits under ``--set`` and the flags. With ``--print-config`` the
-    resolved config is printed (:func:`print_config`) and the command exits with code 0 here.
+    preset) sits under the config file, which sits under ``--set`` and the flags: those of :func:`config_options`
+    and ``options["flags"]`` (dotted key -> value, None = not given) for what a command converts itself. With
+    ``--print-config`` the resolved config is printed (:func:`print_config`) and the command exits with code 0.
     """
     flags = {key: options.pop(name, None) for name, key in TRAIN_FLAGS.items()}
+    ctx = click.get_current_context(silent=True)
+    for param in ctx.command.params if ctx is not None else ():
+        if isinstance(param, ConfigOption):
+            flags.update(param.config_values(options.pop(param.name, None)))
+    flags.update(options.pop("flags", None) or {})
     base = options.pop("base", ())
     config = build_config(cls, options.pop("config_file", None), options.pop("overrides", ()), flags, base=base)
     print_format = options.pop("print_config", None)
@@ -228,7 +356,6 @@ def print_config(config: Any, fmt: str = "toml", base: tuple[str, ...] | list[st
     and ``base``, the command's preset). The TOML is read back here against those layers, and a config it would
     not reproduce is a ConfigError that asks for ``--print-config json`` instead of a file that changes the run.
     """
-    import json
     import tempfile
     from pathlib import Path
 

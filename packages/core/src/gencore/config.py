@@ -4,18 +4,25 @@ A config is a (possibly nested) dataclass. :func:`build_config` layers, in order
 config file, ``--set`` overrides, then explicit CLI flags. Every value is checked against the field's type;
 unknown keys and wrong types raise :class:`~gencore.errors.ConfigError` naming the key (with a suggestion for
 typos), so a mistyped option never silently falls back to a default.
+
+A key that was renamed stays readable: a run config class lists its :class:`Renamed` keys in a ``renamed_keys``
+class attribute, and every layer (a config file, ``--set``, a saved run's ``config.json``) reads an old key under
+its new name with a one-line note on stderr (:func:`migrate_keys`).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import json
 import math
+import os
 import sys
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
@@ -30,7 +37,8 @@ else:  # pragma: no cover - exercised on 3.10 only
 T = TypeVar("T")
 
 __all__ = [
-    "build_config", "from_dict", "to_dict", "load_file", "load_run_config", "save_config", "parse_override",
+    "build_config", "from_dict", "to_dict", "Renamed", "migrate_keys", "renamed_keys", "field_docs",
+    "field_doc", "field_type", "default_value", "load_file", "load_run_config", "save_config", "parse_override",
     "apply_overrides", "config_changes", "check_depth", "dumps_toml", "MAX_DEPTH", "MAX_SEED", "MAX_NODES",
     "SUFFIXES",
 ]  # fmt: skip
@@ -209,12 +217,102 @@ def dumps_toml(data: Mapping[str, Any]) -> str:
     return "\n".join(lines).lstrip("\n") + "\n"
 
 
+@dataclass(frozen=True)
+class Renamed:
+    """A config key that moved: ``old`` (dotted) is read as ``new`` (one dotted key, or several when one old value
+    became several keys), its value passed through ``convert`` first when given (which returns one value per new
+    key: a tuple when there are several)."""
+
+    old: str
+    new: str | tuple[str, ...]
+    convert: Callable[[Any], Any] | None = None
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """The new dotted key(s)."""
+        return (self.new,) if isinstance(self.new, str) else tuple(self.new)
+
+    def values(self, value: Any) -> tuple[Any, ...]:
+        """The new keys' values for the old key's ``value``."""
+        converted = self.convert(value) if self.convert is not None else value
+        if len(self.targets) == 1:
+            return (converted,)
+        if not isinstance(converted, (list, tuple)) or len(converted) != len(self.targets):
+            raise ConfigError(f"{self.old}: expected {len(self.targets)} values, got {_short(value)}")
+        return tuple(converted)
+
+
+def renamed_keys(cls: type) -> tuple[Renamed, ...]:
+    """The renamed keys a run config class declares (its ``renamed_keys`` class attribute; none by default)."""
+    return tuple(getattr(cls, "renamed_keys", ()))
+
+
+def _note(text: str) -> None:
+    """A one-line note on stderr, from the main process only (every rank reads the same config)."""
+    if os.environ.get("RANK", "0") in ("", "0"):
+        print(f"note: {text}", file=sys.stderr, flush=True)
+
+
+def migrate_keys(
+    cls: type, data: Mapping[str, Any], where: str = "config", note: Callable[[str], None] | None = _note
+) -> dict[str, Any]:
+    """``data`` (one layer of a ``cls`` config: a file, ``--set``, a saved ``config.json``) with every old key of
+    ``cls``'s :func:`renamed_keys` moved to its new name, and one ``note`` line naming them (``None``: silent).
+
+    Where a layer holds both names, the old key's value wins (the note says what it replaced): a complete config
+    of the earlier layout (a run's ``config.json``, an old ``--print-config``) holds the new key too, with the value
+    the earlier code ignored or refused to take.
+    """
+    renames = renamed_keys(cls)
+    out = copy.deepcopy(dict(data))
+    if not renames:
+        return out
+    moved = []
+    for rename in renames:
+        replaced = []
+        *parents, last = rename.old.split(".")
+        node: Any = out
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or last not in node:
+            continue
+        value = node.pop(last)
+        _prune(out, parents)
+        for key, new_value in zip(rename.targets, rename.values(value)):
+            *new_parents, new_last = key.split(".")
+            target = out
+            for part in new_parents:
+                child = target.setdefault(part, {})
+                if not isinstance(child, dict):
+                    raise ConfigError(f"{where}: {'.'.join(new_parents)} is not a table")
+                target = child
+            if new_last in target and target[new_last] != new_value:
+                replaced.append(f"{key} = {json.dumps(target[new_last], default=str)}")
+            target[new_last] = new_value
+        instead = f" (replacing {', '.join(replaced)})" if replaced else ""
+        moved.append(f"{rename.old} -> {' + '.join(rename.targets)}{instead}")
+    if moved and note is not None:
+        note(f"{where} uses older config key names, read as: {'; '.join(moved)}")
+    return out
+
+
+def _prune(data: dict[str, Any], parents: list[str]) -> None:
+    """Drop the tables along ``parents`` that a moved key left empty (innermost first)."""
+    for depth in range(len(parents), 0, -1):
+        node: Any = data
+        for part in parents[: depth - 1]:
+            node = node[part]
+        if node.get(parents[depth - 1]) == {}:
+            del node[parents[depth - 1]]
+
+
 def load_run_config(cls: type[T], run_dir: str | Path) -> T:
-    """The config a run was trained with (``RUN/config.json``, written by the Trainer) as a ``cls`` instance."""
+    """The config a run was trained with (``RUN/config.json``, written by the Trainer) as a ``cls`` instance
+    (keys of an earlier layout read under their new names, with a note)."""
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         raise ConfigError(f"{run_dir} is not a run directory (no config.json)")
-    return from_dict(cls, load_file(path))
+    return from_dict(cls, migrate_keys(cls, load_file(path), str(path)))
 
 
 def config_changes(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
@@ -248,6 +346,88 @@ def _show(value: Any) -> str:
 
 def _type_hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """Field name -> its comment in the dataclass's source: the comment at the end of the field's line, else the
+    comment lines right above it (so a config class documents its options once, where they are defined; the
+    generated CLI flags and the README tables read it). Empty when the source is not available."""
+    import inspect
+    import io
+    import textwrap
+    import tokenize
+
+    try:
+        source = textwrap.dedent(inspect.getsource(cls))
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (OSError, TypeError, tokenize.TokenError, IndentationError):
+        return {}
+    names = {f.name for f in dataclasses.fields(cls)}
+    first_on_line: dict[int, tokenize.TokenInfo] = {}
+    trailing: dict[int, str] = {}
+    for tok in tokens:
+        if tok.type in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT):
+            continue
+        line = tok.start[0]
+        if line not in first_on_line:
+            first_on_line[line] = tok
+        elif tok.type == tokenize.COMMENT:
+            trailing[line] = tok.string
+    docs = {}
+    for i, tok in enumerate(tokens[:-1]):
+        if not (tok.type == tokenize.NAME and tok.string in names and first_on_line.get(tok.start[0]) is tok):
+            continue
+        if tokens[i + 1].string != ":" or tok.start[1] != 4:
+            continue
+        line = tok.start[0]
+        text = _comment_text(trailing.get(line, ""))
+        if not text:
+            above, row = [], line - 1
+            while row in first_on_line and first_on_line[row].type == tokenize.COMMENT:
+                above.insert(0, _comment_text(first_on_line[row].string))
+                row -= 1
+            text = " ".join(t for t in above if t)
+        if text:
+            docs[tok.string] = text
+    return docs
+
+
+def _comment_text(comment: str) -> str:
+    text = comment.lstrip("#").strip()
+    return "" if text.startswith(("fmt:", "noqa", "type:")) else text
+
+
+def _field_path(cls: type, key: str) -> tuple[type, str]:
+    """The dataclass that holds dotted ``key`` of config ``cls``, and the field's name in it."""
+    *parents, name = key.split(".")
+    for part in parents:
+        hint = _type_hints(cls).get(part)
+        if hint is None or not dataclasses.is_dataclass(hint):
+            raise ConfigError(f"{cls.__name__} has no section {part!r} (in {key})")
+        cls = hint
+    if name not in {f.name for f in dataclasses.fields(cls)}:
+        raise _unknown_key(cls, name, ".".join(parents) + "." if parents else "")
+    return cls, name
+
+
+def field_doc(cls: type, key: str) -> str:
+    """The comment that documents dotted ``key`` of config ``cls`` (:func:`field_docs`; "" when none)."""
+    holder, name = _field_path(cls, key)
+    return field_docs(holder).get(name, "")
+
+
+def field_type(cls: type, key: str) -> Any:
+    """The type annotation of dotted ``key`` of config ``cls`` (resolved)."""
+    holder, name = _field_path(cls, key)
+    return _type_hints(holder)[name]
+
+
+def default_value(cls: type, key: str) -> Any:
+    """The default of dotted ``key`` in ``cls()`` (the run config's own defaults, e.g. its TrainConfig's)."""
+    node: Any = to_dict(cls())
+    for part in key.split("."):
+        node = node[part]
+    return node
 
 
 def _type_name(tp: Any) -> str:
@@ -360,7 +540,10 @@ def _check_convention(name: str, value: Any, key: str) -> Any:
 
 
 def from_dict(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
-    """Build dataclass ``cls`` from a nested dict, checking keys and types."""
+    """Build dataclass ``cls`` from a nested dict, checking keys and types (a top-level ``data`` of an earlier
+    layout has its renamed keys moved first, :func:`migrate_keys`)."""
+    if not prefix and renamed_keys(cls):
+        data = migrate_keys(cls, data)
     hints = _type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
@@ -406,7 +589,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.split("."), value
 
 
-def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
     """Apply ``key=value`` strings to a nested dict (in place) and return it."""
     for text in overrides:
         path, value = parse_override(text)
@@ -437,15 +620,18 @@ def build_config(
     base: list[str] | tuple[str, ...] = (),
 ) -> T:
     """Layer defaults < ``base`` (``key=value``: a preset) < ``config_file`` < ``overrides`` (``key=value``) <
-    ``flags`` (dotted keys, None = unset)."""
+    ``flags`` (dotted keys, None = unset). Each layer's renamed keys are read under their new names."""
     data = to_dict(cls())
-    apply_overrides(data, list(base))
+    layers: list[tuple[dict[str, Any], str]] = [(apply_overrides({}, base), "preset")]
     if config_file is not None:
-        _merge(data, load_file(config_file))
-    apply_overrides(data, list(overrides))
+        layers.append((load_file(config_file), str(config_file)))
+    for text in overrides:  # one by one: two --set of one key are not "both names set"
+        layers.append((apply_overrides({}, [text]), f"--set {text.split('=', 1)[0].strip()}"))
     for key, value in (flags or {}).items():
         if value is not None:
-            _merge(data, _nest(key.split("."), value))
+            layers.append((_nest(key.split("."), value), "flags"))
+    for layer, where in layers:
+        _merge(data, migrate_keys(cls, layer, where))
     return from_dict(cls, data)
 
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
 from gencore.checkpoint import PretrainedMixin
-from gencore.config import to_dict
+from gencore.config import Renamed
 from gencore.data import TensorImageDataset, split_indices
 from gencore.distributed import sharded_map
 from gencore.losses import bernoulli_log_likelihood, gaussian_kl, kl_warmup, reparameterize, soft_clamp
@@ -42,18 +42,38 @@ class VAEConfig:
 
 
 @dataclass
+class DemoOptimConfig:
+    """Adam and the EMA of the weights."""
+
+    lr: float = 2e-3  # Adam learning rate
+    ema_decay: float = 0.99  # EMA of the weights, used for samples, evaluation and model/ (0: the weights as trained)
+
+
+@dataclass
+class DemoEvalConfig:
+    """The importance-weighted bound on the validation images."""
+
+    iw_samples: int = 16  # importance samples for the evaluation bound
+    batch_size: int = 128  # validation images per batch; the batches are split over the processes
+
+
+@dataclass
 class DemoConfig:
     """The demo's options; ``train`` holds the shared Trainer options."""
 
     model: VAEConfig = field(default_factory=VAEConfig)
-    lr: float = 2e-3
+    optim: DemoOptimConfig = field(default_factory=DemoOptimConfig)
     num_images: int = 4096  # procedurally drawn shapes (discs, squares, rings)
     val_fraction: float = 0.1
     kl_warmup_steps: int = 200
-    iw_samples: int = 16  # importance samples for the evaluation bound
-    eval_batch: int = 128  # validation images per evaluation batch (batches are split over the processes)
-    ema_decay: float = 0.99
+    eval: DemoEvalConfig = field(default_factory=DemoEvalConfig)
     train: TrainConfig = field(default_factory=_demo_train_defaults)
+
+    #: Keys of earlier versions, read under their new names (gencore.config.migrate_keys).
+    renamed_keys: ClassVar[tuple[Renamed, ...]] = (
+        Renamed("lr", "optim.lr"), Renamed("ema_decay", "optim.ema_decay"),
+        Renamed("iw_samples", "eval.iw_samples"), Renamed("eval_batch", "eval.batch_size"),
+    )
 
 
 def draw_shapes(n: int, seed: int = 0) -> torch.Tensor:
@@ -132,7 +152,7 @@ def build_trainer(config: DemoConfig) -> Trainer:
     train_set = TensorImageDataset(images[train_idx])
     val_images = images[val_idx]
     model = ShapesVAE(config.model)
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    opt = torch.optim.Adam(model.parameters(), lr=config.optim.lr)
 
     def step(ctx: StepContext, x: torch.Tensor) -> dict[str, Any]:
         logits, mu, logvar = ctx.models["vae"](x)
@@ -147,11 +167,11 @@ def build_trainer(config: DemoConfig) -> Trainer:
 
         def per_image(start: int, stop: int) -> dict[str, torch.Tensor]:
             x = val_images[start:stop].to(device)
-            return {"iw": iw_elbo(vae.log_weights(x, config.iw_samples)), "elbo": vae.log_weights(x, 1)[0]}
+            return {"iw": iw_elbo(vae.log_weights(x, config.eval.iw_samples)), "elbo": vae.log_weights(x, 1)[0]}
 
         # split over the ranks, seeded per batch: the same figures on any number of processes
         out = sharded_map(
-            trainer.accelerator, len(val_images), per_image, config.eval_batch, seed=config.train.seed + 1
+            trainer.accelerator, len(val_images), per_image, config.eval.batch_size, seed=config.train.seed + 1
         )
         dims = val_images[0].numel()
         return {"nll_bits_per_dim": bits_per_dim(out["iw"], dims), "elbo_bits_per_dim": bits_per_dim(out["elbo"], dims)}
@@ -166,7 +186,7 @@ def build_trainer(config: DemoConfig) -> Trainer:
 
     return Trainer(
         config.train, {"vae": model}, {"vae": opt}, step, train_set,
-        ema={"vae": config.ema_decay}, sample_fn=samples, eval_fn=evaluate, run_config=to_dict(config),
+        ema={"vae": config.optim.ema_decay}, sample_fn=samples, eval_fn=evaluate, run_config=config,
         export_fn=export_model,
     )  # fmt: skip
 

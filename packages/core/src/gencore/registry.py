@@ -151,7 +151,7 @@ class FaultJob:
 
     command: str  # a training command of the package
     steps: int  # updates of the whole run
-    epochs: int | None = None  # None: the run's length is ``--max-steps steps``; else ``epochs=N`` (epoch-counted)
+    epochs: int | None = None  # None: the run's length is ``--max-steps steps``; else ``train.max_epochs=N``
     overrides: Overrides = ()  # on top of the tiny preset
 
     def __post_init__(self) -> None:

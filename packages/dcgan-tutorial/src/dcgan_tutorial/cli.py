@@ -1,21 +1,21 @@
 """``dcgan-tutorial``: train, sample, evaluate, stylize, collapse-demo."""
 
-# Import rule (tests/test_imports.py checks it): at the top this module imports only click, the standard library
-# and light gencore modules (gencore.cli, gencore.config, gencore.errors: no torch), so `--help` of the CLI and of
-# every command answers without loading torch. A command body imports the torch-heavy modules it needs (this
-# package's train, model, data...) when it runs; such function-level imports are for laziness only, never to hide
-# an import cycle: train.py's `__main__` trampoline imports this module, so nothing here imports train at module
-# level.
+# Import rule (tests/test_imports.py checks it): at the top this module imports only click, the standard library,
+# light gencore modules (gencore.cli, gencore.config, gencore.errors: no torch) and this package's config (no torch
+# either; its fields make the training flags), so `--help` of the CLI and of every command answers without loading
+# torch. A command body imports the torch-heavy modules it needs (this package's train, model, data...) when it
+# runs; such function-level imports are for laziness only, never to hide an import cycle: train.py's `__main__`
+# trampoline imports this module, so nothing here imports train at module level.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
 
-from gencore.cli import FINITE, SEED, Group, config_from_options, run_fit, training_options
+from dcgan_tutorial.config import GANConfig
+from gencore.cli import FINITE, SEED, ConfigFlag, Group, config_from_options, config_options, run_fit, training_options
 from gencore.errors import CheckpointError, ConfigError
 from gencore.results import read_json, write_json
 
@@ -28,67 +28,26 @@ def main() -> None:
 
 @main.command()
 @training_options("runs/dcgan-tutorial")
-@click.option(
-    "--model",
-    "model_kind",
-    type=click.Choice(["dcgan", "fc"]),
-    default=None,
-    help="DCGAN (default) or the lesson's fully connected GAN.",
-)
-@click.option(
-    "--data",
-    default=None,
-    metavar="SOURCE",
-    help="textures (default) | faces | photos | an image folder | mnist:ROOT, fashionmnist:ROOT, "
-    "cifar10:ROOT, celeba:ROOT (files already on disk).",
-)
-@click.option("--image-size", type=int, default=None, help="Power of two from 16 to 256 [default: 32].")
-@click.option("--channels", type=click.Choice(["1", "3"]), default=None, help="1 = grey, 3 = colour [default: 1].")
-@click.option(
-    "--loss",
-    type=click.Choice(["nonsaturating", "hinge", "lsgan", "wgan-gp"]),
-    default=None,
-    help="GAN loss [default: nonsaturating].",
-)
-@click.option("--lr-g", type=FINITE, default=None, help="Generator learning rate [default: 2e-4].")
-@click.option("--lr-d", type=FINITE, default=None, help="Discriminator learning rate [default: 2e-4].")
-@click.option(
-    "--label-smoothing",
-    type=FINITE,
-    default=None,
-    metavar="REAL_LABEL",
-    help="One-sided label smoothing: target for real images, e.g. 0.9 [default: 1.0 = off].",
-)
-@click.option(
-    "--instance-noise",
-    type=FINITE,
-    default=None,
-    help="Std of noise added to D's inputs, decaying to 0 [default: 0 = off].",
-)
-@click.option(
-    "--d-skip-below",
-    type=FINITE,
-    default=None,
-    help="Skip D's update while its loss is below this [default: 0 = never].",
-)
-@click.option("--ema", type=FINITE, default=None, help="EMA decay of the generator, e.g. 0.999 [default: off].")
+@config_options(
+    GANConfig,
+    ConfigFlag("--model", "model.kind"),
+    ConfigFlag("--data", "data.source", metavar="SOURCE",
+               help="textures (default) | faces | photos | an image folder | mnist:ROOT, fashionmnist:ROOT, "
+               "cifar10:ROOT, celeba:ROOT (files already on disk) (data.source)."),
+    "model.image_size",
+    ConfigFlag("--channels", "model.channels", type=click.Choice(["1", "3"]), convert=int),
+    "tips.loss", "optim.lr_g", "optim.lr_d",
+    ConfigFlag("--label-smoothing", "tips.real_label", metavar="REAL_LABEL"),
+    "tips.instance_noise", "tips.d_skip_below",
+    ConfigFlag("--ema", "optim.ema_decay"),
+)  # fmt: skip
 def train(**options: Any) -> None:
     """Train a GAN; writes samples/, metrics.csv, losses.png, checkpoints/ and model/ into the run directory.
 
     Every option is also a config key (see the package README), e.g. --set tips.instance_noise_steps=500.
     """
-    from dcgan_tutorial.config import GANConfig
     from dcgan_tutorial.train import run_training
 
-    flags = {
-        "model.kind": options.pop("model_kind"), "data.source": options.pop("data"),
-        "model.image_size": options.pop("image_size"), "tips.loss": options.pop("loss"),
-        "model.channels": int(c) if (c := options.pop("channels")) else None,
-        "tips.lr_g": options.pop("lr_g"), "tips.lr_d": options.pop("lr_d"),
-        "tips.real_label": options.pop("label_smoothing"), "tips.instance_noise": options.pop("instance_noise"),
-        "tips.d_skip_below": options.pop("d_skip_below"), "tips.ema_decay": options.pop("ema"),
-    }  # fmt: skip
-    options["overrides"] = (*options["overrides"], *(f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None))
     config, resume = config_from_options(GANConfig, options)
     run_fit(lambda: run_training(config, resume))
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
+from gencore.config import Renamed
 from gencore.train import TrainConfig
 
 
@@ -32,17 +33,27 @@ class ModelConfig:
 class TipsConfig:
     """The lesson's training tips, each off by default except where the lesson itself uses it."""
 
-    loss: Literal["nonsaturating", "hinge", "lsgan", "wgan-gp"] = "nonsaturating"
-    lr_g: float = 2e-4  # the lesson's Adam settings; TTUR = a larger lr_d than lr_g
-    lr_d: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
+    loss: Literal["nonsaturating", "hinge", "lsgan", "wgan-gp"] = "nonsaturating"  # GAN loss
     real_label: float = 1.0  # < 1 gives one-sided label smoothing (e.g. 0.9); fake labels stay 0
     instance_noise: float = 0.0  # std of Gaussian noise added to D's inputs (real and fake), annealed to 0
     instance_noise_steps: int = 2000  # updates over which the instance noise decays linearly to 0
     d_skip_below: float = 0.0  # skip D's update while its loss is below this (0 = never skip)
     gp_weight: float = 10.0  # gradient-penalty weight for loss = "wgan-gp"
-    ema_decay: float = 0.0  # EMA of the generator's weights (0 = off, e.g. 0.999)
+
+
+@dataclass
+class OptimConfig:
+    """Adam for G and D (the lesson's settings); two learning rates are the two-time-scale rule (TTUR)."""
+
+    lr_g: float = 2e-4  # generator learning rate
+    lr_d: float = 2e-4  # discriminator learning rate (TTUR: larger than lr_g)
+    beta1: float = 0.5  # Adam's betas
+    beta2: float = 0.999
+    ema_decay: float = 0.0  # EMA of the generator's weights, used for samples, evaluation and model/ (0 = off)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"optim.ema_decay must be in [0, 1), got {self.ema_decay}")
 
 
 @dataclass
@@ -55,6 +66,19 @@ class DataConfig:
     holdout_fraction: float = 0.2  # held out for evaluation (real-vs-real floor, Fréchet distance)
 
 
+@dataclass
+class EvalConfig:
+    """The periodic diversity/coverage diagnostic and the final evaluation's feature network."""
+
+    samples: int = 512  # generated images per evaluation
+    batch_size: int = 256  # generated images per batch; the batches are split over the processes
+    feature_steps: int = 300  # training steps of the evaluation feature network (see features.py)
+
+    def __post_init__(self) -> None:
+        if self.samples < 2 or self.batch_size < 1 or self.feature_steps < 0:
+            raise ValueError("eval.samples must be >= 2, eval.batch_size >= 1 and eval.feature_steps >= 0")
+
+
 def _train_defaults() -> TrainConfig:
     return TrainConfig(
         output_dir="runs/dcgan-tutorial", max_steps=3000, batch_size=64, log_every=50, sample_every=500,
@@ -64,12 +88,19 @@ def _train_defaults() -> TrainConfig:
 
 @dataclass
 class GANConfig:
-    """A whole run: model, tips, data and the shared Trainer options."""
+    """A whole run: model, tips, optimiser, data, evaluation and the shared Trainer options."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
     tips: TipsConfig = field(default_factory=TipsConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
     data: DataConfig = field(default_factory=DataConfig)
-    eval_samples: int = 512  # generated images used by the periodic diversity/coverage diagnostic
-    eval_batch: int = 256  # generated images per batch of that diagnostic; the batches are split over processes
-    feature_steps: int = 300  # training steps of the evaluation feature network (see features.py)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     train: TrainConfig = field(default_factory=_train_defaults)
+
+    #: Keys of earlier versions, read under their new names (gencore.config.migrate_keys).
+    renamed_keys: ClassVar[tuple[Renamed, ...]] = (
+        Renamed("tips.lr_g", "optim.lr_g"), Renamed("tips.lr_d", "optim.lr_d"),
+        Renamed("tips.beta1", "optim.beta1"), Renamed("tips.beta2", "optim.beta2"),
+        Renamed("tips.ema_decay", "optim.ema_decay"), Renamed("eval_samples", "eval.samples"),
+        Renamed("eval_batch", "eval.batch_size"), Renamed("feature_steps", "eval.feature_steps"),
+    )  # fmt: skip

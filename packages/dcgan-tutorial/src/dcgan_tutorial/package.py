@@ -8,7 +8,7 @@ from gencore.registry import FaultJob, PackageSpec, TrainCommand
 #: 16-px images, narrow networks, a few hundred crops (the tests, fault jobs and ``gpu_check.py --tiny``).
 TINY = (
     "model.image_size=16", "model.ngf=8", "model.ndf=8", "model.nz=16", "data.num_images=96",
-    "eval_samples=64", "feature_steps=20", "train.batch_size=16", "train.max_steps=4", "train.log_every=2",
+    "eval.samples=64", "eval.feature_steps=20", "train.batch_size=16", "train.max_steps=4", "train.log_every=2",
     "train.checkpoint_every=2", "train.eval_every=0", "train.sample_every=0", "train.progress_bar=false",
     "train.tensorboard=false",
 )  # fmt: skip

@@ -18,7 +18,6 @@ from dcgan_tutorial.data import ImageSet, TensorPairs, load_source, train_holdou
 from dcgan_tutorial.diagnostics import feature_diagnostics, real_floor
 from dcgan_tutorial.features import FeatureNet, train_feature_net
 from dcgan_tutorial.model import build_models
-from gencore.config import to_dict
 from gencore.distributed import is_launch_main, sharded_map
 from gencore.losses import d_loss, g_loss, gradient_penalty
 from gencore.memory import require_batch_memory, require_memory, require_model_memory, tensor_bytes
@@ -132,7 +131,8 @@ def load_or_train_feature_net(run_dir: Path, train_set: ImageSet, config: GANCon
     if (path / "manifest.json").is_file():
         return FeatureNet.from_pretrained(path).eval()
     net, _ = train_feature_net(
-        train_set.images, train_set.labels, len(train_set.classes), steps=config.feature_steps, seed=config.train.seed
+        train_set.images, train_set.labels, len(train_set.classes), steps=config.eval.feature_steps,
+        seed=config.train.seed,
     )
     if save:
         net.save_pretrained(path)
@@ -160,10 +160,10 @@ def build_trainer(config: GANConfig) -> Trainer:
     require_memory_for(config)
     train_set, holdout = prepare_data(config)
     generator, discriminator = build_models(config.model, wgan_gp=config.tips.loss == "wgan-gp")
-    betas = (config.tips.beta1, config.tips.beta2)
+    betas = (config.optim.beta1, config.optim.beta2)
     optimizers = {
-        "G": torch.optim.Adam(generator.parameters(), config.tips.lr_g, betas=betas),
-        "D": torch.optim.Adam(discriminator.parameters(), config.tips.lr_d, betas=betas),
+        "G": torch.optim.Adam(generator.parameters(), config.optim.lr_g, betas=betas),
+        "D": torch.optim.Adam(discriminator.parameters(), config.optim.lr_d, betas=betas),
     }
     run_dir = Path(config.train.output_dir)
     # Trained before the loop (evaluation runs under no_grad) and saved with the run, so resumed runs and
@@ -173,8 +173,9 @@ def build_trainer(config: GANConfig) -> Trainer:
     real_features, _ = net.predict(holdout.images)  # the network is frozen: once is enough
 
     def evaluate(trainer: Trainer) -> dict[str, float]:
-        f_fake, p_fake = generated_features(sampling_model(trainer, "G"), net, config.eval_samples, seed=1,
-                                            batch_size=config.eval_batch, accelerator=trainer.accelerator)  # fmt: skip
+        e = config.eval
+        f_fake, p_fake = generated_features(sampling_model(trainer, "G"), net, e.samples, seed=1,
+                                            batch_size=e.batch_size, accelerator=trainer.accelerator)  # fmt: skip
         return {**feature_diagnostics(net, f_fake, p_fake, real_features, len(train_set.classes)), **floor}
 
     def samples(trainer: Trainer) -> torch.Tensor:
@@ -183,8 +184,8 @@ def build_trainer(config: GANConfig) -> Trainer:
     return Trainer(
         config.train, {"G": generator, "D": discriminator}, optimizers, make_step(config),
         TensorPairs(train_set, flip=True),
-        ema={"G": config.tips.ema_decay} if config.tips.ema_decay > 0 else None,
-        sample_fn=samples, eval_fn=evaluate, run_config=to_dict(config), export_fn=export_models,
+        ema={"G": config.optim.ema_decay} if config.optim.ema_decay > 0 else None,
+        sample_fn=samples, eval_fn=evaluate, run_config=config, export_fn=export_models,
     )  # fmt: skip
 
 

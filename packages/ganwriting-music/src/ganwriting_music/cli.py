@@ -7,23 +7,23 @@ from the data that is not a plain folder name (``../x``, ``/abs``, a NUL byte) i
 written: no value from a data file becomes a path outside the output folder.
 """
 
-# Import rule (tests/test_imports.py checks it): at the top this module imports only click, the standard library
-# and light gencore modules (gencore.cli, gencore.config, gencore.errors: no torch), so `--help` of the CLI and of
-# every command answers without loading torch. A command body imports the torch-heavy modules it needs (this
-# package's train, model, data...) when it runs; such function-level imports are for laziness only, never to hide
-# an import cycle: train.py's `__main__` trampoline imports this module, so nothing here imports train at module
-# level.
+# Import rule (tests/test_imports.py checks it): at the top this module imports only click, the standard library,
+# light gencore modules (gencore.cli, gencore.config, gencore.errors: no torch) and this package's config (no torch
+# either; its fields make the training flags), so `--help` of the CLI and of every command answers without loading
+# torch. A command body imports the torch-heavy modules it needs (this package's train, model, data...) when it
+# runs; such function-level imports are for laziness only, never to hide an import cycle: train.py's `__main__`
+# trampoline imports this module, so nothing here imports train at module level.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 import click
 
-from gencore.cli import FINITE, SEED, Group, config_from_options, run_fit, training_options
+from ganwriting_music.config import PRESETS, GanwritingConfig
+from gencore.cli import SEED, ConfigFlag, Group, config_from_options, config_options, run_fit, training_options
 from gencore.errors import ConfigError, DataError
 
 
@@ -223,26 +223,30 @@ def clean(source: str, output: str, size: int, binarize: bool, min_ink: float, c
     default=None,
     help="original (default: 128×128, batch 92, the original's learning rates) or cpu (64×64, small "
     "networks, higher learning rates, 30 epochs: about 40 minutes on one CPU thread); --config/--set apply on "
-    "top (e.g. --set epochs=10 for a quick run).",
+    "top (e.g. --epochs 10 for a quick run).",
 )
-@click.option(
-    "--data",
-    "source",
-    default=None,
-    metavar="SOURCE",
-    help="fonts (default: the embedded glyphs), an index file, a class-folder root or a HOMUS folder.",
-)
-@click.option("--size", type=click.IntRange(16, 1024), default=None, help="Image side, a multiple of 16.")
-@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs to train in total.")
-@click.option("--save-every", type=click.IntRange(min=1), default=None, help="Save the full state every N epochs.")
-@click.option("--eval-every", type=click.IntRange(min=0), default=None, help="Evaluate + sample every N epochs.")
-@click.option("--lr-dis", type=FINITE, default=None, help="Discriminator learning rate [default: 1e-5].")
-@click.option("--lr-gen", type=FINITE, default=None, help="Generator learning rate [default: 1e-4].")
-@click.option("--lr-rec", type=FINITE, default=None, help="Recognizer learning rate [default: 1e-5].")
-@click.option("--w-rec", type=FINITE, default=None, help="Recognizer loss weight [default: 2.5].")
-@click.option("--w-gp", type=FINITE, default=None, help="Gradient penalty weight [default: 0.3].")
-@click.option("--w-l1", type=FINITE, default=None, help="L1 to a real image of the same writer/class [default: 0].")
-@click.option("--k-refs", type=click.IntRange(min=1), default=None, help="Style reference images per sample.")
+@config_options(
+    GanwritingConfig,
+    ConfigFlag("--data", "data.source", metavar="SOURCE",
+               help="fonts (default: the embedded glyphs), an index file, a class-folder root or a HOMUS folder "
+               "(data.source)."),
+    ConfigFlag("--size", "data.image_size", help="Image side, a multiple of 16 (data.image_size) [default: 128]."),
+    ConfigFlag("--epochs", "train.max_epochs", help="Epochs to train in total (train.max_epochs) [default: 100]."),
+    ConfigFlag("--save-every", "train.checkpoint_every_epochs", metavar="N",
+               help="Save the full state (a start epoch) every N epochs (train.checkpoint_every_epochs) "
+               "[default: 10]."),
+    ConfigFlag("--eval-every", ("train.eval_every_epochs", "train.sample_every_epochs"), metavar="N",
+               help="Evaluate and write a sample grid every N epochs, 0 = only at the end "
+               "(train.eval_every_epochs, train.sample_every_epochs) [default: 10]."),
+    ConfigFlag("--lr-g", "optim.lr_g", aliases=("--lr-gen",)),
+    ConfigFlag("--lr-d", "optim.lr_d", aliases=("--lr-dis",)),
+    ConfigFlag("--lr-r", "optim.lr_r", aliases=("--lr-rec",)), ConfigFlag("--ema", "optim.ema_decay"),
+    ConfigFlag("--w-rec", "loss.w_rec", help="Recognizer loss weight (loss.w_rec) [default: 2.5]."),
+    ConfigFlag("--w-gp", "loss.w_gp", help="Gradient penalty weight (loss.w_gp) [default: 0.3]."),
+    ConfigFlag("--w-l1", "loss.w_l1",
+               help="L1 to a real image of the same writer and class (loss.w_l1) [default: 0]."),
+    ConfigFlag("--k-refs", "model.k_refs"),
+)  # fmt: skip
 def train(start_epoch: str, **options: Any) -> None:
     """Train generator, discriminator and recognizer from START_EPOCH (0 = fresh, N = continue from the state
     saved at the end of epoch N, auto = newest checkpoint or fresh).
@@ -252,20 +256,9 @@ def train(start_epoch: str, **options: Any) -> None:
     as ``python -m ganwriting_music.train START_EPOCH`` and ``accelerate launch -m ganwriting_music.train
     START_EPOCH``. Every option is a config key too (see the README), e.g. --set loss.w_writer=0.5.
     """
-    from ganwriting_music.config import PRESETS, GanwritingConfig
     from ganwriting_music.train import run_training
 
-    flags = {
-        "data.source": options.pop("source"), "data.image_size": options.pop("size"), "epochs": options.pop("epochs"),
-        "save_every_epochs": options.pop("save_every"), "eval_every_epochs": options.pop("eval_every"),
-        "optim.lr_dis": options.pop("lr_dis"), "optim.lr_gen": options.pop("lr_gen"),
-        "optim.lr_rec": options.pop("lr_rec"), "loss.w_rec": options.pop("w_rec"), "loss.w_gp": options.pop("w_gp"),
-        "loss.w_l1": options.pop("w_l1"), "model.k_refs": options.pop("k_refs"),
-    }  # fmt: skip
-    preset = PRESETS[options.pop("preset") or "original"]
-    extra = [f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None]
-    options["base"] = preset  # under --config, which sits under --set and the flags
-    options["overrides"] = (*options["overrides"], *extra)
+    options["base"] = PRESETS[options.pop("preset") or "original"]  # under --config, --set and the flags
     config, resume = config_from_options(GanwritingConfig, options)
     run_fit(lambda: run_training(config, start_epoch, resume))
 

@@ -1,17 +1,19 @@
 """Configuration of a ganwriting-music run.
 
-The defaults are the original project's values (128×128 grey images, batch 92, Adam with lr_dis 1e-5, lr_gen
-1e-4, lr_rec 1e-5, recognizer weight 2.5 with label smoothing 0.1, gradient penalty 0.3). ``PRESETS["cpu"]`` is
-the small configuration that trains on a CPU thread in about 40 minutes at 64×64, 30 epochs (the README's budget;
-``make demo`` stops it at 10 epochs).
-Everything is a config key: ``--set optim.lr_gen=2e-4``, or a TOML/JSON/YAML file with ``--config``.
+The defaults are the original project's values (128×128 grey images, batch 92, Adam with learning rates 1e-4 for
+the generator, 1e-5 for the discriminator and the recognizer, recognizer weight 2.5 with label smoothing 0.1,
+gradient penalty 0.3). ``PRESETS["cpu"]`` is the small configuration that trains on a CPU thread in about 40 minutes
+at 64×64, 30 epochs (the README's budget; ``make demo`` stops it at 10 epochs).
+Everything is a config key: ``--set optim.lr_g=2e-4``, or a TOML/JSON/YAML file with ``--config``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from gencore.augment import parse_policy
+from gencore.config import Renamed
 from gencore.errors import ConfigError
 from gencore.train import TrainConfig
 
@@ -175,61 +177,85 @@ class LossConfig:
 class OptimConfig:
     """Adam for the three networks; learning rates are floats (the original parsed them as integers)."""
 
-    lr_dis: float = 1e-5
-    lr_gen: float = 1e-4
-    lr_rec: float = 1e-5
-    betas: tuple[float, float] = (0.5, 0.999)
+    lr_g: float = 1e-4  # learning rate of the generator (with its style encoder)
+    lr_d: float = 1e-5  # learning rate of the discriminator (with its writer head)
+    lr_r: float = 1e-5  # learning rate of the recognizer
+    beta1: float = 0.5  # Adam's betas, the same for the three
+    beta2: float = 0.999
+    # exponential moving average of the generator's weights, used for samples, evaluations and the saved model
+    # (0 = off, as in the original)
+    ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
-        self.betas = tuple(self.betas)
-        for name in ("lr_dis", "lr_gen", "lr_rec"):
+        for name in ("lr_g", "lr_d", "lr_r"):
             value = getattr(self, name)
             if not isinstance(value, float) or value <= 0:
                 raise ConfigError(f"optim.{name} must be a positive number, got {value!r}")
+        if not 0 <= self.ema_decay < 1:
+            raise ConfigError(f"optim.ema_decay must be in [0, 1), got {self.ema_decay}")
+
+
+@dataclass
+class EvalConfig:
+    """The evaluation of generated images by the run's recognizer (and the real test images beside them)."""
+
+    samples: int = 200  # generated images per evaluation
+    batch_size: int = 64  # images per generator call; the batches are split over the processes
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ConfigError(f"eval.batch_size must be at least 1, got {self.batch_size}")
+        if self.samples < 2:
+            raise ConfigError(f"eval.samples must be at least 2, got {self.samples}")
 
 
 def _train_defaults() -> TrainConfig:
-    # max_steps is a ceiling only: the run length is `epochs`; --max-steps shortens it.
+    # The original counts in epochs: the run length is max_epochs (max_steps is a ceiling; --max-steps shortens a
+    # run); checkpoint/eval/sample every 10 epochs are its MODEL_SAVE_EPOCH/EVAL_EPOCH; every checkpoint is kept
+    # (each is a start epoch of `train N`).
     return TrainConfig(
-        output_dir="runs/ganwriting-music", max_steps=10**9, batch_size=92, log_every=20, checkpoint_every=0,
-        keep_checkpoints=0, eval_every=0, sample_every=0,
+        output_dir="runs/ganwriting-music", max_steps=10**9, max_epochs=100, batch_size=92, log_every=20,
+        checkpoint_every=0, keep_checkpoints=0, eval_every=0, sample_every=0, checkpoint_every_epochs=10,
+        eval_every_epochs=10, sample_every_epochs=10,
     )  # fmt: skip
 
 
 @dataclass
 class GanwritingConfig:
-    """A whole run. ``save_every_epochs``/``eval_every_epochs`` are the original's MODEL_SAVE_EPOCH/EVAL_EPOCH."""
+    """A whole run. It counts in epochs: ``train.max_epochs``, ``train.checkpoint_every_epochs`` (each checkpoint
+    is a start epoch of ``train N``), ``train.eval_every_epochs`` and ``train.sample_every_epochs``."""
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     train: TrainConfig = field(default_factory=_train_defaults)
-    epochs: int = 100
-    save_every_epochs: int = 10  # full training state (resumable with `train N`)
-    eval_every_epochs: int = 10  # evaluation and a sample grid
-    eval_samples: int = 200  # generated images per evaluation
-    # exponential moving average of the generator's weights, used for samples, evaluations and the saved model
-    # (0 = off, as in the original)
-    ema_decay: float = 0.0
-    eval_batch: int = 64  # images per generator call in an evaluation; the batches are split over the ranks
+
+    #: Keys of earlier versions, read under their new names (gencore.config.migrate_keys).
+    renamed_keys: ClassVar[tuple[Renamed, ...]] = (
+        Renamed("optim.lr_gen", "optim.lr_g"), Renamed("optim.lr_dis", "optim.lr_d"),
+        Renamed("optim.lr_rec", "optim.lr_r"), Renamed("optim.betas", ("optim.beta1", "optim.beta2")),
+        Renamed("ema_decay", "optim.ema_decay"), Renamed("eval_samples", "eval.samples"),
+        Renamed("eval_batch", "eval.batch_size"), Renamed("epochs", "train.max_epochs"),
+        Renamed("save_every_epochs", "train.checkpoint_every_epochs"),
+        # the earlier key set both cadences (an evaluation and a sample grid)
+        Renamed("eval_every_epochs", ("train.eval_every_epochs", "train.sample_every_epochs"), lambda v: (v, v)),
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise ConfigError(f"epochs must be at least 1, got {self.epochs}")
-        if self.save_every_epochs < 1 or self.eval_every_epochs < 0:
-            raise ConfigError("save_every_epochs must be >= 1 and eval_every_epochs >= 0")
+        if self.train.max_epochs is None:
+            raise ConfigError("train.max_epochs must be set: ganwriting-music counts its run in epochs")
+        if self.train.checkpoint_every_epochs < 1:
+            raise ConfigError(
+                f"train.checkpoint_every_epochs must be at least 1 (each checkpoint is a start epoch), got "
+                f"{self.train.checkpoint_every_epochs}"
+            )
         if self.data.image_size < 16 or self.data.image_size % 16:
             raise ConfigError(
                 f"data.image_size must be a multiple of 16 (the networks halve it four times), got "
                 f"{self.data.image_size}"
             )
-        if not 0 <= self.ema_decay < 1:
-            raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
-        if self.eval_batch < 1:
-            raise ConfigError(f"eval_batch must be at least 1, got {self.eval_batch}")
-        if self.eval_samples < 2:
-            raise ConfigError(f"eval_samples must be at least 2, got {self.eval_samples}")
 
 
 #: Named starting points; ``--preset NAME`` applies these ``key=value`` overrides before ``--config``/``--set``.
@@ -238,12 +264,13 @@ PRESETS: dict[str, list[str]] = {
     "cpu": [
         "data.image_size=64", "data.samples_per_class=32", "train.batch_size=32", "model.k_refs=4",
         "model.gen_channels=16", "model.style_channels=16", "model.dis_channels=32", "model.rec_channels=16",
-        "model.style_dim=64", "model.class_dim=32", "optim.lr_dis=2e-4", "optim.lr_gen=2e-4", "optim.lr_rec=5e-4",
-        "loss.w_l1=5.0", "epochs=30", "save_every_epochs=5", "eval_every_epochs=5",
+        "model.style_dim=64", "model.class_dim=32", "optim.lr_d=2e-4", "optim.lr_g=2e-4", "optim.lr_r=5e-4",
+        "loss.w_l1=5.0", "train.max_epochs=30", "train.checkpoint_every_epochs=5", "train.eval_every_epochs=5",
+        "train.sample_every_epochs=5",
         # against the collapse to one picture per class (README "Results"): fonts with fixed habits, so that
         # there is a style to follow; the writer named from the style vector; mild mode seeking on the noise,
         # compared at quarter resolution; samples from the weight-averaged generator
         "data.writer_pen=1.0", "model.style_writer_head=true", "loss.w_ms=1.0", "loss.ms_pool=4",
-        "ema_decay=0.99",
+        "optim.ema_decay=0.99",
     ],
 }  # fmt: skip

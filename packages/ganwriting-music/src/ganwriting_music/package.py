@@ -16,8 +16,9 @@ TINY = (
     "model.k_refs=2", "model.gen_channels=4", "model.dis_channels=4", "model.rec_channels=4", "model.rec_downsample=1",
     "model.style_dim=8",
     "model.class_dim=4", "model.noise_dim=4", "train.batch_size=8", "train.log_every=1", "train.progress_bar=false",
-    "train.tensorboard=false", "epochs=2", "save_every_epochs=1", "eval_every_epochs=1", "eval_samples=8",
-    "loss.w_l1=1.0", "optim.lr_dis=1e-3", "optim.lr_gen=1e-3", "optim.lr_rec=1e-3",
+    "train.tensorboard=false", "train.max_epochs=2", "train.checkpoint_every_epochs=1", "train.eval_every_epochs=1",
+    "train.sample_every_epochs=1", "eval.samples=8", "loss.w_l1=1.0", "optim.lr_d=1e-3", "optim.lr_g=1e-3",
+    "optim.lr_r=1e-3",
 )  # fmt: skip
 
 SPEC = PackageSpec(

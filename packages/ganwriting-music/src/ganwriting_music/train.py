@@ -21,7 +21,6 @@ One update per batch of real images x (class y, writer w) and K other images of 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,6 @@ from ganwriting_music.data import StyleDataset, SymbolSet, load_source, split_by
 from ganwriting_music.model import Networks, NetworksConfig
 from gencore.augment import diff_augment
 from gencore.checkpoint import latest_checkpoint, list_checkpoints
-from gencore.config import to_dict
 from gencore.distributed import sharded_map
 from gencore.errors import CheckpointError, ConfigError, DataError
 from gencore.losses import d_loss, g_loss, gradient_penalty
@@ -311,19 +309,19 @@ def build_trainer(config: GanwritingConfig) -> Trainer:
     nets.gen.set_templates(train_set.floats(), train_set.labels)
     o = config.optim
     optimizers = {
-        "G": torch.optim.Adam(nets.gen.parameters(), lr=o.lr_gen, betas=o.betas),
-        "D": torch.optim.Adam(nets.dis.parameters(), lr=o.lr_dis, betas=o.betas),
-        "R": torch.optim.Adam(nets.rec.parameters(), lr=o.lr_rec, betas=o.betas),
+        "G": torch.optim.Adam(nets.gen.parameters(), lr=o.lr_g, betas=(o.beta1, o.beta2)),
+        "D": torch.optim.Adam(nets.dis.parameters(), lr=o.lr_d, betas=(o.beta1, o.beta2)),
+        "R": torch.optim.Adam(nets.rec.parameters(), lr=o.lr_r, betas=(o.beta1, o.beta2)),
     }
     dataset = StyleDataset(train_set, config.model.k_refs)
     evaluated = test_set if test_set is not None else train_set
-    n_eval = min(config.eval_samples, len(evaluated))
+    n_eval = min(config.eval.samples, len(evaluated))
 
     def evaluate(trainer: Trainer) -> dict[str, float]:
         gen = sampling_model(trainer, "G")
         refs, z, pick = eval_inputs(gen, dataset, evaluated, n_eval, config.train.seed + 1)
         return evaluate_generator(gen, trainer.unwrap("R"), refs, evaluated.labels[pick], z,
-                                  evaluated.floats(pick), trainer.accelerator, config.eval_batch)  # fmt: skip
+                                  evaluated.floats(pick), trainer.accelerator, config.eval.batch_size)  # fmt: skip
 
     def samples(trainer: Trainer) -> torch.Tensor:
         torch.manual_seed(config.train.seed)
@@ -331,16 +329,10 @@ def build_trainer(config: GanwritingConfig) -> Trainer:
         # one row per class list: the Trainer writes a square grid, so hand it the finished sheet as one image
         return make_grid(sheet.cpu(), nrow=len(train_set.classes)).unsqueeze(0)
 
-    # The original counts in epochs: its cadences become the Trainer's epoch cadences (train.max_steps, a
-    # ceiling of 10**9 by default, can still cut a run short)
-    train = dataclasses.replace(
-        config.train, max_epochs=config.epochs, checkpoint_every_epochs=config.save_every_epochs,
-        eval_every_epochs=config.eval_every_epochs, sample_every_epochs=config.eval_every_epochs,
-    )  # fmt: skip
     return Trainer(
-        train, {"G": nets.gen, "D": nets.dis, "R": nets.rec}, optimizers, make_step(config), dataset,
-        sample_fn=samples, eval_fn=evaluate, run_config=to_dict(config),
-        ema={"G": config.ema_decay} if config.ema_decay > 0 else None, hooks=[EpochRecord()],
+        config.train, {"G": nets.gen, "D": nets.dis, "R": nets.rec}, optimizers, make_step(config), dataset,
+        sample_fn=samples, eval_fn=evaluate, run_config=config,
+        ema={"G": config.optim.ema_decay} if config.optim.ema_decay > 0 else None, hooks=[EpochRecord()],
         export_fn=lambda trainer, result: export_networks(trainer, result, nets),
         console_columns=["loss_d", "loss_g", "rec_fake", "acc_fake", "acc_real", "l1", "gp", "steps_per_s",
                          "epoch", "eval/rec_acc_fake", "eval/rec_acc_real"],
@@ -357,7 +349,7 @@ def run_training(config: GanwritingConfig, start_epoch: str | int | None = 0, re
         f"ganwriting-music: {len(trainer.loader.dataset)} training images, "
         f"{len(trainer.loader.dataset.data.writer_names)} "
         f"writers, {trainer.steps_per_epoch} updates/epoch on {trainer.accelerator.num_processes} process(es), "
-        f"{config.epochs} epochs" + (f", resuming {start}" if start else "")
+        f"{config.train.max_epochs} epochs" + (f", resuming {start}" if start else "")
     )
     return trainer.fit(resume=start)
 

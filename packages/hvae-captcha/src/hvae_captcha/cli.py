@@ -1,23 +1,23 @@
 """``hvae-captcha``: data make, train, sample, reconstruct, evaluate, inspect-config."""
 
-# Import rule (tests/test_imports.py checks it): at the top this module imports only click, the standard library
-# and light gencore modules (gencore.cli, gencore.config, gencore.errors: no torch), so `--help` of the CLI and of
-# every command answers without loading torch. A command body imports the torch-heavy modules it needs (this
-# package's train, model, data...) when it runs; such function-level imports are for laziness only, never to hide
-# an import cycle: train.py's `__main__` trampoline imports this module, so nothing here imports train at module
-# level.
+# Import rule (tests/test_imports.py checks it): at the top this module imports only click, the standard library,
+# light gencore modules (gencore.cli, gencore.config, gencore.errors: no torch) and this package's config (no torch
+# either; its fields make the training flags), so `--help` of the CLI and of every command answers without loading
+# torch. A command body imports the torch-heavy modules it needs (this package's train, model, data...) when it
+# runs; such function-level imports are for laziness only, never to hide an import cycle: train.py's `__main__`
+# trampoline imports this module, so nothing here imports train at module level.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
 
-from gencore.cli import FINITE, SEED, Group, config_from_options, run_fit, training_options
+from gencore.cli import SEED, ConfigFlag, Group, config_from_options, config_options, run_fit, training_options
 from gencore.errors import ConfigError
 from gencore.results import read_json, write_json
+from hvae_captcha.config import PRESETS, HVAEConfig, parse_layers
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -119,15 +119,13 @@ def _layer_options(fn):  # noqa: ANN001, ANN202
     )(fn)
 
 
-def _layer_overrides(outer: str | None, inner: str | None) -> list[str]:
-    from hvae_captcha.config import parse_layers
-
-    out = []
+def _layer_flags(outer: str | None, inner: str | None) -> dict[str, Any]:
+    """The config values of --outer/--inner (dotted key -> layer lists)."""
+    out: dict[str, Any] = {}
     if outer is not None:
-        out.append(f"model.outer_config={json.dumps(parse_layers(outer)[0])}")
+        out["model.outer_config"] = parse_layers(outer)[0]
     if inner is not None:
-        blocks = [b for b in parse_layers(inner) if b]
-        out.append(f"model.inner_config={json.dumps(blocks)}")
+        out["model.inner_config"] = [b for b in parse_layers(inner) if b]
     return out
 
 
@@ -135,31 +133,21 @@ def _layer_overrides(outer: str | None, inner: str | None) -> list[str]:
 @training_options(DEFAULT_RUN_DIR)
 @_preset_option
 @_layer_options
-@click.option(
-    "--data",
-    "source",
-    default=None,
-    metavar="SOURCE",
-    help="render (default: CAPTCHAs drawn by the captcha library) or a folder of <text>.png images.",
-)
+@config_options(
+    HVAEConfig,
+    ConfigFlag("--data", "data.source", metavar="SOURCE",
+               help="render (default: CAPTCHAs drawn by the captcha library) or a folder of <text>.png images "
+               "(data.source)."),
+    "model.likelihood", "model.latent_dim", "optim.lr", ConfigFlag("--ema", "optim.ema_decay"),
+)  # fmt: skip
 @_conditioned_option
-@click.option(
-    "--likelihood",
-    type=click.Choice(["logistic", "gaussian", "bernoulli"]),
-    default=None,
-    help="p(x|z1): discretized logistic (default), Gaussian on dequantized pixels, Bernoulli (binarized).",
-)
 @click.option("--rgb", is_flag=True, default=None, help="Three colour channels instead of grey (the original).")
 @click.option("--size", default=None, metavar="HxW", help="Model input size [default: 32x128].")
-@click.option("--latent-dim", type=click.IntRange(min=1), default=None, help="Latent channels (vector: size).")
-@click.option("--lr", type=FINITE, default=None, help="AdamW learning rate [default: 2e-3].")
-@click.option("--ema", type=FINITE, default=None, help="EMA decay, 0 = off [default: 0.995].")
 def train(**options: Any) -> None:
     """Train; writes config.json, metrics.csv, losses.png, samples/, checkpoints/ and model/ into the run directory.
 
     Every option is also a config key (see the package README), e.g. --set loss.free_bits=0.05.
     """
-    from hvae_captcha.config import PRESETS, HVAEConfig
     from hvae_captcha.train import run_training
 
     size = options.pop("size")
@@ -173,18 +161,12 @@ def train(**options: Any) -> None:
     conditioned = options.pop("conditioned")
     if conditioned is None:
         conditioned = _default_conditioned(preset_name, options)
-    flags = {
-        "data.source": options.pop("source"),
-        "model.likelihood": options.pop("likelihood"), "model.channels": 3 if options.pop("rgb") else None,
-        "model.height": height, "model.width": width, "model.latent_dim": options.pop("latent_dim"),
-        "optim.lr": options.pop("lr"), "optim.ema_decay": options.pop("ema"),
+    options["flags"] = {
+        "model.channels": 3 if options.pop("rgb") else None, "model.height": height, "model.width": width,
+        **_layer_flags(options.pop("outer"), options.pop("inner")),
     }  # fmt: skip
-    preset = PRESETS[preset_name]
-    layers = _layer_overrides(options.pop("outer"), options.pop("inner"))
-    extra = [f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None]
     # the preset and what the text-aware model turns on sit under --config, which sits under --set and the flags
-    options["base"] = (*preset, *_conditioning_overrides(conditioned))
-    options["overrides"] = (*options["overrides"], *layers, *extra)
+    options["base"] = (*PRESETS[preset_name], *_conditioning_overrides(conditioned))
     config, resume = config_from_options(HVAEConfig, options)
     run_fit(lambda: run_training(config, resume))
 
@@ -356,13 +338,12 @@ def inspect_config(preset: str | None, conditioned: bool | None, outer: str | No
     """Print the layer table (every layer, its parameters) and the parameter count of a configuration (the model
     ``train`` builds with the same options)."""
     from gencore.config import build_config
-    from hvae_captcha.config import PRESETS, HVAEConfig
     from hvae_captcha.model import HVAE, parameter_table
 
     preset = preset or "compact"
     if conditioned is None:
         conditioned = _default_conditioned(preset, {"config_file": config_file, "overrides": overrides})
-    config = build_config(HVAEConfig, config_file, [*overrides, *_layer_overrides(outer, inner)],
+    config = build_config(HVAEConfig, config_file, overrides, _layer_flags(outer, inner),
                           base=[*PRESETS[preset], *_conditioning_overrides(conditioned)])  # fmt: skip
     m = config.model
     model = HVAE(m)

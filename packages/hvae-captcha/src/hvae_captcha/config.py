@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
+from gencore.config import Renamed
 from gencore.errors import ConfigError
 from gencore.train import TrainConfig
 
@@ -351,21 +352,21 @@ class LossConfig:
 
 @dataclass
 class OptimConfig:
-    """AdamW, clipping and skipping of exploding updates (VDVAE practice), EMA of the weights."""
+    """AdamW, skipping of exploding updates (VDVAE practice; the clipping is train.grad_clip), EMA of the weights."""
 
-    lr: float = 2e-3
+    lr: float = 2e-3  # AdamW learning rate (reached after the warm-up)
     weight_decay: float = 0.0
-    betas: tuple[float, float] = (0.9, 0.99)
+    beta1: float = 0.9  # AdamW's betas
+    beta2: float = 0.99
     lr_warmup_steps: int = 100  # linear learning-rate warm-up
-    grad_clip: float = 200.0  # clip the gradient norm (of the per-dimension loss) to this; 0 = off
     skip_threshold: float = 2000.0  # skip an update whose (unclipped) gradient norm exceeds this; 0 = never
     ema_decay: float = 0.995  # 0 = off; samples and evaluation use the averaged weights
 
     def __post_init__(self) -> None:
         if self.lr <= 0:
             raise ConfigError(f"optim.lr must be positive, got {self.lr}")
-        if self.grad_clip < 0 or self.skip_threshold < 0:
-            raise ConfigError("optim.grad_clip and optim.skip_threshold must be >= 0")
+        if self.skip_threshold < 0:
+            raise ConfigError("optim.skip_threshold must be >= 0")
         if not (self.ema_decay == 0 or 0 < self.ema_decay < 1):
             raise ConfigError(f"optim.ema_decay must be 0 (off) or in (0, 1), got {self.ema_decay}")
 
@@ -402,14 +403,14 @@ class EvalConfig:
     """Periodic and final evaluation on the held-out images."""
 
     iw_samples: int = 16  # K importance samples of the IWAE bound
-    num_images: int = 256  # held-out images evaluated (at most the hold-out size)
-    batch_size: int = 64
+    samples: int = 256  # held-out images evaluated (at most the hold-out size)
+    batch_size: int = 64  # held-out images per batch; the batches are split over the processes
 
 
 def _train_defaults() -> TrainConfig:
     return TrainConfig(
         output_dir="runs/hvae-captcha", max_steps=3000, batch_size=32, log_every=50, sample_every=500,
-        eval_every=1000, checkpoint_every=500,
+        eval_every=1000, checkpoint_every=500, grad_clip=200.0,  # of the per-dimension loss
     )  # fmt: skip
 
 
@@ -424,12 +425,14 @@ class HVAEConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     train: TrainConfig = field(default_factory=_train_defaults)
 
+    #: Keys of earlier versions, read under their new names (gencore.config.migrate_keys).
+    renamed_keys: ClassVar[tuple[Renamed, ...]] = (
+        Renamed("optim.grad_clip", "train.grad_clip", lambda v: None if v == 0 else v),  # 0 meant off
+        Renamed("optim.betas", ("optim.beta1", "optim.beta2")),
+        Renamed("eval.num_images", "eval.samples"),
+    )
+
     def __post_init__(self) -> None:
-        if self.train.grad_clip is not None:
-            raise ConfigError(
-                "train.grad_clip is not used by hvae-captcha: set optim.grad_clip (clipping and the skipping of "
-                "exploding updates share one gradient-norm computation)"
-            )
         if self.loss.kl_weights and len(self.loss.kl_weights) != self.model.levels:
             raise ConfigError(
                 f"loss.kl_weights has {len(self.loss.kl_weights)} weights for {self.model.levels} latent levels "
@@ -457,7 +460,7 @@ PRESETS: dict[str, list[str]] = {
         "model.inner_size=[24, 24]", f"model.outer_config={[list(x) for x in ORIGINAL_OUTER]}".replace("'", '"'),
         "model.inner_config=" + str([[list(x) for x in b] for b in ORIGINAL_INNER]).replace("'", '"'),
         "model.activation='relu'", "model.spectral_norm=true", "model.likelihood='bernoulli'",
-        "optim.lr=5e-5", "optim.weight_decay=0.01", "optim.betas=[0.9, 0.999]", "optim.lr_warmup_steps=0",
+        "optim.lr=5e-5", "optim.weight_decay=0.01", "optim.beta2=0.999", "optim.lr_warmup_steps=0",
         "optim.ema_decay=0", "loss.objective='three-term'", "loss.kl_warmup_steps=0", "model.text_map_channels=0",
     ],
 }  # fmt: skip

@@ -9,7 +9,7 @@ from gencore.registry import FaultJob, PackageSpec, Ref, TrainCommand
 TINY = (
     "model.height=16", "model.width=32", 'model.outer_config=[["conv", 8], ["pool", 2], ["conv", 8]]',
     'model.inner_config=[[["pool", 2], ["conv", 8]]]', "model.latent_dim=2", "data.num_images=48",
-    "data.holdout_fraction=0.25", "eval.num_images=8", "eval.iw_samples=2", "train.batch_size=8",
+    "data.holdout_fraction=0.25", "eval.samples=8", "eval.iw_samples=2", "train.batch_size=8",
     "train.max_steps=4", "train.log_every=2", "train.checkpoint_every=2", "train.eval_every=0",
     "train.sample_every=0", "train.progress_bar=false", "train.tensorboard=false", "optim.lr_warmup_steps=2",
     "loss.kl_warmup_steps=3",

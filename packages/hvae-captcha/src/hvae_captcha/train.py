@@ -15,7 +15,6 @@ from typing import Any
 
 import torch
 
-from gencore.config import to_dict
 from gencore.losses import free_bits, kl_warmup
 from gencore.memory import require_batch_memory, require_memory, require_model_memory, tensor_bytes
 from gencore.nn import evaluating
@@ -35,8 +34,11 @@ class GuardedAdamW(torch.optim.AdamW):
     shrunk). ``last_grad_norm`` / ``last_skipped`` describe the latest call; ``skipped`` counts skips."""
 
     skips_nonfinite = True  # the Trainer leaves non-finite gradients to this optimizer (they are skipped, not fatal)
+    clips_grad_norm = True  # ... and train.grad_clip: the skip decision needs the norm before clipping
 
-    def __init__(self, params: Any, *, grad_clip: float = 0.0, skip_threshold: float = 0.0, **kwargs: Any) -> None:
+    def __init__(
+        self, params: Any, *, grad_clip: float | None = None, skip_threshold: float = 0.0, **kwargs: Any
+    ) -> None:
         super().__init__(params, **kwargs)
         self.grad_clip, self.skip_threshold = grad_clip, skip_threshold
         self.last_grad_norm, self.last_skipped, self.skipped = 0.0, False, 0
@@ -53,7 +55,7 @@ class GuardedAdamW(torch.optim.AdamW):
         if self.last_skipped:
             self.skipped += 1
             return None
-        if self.grad_clip > 0 and value > self.grad_clip:
+        if self.grad_clip is not None and value > self.grad_clip:
             torch._foreach_mul_(grads, self.grad_clip / (value + 1e-6))
         return super().step(closure)
 
@@ -168,11 +170,11 @@ def build_trainer(config: HVAEConfig) -> Trainer:
     train_set, holdout = prepare_data(config)
     model = HVAE(config.model)
     o = config.optim
-    optimizer = GuardedAdamW(model.parameters(), lr=o.lr, betas=o.betas, weight_decay=o.weight_decay,
-                             grad_clip=o.grad_clip, skip_threshold=o.skip_threshold)  # fmt: skip
+    optimizer = GuardedAdamW(model.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay,
+                             grad_clip=config.train.grad_clip, skip_threshold=o.skip_threshold)  # fmt: skip
     warm = max(o.lr_warmup_steps, 1)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warm))
-    evaluated = holdout.subset(list(range(min(config.eval.num_images, len(holdout.texts)))))
+    evaluated = holdout.subset(list(range(min(config.eval.samples, len(holdout.texts)))))
 
     def evaluate(trainer: Trainer) -> dict[str, float]:
         # split over the processes; seeded per batch, so the figures are the same on any number of them
@@ -191,7 +193,7 @@ def build_trainer(config: HVAEConfig) -> Trainer:
         config.train, {"hvae": model}, {"hvae": optimizer}, make_step(config, optimizer),
         make_dataset(model, train_set),
         schedulers={"hvae": schedule}, ema={"hvae": o.ema_decay} if o.ema_decay > 0 else None,
-        sample_fn=samples, eval_fn=evaluate, run_config=to_dict(config),
+        sample_fn=samples, eval_fn=evaluate, run_config=config,
         export_fn=lambda trainer, result: export_model(trainer, result, config),
     )  # fmt: skip
 

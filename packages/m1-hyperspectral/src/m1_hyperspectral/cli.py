@@ -1,23 +1,24 @@
 """``m1-hyperspectral``: data synth, train, sample, extract, classify, evaluate."""
 
-# Import rule (tests/test_imports.py checks it): at the top this module imports only click, the standard library
-# and light gencore modules (gencore.cli, gencore.config, gencore.errors: no torch), so `--help` of the CLI and of
-# every command answers without loading torch. A command body imports the torch-heavy modules it needs (this
-# package's train, model, data...) when it runs; such function-level imports are for laziness only, never to hide
-# an import cycle: train.py's `__main__` trampoline imports this module, so nothing here imports train at module
-# level.
+# Import rule (tests/test_imports.py checks it): at the top this module imports only click, the standard library,
+# light gencore modules (gencore.cli, gencore.config, gencore.errors: no torch) and this package's config (no torch
+# either; its fields make the training flags), so `--help` of the CLI and of every command answers without loading
+# torch. A command body imports the torch-heavy modules it needs (this package's train, model, data...) when it
+# runs; such function-level imports are for laziness only, never to hide an import cycle: train.py's `__main__`
+# trampoline imports this module, so nothing here imports train at module level.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
 
-from gencore.cli import FINITE, SEED, Group, config_from_options, run_fit, training_options
+from gencore.cli import FINITE, SEED, ConfigFlag, Group, config_from_options, config_options, run_fit, training_options
 from gencore.errors import CheckpointError, ConfigError
 from gencore.results import write_json
+from m1_hyperspectral.cli_import import import_original
+from m1_hyperspectral.config import M1RunConfig
 
 CUBE_KEY = click.option("--cube-key", default=None, help="Variable/dataset name of the cube [default: detected].")
 GT_KEY = click.option("--gt-key", default=None, help="Variable/dataset name of the ground truth [default: detected].")
@@ -69,21 +70,14 @@ def synth(output: str, **options: Any) -> None:
 @training_options("runs/m1-hyperspectral")
 @CUBE_KEY
 @GT_KEY
-@click.option(
-    "--likelihood",
-    type=click.Choice(["gaussian", "bernoulli", "bounded01"]),
-    default=None,
-    help="p(x|z) of the per-band normalised values [default: gaussian].",
-)
-@click.option(
-    "--patience",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Stop after this many evaluations (every 10 steps) without a better validation log-likelihood "
-    "[default: 100; the paper's code used 1000].",
-)
-@click.option("--latent", type=click.IntRange(min=1), default=None, help="Latent units [default: 50].")
-@click.option("--lr", type=FINITE, default=None, help="Adam learning rate [default: 3e-4].")
+@config_options(
+    M1RunConfig,
+    "model.likelihood",
+    ConfigFlag("--patience", "train.patience",
+               help="Stop after this many evaluations (every 10 steps) without a better validation log-likelihood "
+               "(train.patience) [default: 100; the paper's code used 1000]."),
+    "model.latent", "optim.lr",
+)  # fmt: skip
 def train(data_files: tuple[str, ...], **options: Any) -> None:
     """Train M1 on every pixel of DATA_FILES (.mat v5/v7.3, .h5, .npy), or on the embedded synthetic scene.
 
@@ -92,15 +86,12 @@ def train(data_files: tuple[str, ...], **options: Any) -> None:
     (sampled vs real spectra, the decoded scene), losses.png, checkpoints/ and model/ (the best validation
     weights, with the band normalisation) into the run directory.
     """
-    from m1_hyperspectral.config import M1RunConfig
     from m1_hyperspectral.train import run_training
 
-    flags = {
+    options["flags"] = {
         "data.paths": list(data_files) or None, "data.cube_key": options.pop("cube_key"),
-        "data.gt_key": options.pop("gt_key"), "model.likelihood": options.pop("likelihood"),
-        "train.patience": options.pop("patience"), "model.latent": options.pop("latent"), "lr": options.pop("lr"),
+        "data.gt_key": options.pop("gt_key"),
     }  # fmt: skip
-    options["overrides"] = (*options["overrides"], *(f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None))
     config, resume = config_from_options(M1RunConfig, options)
     run_fit(lambda: run_training(config, resume))
 
@@ -261,3 +252,6 @@ def evaluate(run: str, k: int, seed: int, output: str | None) -> None:
     out = Path(output) if output else Path(run) / "evaluation.json"
     write_json(out, metrics)
     click.echo(f"wrote {out}")
+
+
+main.add_command(import_original)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
+from gencore.config import Renamed
 from gencore.train import TrainConfig
 
 Likelihood = Literal["gaussian", "bernoulli", "bounded01"]
@@ -55,14 +56,32 @@ class ModelConfig:
 
 
 @dataclass
+class OptimConfig:
+    """Adam with the paper code's betas (0.9, 0.999), and its Gaussian prior on the weights."""
+
+    lr: float = 3e-4  # Adam learning rate
+    weight_prior_sd: float = 1.0  # N(0, sd^2) prior on weights, its log density scaled by batch/train size (0: off)
+
+
+@dataclass
+class EvalConfig:
+    """The validation log-likelihood (all validation pixels at every evaluation)."""
+
+    batch_size: int = 4096  # validation pixels per batch; the batches are split over the processes
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"eval.batch_size must be at least 1, got {self.batch_size}")
+
+
+@dataclass
 class M1RunConfig:
-    """A whole run: model, data, optimiser and the shared Trainer options."""
+    """A whole run: model, data, optimiser, evaluation and the shared Trainer options."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
-    lr: float = 3e-4  # Adam, betas (0.9, 0.999) as in the paper's code
-    weight_prior_sd: float = 1.0  # N(0, sd^2) prior on weights, its log density scaled by batch/train size (0: off)
-    eval_batch: int = 4096  # validation pixels per batch; the batches are split over the processes
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     train: TrainConfig = field(
         default_factory=lambda: TrainConfig(
             output_dir="runs/m1-hyperspectral",
@@ -77,4 +96,11 @@ class M1RunConfig:
             early_stop_mode="max",
             patience=100,
         )  # fmt: skip
+    )
+
+    #: Keys of earlier versions, read under their new names (gencore.config.migrate_keys).
+    renamed_keys: ClassVar[tuple[Renamed, ...]] = (
+        Renamed("lr", "optim.lr"),
+        Renamed("weight_prior_sd", "optim.weight_prior_sd"),
+        Renamed("eval_batch", "eval.batch_size"),
     )

@@ -10,7 +10,9 @@ Likelihoods of the normalised band values (as in the original code):
 - ``gaussian``: a mean and a log-variance per band, both from the decoder;
 - ``bounded01``: a sigmoid mean, one learned log-variance per band, mixed with a uniform density on [0, 1] with
   a learned weight per band (robust to outliers): p = w + (1 - w) N(x; mean, var).
-Log-variances are soft-clamped to (-10, 10) (the original did not clamp, which can give NaNs).
+Log-variances are soft-clamped to (-10, 10) (the original did not clamp, which can give NaNs);
+``logvar_bound = 0`` turns the clamp off, as in the original (models imported from it by
+``m1_hyperspectral.original``).
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ class M1Config:
     latent: int = 50
     activation: str = "softplus"
     likelihood: str = "gaussian"
+    # log-variances of q(z|x) and p(x|z) are soft-clamped to (-logvar_bound, logvar_bound); 0 = not clamped (the
+    # original's equations: models imported from nips14-ssl)
+    logvar_bound: float = LOGVAR_BOUND
 
     def __post_init__(self) -> None:
         if self.activation not in ACTIVATIONS:
@@ -49,6 +54,8 @@ class M1Config:
             raise ValueError(f"likelihood must be gaussian, bernoulli or bounded01, got {self.likelihood!r}")
         if self.bands < 1 or self.latent < 1 or any(h < 1 for h in self.hidden):
             raise ValueError("bands, latent and hidden widths must be positive")
+        if not self.logvar_bound >= 0:
+            raise ValueError(f"logvar_bound must be >= 0 (0 = no clamp), got {self.logvar_bound!r}")
 
 
 def require_memory_for(
@@ -134,11 +141,16 @@ class M1(PretrainedMixin, nn.Module):
 
     # --- the two distributions -------------------------------------------------------------------------------
 
+    def _bound(self, logvar: torch.Tensor) -> torch.Tensor:
+        """Soft-clamp a log-variance to (-logvar_bound, logvar_bound), or leave it as it is (bound 0)."""
+        bound = self.config.logvar_bound
+        return soft_clamp(logvar, bound) if bound > 0 else logvar
+
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """q(z|x) of normalised spectra: mean and log-variance (the original's ``dist_qz``)."""
         h = self.encoder(x)
         mean, logvar = self.q_head(h).chunk(2, dim=-1)
-        return mean, soft_clamp(logvar, LOGVAR_BOUND)
+        return mean, self._bound(logvar)
 
     def decode(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
         """Parameters of p(x|z): ``logits`` (bernoulli) or ``mean`` and ``logvar`` (gaussian, bounded01)."""
@@ -148,8 +160,8 @@ class M1(PretrainedMixin, nn.Module):
             return {"logits": out}
         if self.config.likelihood == "gaussian":
             mean, logvar = out.chunk(2, dim=-1)
-            return {"mean": mean, "logvar": soft_clamp(logvar, LOGVAR_BOUND)}
-        return {"mean": torch.sigmoid(out), "logvar": soft_clamp(self.p_logvar_bias, LOGVAR_BOUND).expand_as(out)}
+            return {"mean": mean, "logvar": self._bound(logvar)}
+        return {"mean": torch.sigmoid(out), "logvar": self._bound(self.p_logvar_bias).expand_as(out)}
 
     def log_px(self, x: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
         """log p(x|z) per pixel, summed over bands."""

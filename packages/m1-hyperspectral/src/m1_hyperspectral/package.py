@@ -10,7 +10,7 @@ TINY = (
     "data.synth.height=16", "data.synth.width=16", "data.synth.bands=12", "data.synth.scale=6",
     "model.hidden=[32, 32]", "model.latent=4", "train.batch_size=64", "train.max_steps=20",
     "train.log_every=5", "train.eval_every=5", "train.checkpoint_every=10", "train.sample_every=0",
-    "train.progress_bar=false", "train.tensorboard=false", "lr=0.003",
+    "train.progress_bar=false", "train.tensorboard=false", "optim.lr=0.003",
 )  # fmt: skip
 
 SPEC = PackageSpec(

@@ -22,7 +22,6 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 
-from gencore.config import to_dict
 from gencore.distributed import sharded_map
 from gencore.train import FitResult, StepContext, Trainer, TrainerHook, seed_everything
 from m1_hyperspectral.config import M1RunConfig
@@ -106,12 +105,12 @@ def weight_decay(config: M1RunConfig, n_train: int) -> float:
     The original maximises sum_batch ELBO + (batch/n_train) log p(w); per pixel that is mean ELBO + log p(w)/n_train,
     whose gradient adds -w / (sd^2 n_train).
     """
-    return 1.0 / (config.weight_prior_sd**2 * n_train) if config.weight_prior_sd > 0 else 0.0
+    return 1.0 / (config.optim.weight_prior_sd**2 * n_train) if config.optim.weight_prior_sd > 0 else 0.0
 
 
 def make_optimizer(config: M1RunConfig, model: M1, n_train: int) -> torch.optim.Adam:
     """Adam (betas 0.9/0.999 as in the paper's code) with the weight prior as weight decay on the matrices."""
-    return torch.optim.Adam(model.optimizer_groups(weight_decay(config, n_train)), config.lr, betas=(0.9, 0.999))
+    return torch.optim.Adam(model.optimizer_groups(weight_decay(config, n_train)), config.optim.lr, betas=(0.9, 0.999))
 
 
 def make_step(config: M1RunConfig):
@@ -199,7 +198,7 @@ def build_trainer(config: M1RunConfig, prepared: Prepared | None = None) -> Trai
     best = BestModel(Path(config.train.output_dir))
 
     def evaluate(trainer: Trainer) -> dict[str, float]:
-        return {"valid_ll": mean_elbo(trainer.unwrap("M1"), x_valid, config.train.seed, config.eval_batch,
+        return {"valid_ll": mean_elbo(trainer.unwrap("M1"), x_valid, config.train.seed, config.eval.batch_size,
                                       trainer.accelerator)}  # fmt: skip
 
     def samples(trainer: Trainer) -> dict[str, torch.Tensor]:
@@ -221,7 +220,7 @@ def build_trainer(config: M1RunConfig, prepared: Prepared | None = None) -> Trai
 
     return Trainer(
         config.train, {"M1": model}, {"M1": optimizer}, make_step(config), Spectra(x_train),
-        sample_fn=samples, eval_fn=evaluate, run_config=to_dict(config), collate_fn=_as_batch,
+        sample_fn=samples, eval_fn=evaluate, run_config=config, collate_fn=_as_batch,
         console_columns=CONSOLE, hooks=[best], export_fn=export,
     )  # fmt: skip
 

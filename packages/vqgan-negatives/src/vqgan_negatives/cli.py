@@ -1,11 +1,11 @@
 """``vqgan-negatives``: data render, noise, train-vqgan, train-transformer, sample, experiment, make-negatives."""
 
-# Import rule (tests/test_imports.py checks it): at the top this module imports only click, the standard library
-# and light gencore modules (gencore.cli, gencore.config, gencore.errors: no torch), so `--help` of the CLI and of
-# every command answers without loading torch. A command body imports the torch-heavy modules it needs (this
-# package's train, model, data...) when it runs; such function-level imports are for laziness only, never to hide
-# an import cycle: train.py's `__main__` trampoline imports this module, so nothing here imports train at module
-# level.
+# Import rule (tests/test_imports.py checks it): at the top this module imports only click, the standard library,
+# light gencore modules (gencore.cli, gencore.config, gencore.errors: no torch) and this package's config (no torch
+# either; its fields make the training flags), so `--help` of the CLI and of every command answers without loading
+# torch. A command body imports the torch-heavy modules it needs (this package's train, model, data...) when it
+# runs; such function-level imports are for laziness only, never to hide an import cycle: train.py's `__main__`
+# trampoline imports this module, so nothing here imports train at module level.
 
 from __future__ import annotations
 
@@ -15,21 +15,27 @@ from typing import Any
 
 import click
 
-from gencore.cli import FINITE, SEED, Group, add_alias, config_from_options, run_fit, training_options
+from gencore.cli import (
+    FINITE,
+    SEED,
+    ConfigFlag,
+    Group,
+    add_alias,
+    config_from_options,
+    config_options,
+    run_fit,
+    training_options,
+)
 from gencore.errors import ConfigError, DataError
 from gencore.results import write_json
+from vqgan_negatives.cli_import import import_taming
+from vqgan_negatives.config import TransformerRunConfig, VQGANConfig
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="vqgan-negatives")
 def main() -> None:
     """VQGAN + conditional transformer that turn Perlin-noise images into molecule look-alikes (hard negatives)."""
-
-
-def _flags(options: dict[str, Any], mapping: dict[str, str]) -> None:
-    """Move CLI flags into ``--set`` overrides (flags win over --set and the config file)."""
-    sets = [f"{key}={json.dumps(v)}" for name, key in mapping.items() if (v := options.pop(name)) is not None]
-    options["overrides"] = (*options["overrides"], *sets)
 
 
 def perlin_options(fn):
@@ -124,41 +130,29 @@ add_alias(data, noise, "perlin", "noise")
 # --- training --------------------------------------------------------------------------------------------------
 
 
+_DATA = ConfigFlag("--data", "data.source", metavar="SOURCE",
+                   help="molecules (default: RDKit renders) | an image folder (data.source).")
+
+
 @main.command("train-vqgan")
 @training_options("runs/vqgan-negatives/vqgan")
-@click.option("--data", default=None, metavar="SOURCE", help="molecules (default: RDKit renders) | an image folder.")
-@click.option("--num-images", type=click.IntRange(min=2), default=None, help="Images used [default: 2000].")
-@click.option("--image-size", type=int, default=None, help="Training resolution [default: 64].")
-@click.option("--codebook-size", type=click.IntRange(min=2), default=None, help="Codes [default: 256].")
-@click.option("--codebook-dim", type=click.IntRange(min=1), default=None, help="Code dimension [default: 8].")
-@click.option("--ema/--no-ema", default=None, help="EMA codebook updates [default: off].")
-@click.option("--kmeans-init/--no-kmeans-init", default=None, help="k-means codebook init [default: off].")
-@click.option("--restart-dead/--no-restart-dead", default=None, help="Dead-code restart [default: on].")
-@click.option("--l2-codes/--no-l2-codes", default=None, help="l2-normalised codes [default: on].")
-@click.option("--disc-start", type=click.IntRange(min=0), default=None, help="Updates before the GAN [default: 1000].")
-@click.option(
-    "--perceptual",
-    type=click.Choice(["auto", "lpips", "random", "none"]),
-    default=None,
-    help="Perceptual loss [default: auto = LPIPS if its weights are on disk, else random features].",
-)
+@config_options(
+    VQGANConfig, _DATA, "data.num_images",
+    ConfigFlag("--image-size", ("model.resolution", "data.render.size"),
+               help="Training resolution (model.resolution, data.render.size) [default: 64]."),
+    "model.quantizer.codebook_size", "model.quantizer.codebook_dim",
+    ConfigFlag("--codebook-ema", "model.quantizer.ema", aliases=("--ema",)),
+    "model.quantizer.kmeans_init", "model.quantizer.restart_dead",
+    ConfigFlag("--l2-codes", "model.quantizer.l2_normalize"), "loss.disc_start", "loss.perceptual",
+    "optim.lr_g", "optim.lr_d",
+)  # fmt: skip
 def train_vqgan(**options: Any) -> None:
     """Train the first stage (VQGAN); writes samples/, metrics.csv, checkpoints/ and model/vqgan.
 
     Every option is also a config key (see the README), e.g. --set model.ch=32.
     """
-    from vqgan_negatives.config import VQGANConfig
     from vqgan_negatives.train import run_training
 
-    size = options.pop("image_size")
-    if size is not None:
-        options["overrides"] = (*options["overrides"], f"model.resolution={size}", f"data.render.size={size}")
-    _flags(options, {
-        "data": "data.source", "num_images": "data.num_images", "codebook_size": "model.quantizer.codebook_size",
-        "codebook_dim": "model.quantizer.codebook_dim", "ema": "model.quantizer.ema",
-        "kmeans_init": "model.quantizer.kmeans_init", "restart_dead": "model.quantizer.restart_dead",
-        "l2_codes": "model.quantizer.l2_normalize", "disc_start": "loss.disc_start", "perceptual": "loss.perceptual",
-    })  # fmt: skip
     config, resume = config_from_options(VQGANConfig, options)
     if config.model.in_channels != config.data.channels:
         raise ConfigError(f"model.in_channels ({config.model.in_channels}) != data.channels ({config.data.channels})")
@@ -170,15 +164,13 @@ add_alias(main, train_vqgan, "train", "train-vqgan")
 
 @main.command("train-transformer")
 @training_options("runs/vqgan-negatives/transformer")
-@click.option("--vqgan", default=None, metavar="RUN", help="Trained first stage [default: runs/.../vqgan].")
-@click.option("--data", default=None, metavar="SOURCE", help="molecules (default) | an image folder.")
-@click.option("--num-images", type=click.IntRange(min=2), default=None, help="Images used [default: 2000].")
+@config_options(
+    TransformerRunConfig, ConfigFlag("--vqgan", "vqgan", metavar="RUN"), _DATA, "data.num_images", "optim.lr",
+)  # fmt: skip
 def train_transformer(**options: Any) -> None:
     """Train the conditional prior over the codes of a trained VQGAN; writes model/gpt and model/vqgan."""
-    from vqgan_negatives.config import TransformerRunConfig
     from vqgan_negatives.train_transformer import run_training
 
-    _flags(options, {"vqgan": "vqgan", "data": "data.source", "num_images": "data.num_images"})
     config, resume = config_from_options(TransformerRunConfig, options)
     run_fit(lambda: run_training(config, resume))
 
@@ -396,3 +388,6 @@ def classifier_study_cmd(negatives: str, heldout_model: str | None, output: str,
     for name, row in result["mean"].items():
         click.echo(f"{name:>20}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()))
     click.echo(f"wrote {out / 'study.json'} and {out / 'lookalikes.png'} (rows: hard negatives, fake skeletons, ...)")
+
+
+main.add_command(import_taming)

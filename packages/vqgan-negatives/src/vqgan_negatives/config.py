@@ -7,8 +7,9 @@ Two runs: the first stage (:class:`VQGANConfig`: autoencoder + codebook + discri
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
+from gencore.config import Renamed
 from gencore.train import TrainConfig
 
 
@@ -48,6 +49,7 @@ class QuantizerConfig:
     codebook_size: int = 256  # number of codes
     codebook_dim: int = 8  # dimension of a code; the encoder output is projected down to it (1x1 conv)
     beta: float = 0.25  # commitment weight: beta * ||z - sg(e)||^2 (on the commitment term, not the codebook term)
+    beta_on_codebook: bool = False  # taming's "legacy" loss: ||sg(e) - z||^2 + beta * ||e - sg(z)||^2 (not with ema)
     l2_normalize: bool = True  # compare codes and encoder outputs on the unit sphere (cosine similarity)
     ema: bool = False  # update codes as running means of their assigned vectors instead of by gradient
     ema_decay: float = 0.99
@@ -63,6 +65,8 @@ class QuantizerConfig:
             raise ValueError("codebook_size must be >= 2 and codebook_dim >= 1")
         if not 0.0 < self.ema_decay < 1.0 or not 0.0 < self.usage_decay < 1.0:
             raise ValueError("ema_decay and usage_decay must be in (0, 1)")
+        if self.beta_on_codebook and self.ema:
+            raise ValueError("beta_on_codebook needs a codebook term: it cannot be combined with ema")
 
 
 @dataclass
@@ -77,12 +81,16 @@ class VQModelConfig:
     attn_resolutions: tuple[int, ...] = (8,)  # feature-map sides with self-attention (besides the middle block)
     z_channels: int = 64  # encoder output channels before the projection to codebook_dim
     dropout: float = 0.0
+    stem_channels: int | None = None  # output of the encoder's first conv; None = ch * ch_mult[0] (taming: ch)
+    asymmetric_downsample: bool = False  # pad right/bottom by 1, then a stride-2 conv without padding (taming)
     quantizer: QuantizerConfig = field(default_factory=QuantizerConfig)
 
     def __post_init__(self) -> None:
         f = 2 ** (len(self.ch_mult) - 1)
         if not self.ch_mult or self.resolution % f:
             raise ValueError(f"resolution {self.resolution} must be divisible by 2^(len(ch_mult)-1) = {f}")
+        if self.stem_channels is not None and self.stem_channels < 1:
+            raise ValueError(f"stem_channels must be >= 1 or None, got {self.stem_channels}")
 
     @property
     def code_side(self) -> int:
@@ -105,17 +113,36 @@ class LossConfig:
 
     l1_weight: float = 1.0
     perceptual_weight: float = 1.0
-    perceptual: Literal["auto", "lpips", "random", "none"] = "auto"  # auto: LPIPS when weights are on disk
+    # perceptual loss; auto: LPIPS if its weights are on disk, else random VGG features
+    perceptual: Literal["auto", "lpips", "random", "none"] = "auto"
     vgg_weights: str | None = None  # torchvision VGG16 weights file; default: the torch hub cache if present
     lpips_weights: str | None = None  # LPIPS linear-head file (vgg.pth); default: the lpips/torchmetrics package
     codebook_weight: float = 1.0
     disc_weight: float = 0.8  # multiplies the adaptive weight
     disc_start: int = 1000  # updates before the discriminator and the generator's GAN term start
     disc_loss: Literal["hinge", "nonsaturating"] = "hinge"
-    lr: float = 2e-4
-    lr_disc: float = 2e-4
-    beta1: float = 0.5  # taming: Adam(0.5, 0.9) for both
+
+
+@dataclass
+class OptimConfig:
+    """Adam for the autoencoder (with its codebook) and for the discriminator; taming: Adam(0.5, 0.9) for both."""
+
+    lr_g: float = 2e-4  # learning rate of the autoencoder and its codebook
+    lr_d: float = 2e-4  # learning rate of the discriminator
+    beta1: float = 0.5  # Adam's betas
     beta2: float = 0.9
+
+
+@dataclass
+class EvalConfig:
+    """PSNR and codebook usage on held-out images at each evaluation."""
+
+    samples: int = 512  # held-out images evaluated (at most the hold-out size)
+    batch_size: int = 64  # held-out images per batch; the batches are split over the processes
+
+    def __post_init__(self) -> None:
+        if self.samples < 1 or self.batch_size < 1:
+            raise ValueError("eval.samples and eval.batch_size must be at least 1")
 
 
 def _vq_train_defaults() -> TrainConfig:
@@ -133,9 +160,16 @@ class VQGANConfig:
     model: VQModelConfig = field(default_factory=VQModelConfig)
     disc: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     loss: LossConfig = field(default_factory=LossConfig)
-    eval_images: int = 512  # held-out images used for PSNR and codebook usage at each evaluation
-    eval_batch: int = 64  # held-out images per batch; the batches are split over the processes
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     train: TrainConfig = field(default_factory=_vq_train_defaults)
+
+    #: Keys of earlier versions, read under their new names (gencore.config.migrate_keys).
+    renamed_keys: ClassVar[tuple[Renamed, ...]] = (
+        Renamed("loss.lr", "optim.lr_g"), Renamed("loss.lr_disc", "optim.lr_d"),
+        Renamed("loss.beta1", "optim.beta1"), Renamed("loss.beta2", "optim.beta2"),
+        Renamed("eval_images", "eval.samples"), Renamed("eval_batch", "eval.batch_size"),
+    )  # fmt: skip
 
 
 @dataclass
@@ -165,6 +199,25 @@ class GPTConfig:
     dropout: float = 0.1
 
 
+@dataclass
+class PriorOptimConfig:
+    """AdamW of the prior, betas (0.9, 0.95) as in minGPT."""
+
+    lr: float = 3e-4  # learning rate
+    weight_decay: float = 0.01
+
+
+@dataclass
+class PriorEvalConfig:
+    """The validation loss on held-out pairs (all of them at every evaluation)."""
+
+    batch_size: int = 128  # held-out pairs per batch; the batches are split over the processes
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"eval.batch_size must be at least 1, got {self.batch_size}")
+
+
 def _gpt_train_defaults() -> TrainConfig:
     return TrainConfig(
         output_dir="runs/vqgan-negatives/transformer", max_steps=2000, batch_size=32, log_every=50,
@@ -176,13 +229,18 @@ def _gpt_train_defaults() -> TrainConfig:
 class TransformerRunConfig:
     """A conditional-prior run on top of a trained first stage (``vqgan``: its run or model directory)."""
 
-    vqgan: str = "runs/vqgan-negatives/vqgan"
+    vqgan: str = "runs/vqgan-negatives/vqgan"  # the trained first stage: its run or model directory
     data: DataConfig = field(default_factory=DataConfig)
     condition: ConditionConfig = field(default_factory=ConditionConfig)
     gpt: GPTConfig = field(default_factory=GPTConfig)
-    lr: float = 3e-4
-    weight_decay: float = 0.01
+    optim: PriorOptimConfig = field(default_factory=PriorOptimConfig)
     temperature: float = 1.0  # sampling during training (sample grids)
     top_k: int | None = 100
-    eval_batch: int = 128  # held-out pairs per batch of the validation loss; the batches are split over processes
+    eval: PriorEvalConfig = field(default_factory=PriorEvalConfig)
     train: TrainConfig = field(default_factory=_gpt_train_defaults)
+
+    #: Keys of earlier versions, read under their new names (gencore.config.migrate_keys).
+    renamed_keys: ClassVar[tuple[Renamed, ...]] = (
+        Renamed("lr", "optim.lr"), Renamed("weight_decay", "optim.weight_decay"),
+        Renamed("eval_batch", "eval.batch_size"),
+    )

@@ -39,13 +39,21 @@ class Upsample(nn.Module):
 
 
 class Downsample(nn.Module):
-    """Stride-2 3x3 conv, or 2x2 average pooling when ``conv`` is False."""
+    """Stride-2 3x3 conv, or 2x2 average pooling when ``conv`` is False.
 
-    def __init__(self, channels: int, conv: bool = True) -> None:
+    ``asymmetric``: pad one zero row/column at the bottom/right only, then convolve without padding (taming's
+    layout; the same weights, other outputs than the default's one-pixel padding on every side).
+    """
+
+    def __init__(self, channels: int, conv: bool = True, asymmetric: bool = False) -> None:
         super().__init__()
-        self.op = nn.Conv2d(channels, channels, 3, stride=2, padding=1) if conv else nn.AvgPool2d(2)
+        self.pad = (0, 1, 0, 1) if conv and asymmetric else None
+        padding = 0 if self.pad else 1
+        self.op = nn.Conv2d(channels, channels, 3, stride=2, padding=padding) if conv else nn.AvgPool2d(2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pad is not None:
+            x = F.pad(x, self.pad)
         return self.op(x)
 
 
@@ -91,9 +99,10 @@ class Encoder(nn.Module):
     def __init__(self, cfg: VQModelConfig) -> None:
         super().__init__()
         chans = [cfg.ch * m for m in cfg.ch_mult]
-        self.conv_in = nn.Conv2d(cfg.in_channels, chans[0], 3, padding=1)
+        stem = cfg.stem_channels or chans[0]
+        self.conv_in = nn.Conv2d(cfg.in_channels, stem, 3, padding=1)
         layers: list[nn.Module] = []
-        c_in, res = chans[0], cfg.resolution
+        c_in, res = stem, cfg.resolution
         for level, c_out in enumerate(chans):
             for _ in range(cfg.num_res_blocks):
                 layers.append(ResBlock(c_in, c_out, cfg.dropout))
@@ -101,7 +110,7 @@ class Encoder(nn.Module):
                 if res in cfg.attn_resolutions:
                     layers.append(SelfAttention2d(c_in))
             if level < len(chans) - 1:
-                layers.append(Downsample(c_in))
+                layers.append(Downsample(c_in, asymmetric=cfg.asymmetric_downsample))
                 res //= 2
         self.down = nn.Sequential(*layers)
         self.mid = nn.Sequential(ResBlock(c_in, dropout=cfg.dropout), SelfAttention2d(c_in),

@@ -11,7 +11,7 @@ TINY_VQ = (
     "data.num_images=40", "data.holdout_fraction=0.2", "data.render.size=32", "model.resolution=32", "model.ch=8",
     "model.ch_mult=[1, 2, 2]", "model.attn_resolutions=[8]", "model.z_channels=8",
     "model.quantizer.codebook_size=32", "model.quantizer.codebook_dim=4", "disc.ndf=8", "disc.n_layers=2",
-    "eval_images=8", "train.batch_size=8", "train.max_steps=4", "train.log_every=2", "train.checkpoint_every=2",
+    "eval.samples=8", "train.batch_size=8", "train.max_steps=4", "train.log_every=2", "train.checkpoint_every=2",
     "train.eval_every=0", "train.sample_every=0", "train.progress_bar=false", "train.tensorboard=false",
 )  # fmt: skip
 

@@ -2,7 +2,7 @@
 
 * straight-through estimator: the decoder's gradient is copied to the encoder output unchanged;
 * loss ``||sg(z) - e||^2 + beta * ||z - sg(e)||^2`` (beta on the commitment term, as in the paper; taming's
-  default "legacy" mode puts it on the codebook term instead);
+  default "legacy" mode puts it on the codebook term instead, which ``beta_on_codebook`` reproduces);
 * ``l2_normalize`` + small ``codebook_dim``: nearest code by cosine similarity in a low-dimensional space
   (ViT-VQGAN, LlamaGen), which spreads assignments over the codebook;
 * ``ema``: codes are running means of the vectors assigned to them (no codebook gradient, decay ``ema_decay``);
@@ -106,6 +106,8 @@ class VectorQuantizer(nn.Module):
         commitment = F.mse_loss(flat, quantized.detach())
         if cfg.ema:
             loss = cfg.beta * commitment
+        elif cfg.beta_on_codebook:  # taming's "legacy" default: beta on the codebook term
+            loss = commitment + cfg.beta * F.mse_loss(quantized, flat.detach())
         else:
             loss = F.mse_loss(quantized, flat.detach()) + cfg.beta * commitment
         # straight-through: forward uses the code, backward passes the gradient to the encoder output as is

@@ -18,7 +18,6 @@ import torch
 from accelerate import Accelerator
 
 from gencore.checkpoint import atomic_write_text
-from gencore.config import to_dict
 from gencore.data import TensorImageDataset, split_indices
 from gencore.distributed import sharded_map
 from gencore.errors import DataError
@@ -124,16 +123,16 @@ def build_trainer(config: VQGANConfig) -> tuple[Trainer, str]:
     model = VQModel(config.model)
     disc = PatchDiscriminator(replace(config.disc, in_channels=config.model.in_channels))
     perceptual, which = build_perceptual(config.loss.perceptual, config.loss.vgg_weights, config.loss.lpips_weights)
-    lc = config.loss
+    oc = config.optim
     optimizers = {
-        "vq": torch.optim.Adam(model.parameters(), lc.lr, betas=(lc.beta1, lc.beta2)),
-        "D": torch.optim.Adam(disc.parameters(), lc.lr_disc, betas=(lc.beta1, lc.beta2)),
+        "vq": torch.optim.Adam(model.parameters(), oc.lr_g, betas=(oc.beta1, oc.beta2)),
+        "D": torch.optim.Adam(disc.parameters(), oc.lr_d, betas=(oc.beta1, oc.beta2)),
     }
-    eval_set = holdout[: config.eval_images]
+    eval_set = holdout[: config.eval.samples]
     shown = holdout[:8]
 
     def evaluate(trainer: Trainer) -> dict[str, float]:
-        return evaluate_vq(trainer.unwrap("vq"), eval_set, config.eval_batch, trainer.accelerator)
+        return evaluate_vq(trainer.unwrap("vq"), eval_set, config.eval.batch_size, trainer.accelerator)
 
     def samples(trainer: Trainer) -> torch.Tensor:
         vq = trainer.unwrap("vq")
@@ -144,7 +143,7 @@ def build_trainer(config: VQGANConfig) -> tuple[Trainer, str]:
 
     trainer = Trainer(
         config.train, {"vq": model, "D": disc}, optimizers, make_vq_step(config, perceptual),
-        TensorImageDataset(train_images), sample_fn=samples, eval_fn=evaluate, run_config=to_dict(config),
+        TensorImageDataset(train_images), sample_fn=samples, eval_fn=evaluate, run_config=config,
         export_fn=lambda trainer, result: export_models(trainer, result, which),
         console_columns=["l1", "perceptual", "codebook", "g", "d", "d_weight", "batch_usage", "steps_per_s",
                          "eval/psnr", "eval/usage", "eval/perplexity"],

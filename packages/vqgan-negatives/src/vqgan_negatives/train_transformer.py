@@ -16,7 +16,6 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 
-from gencore.config import to_dict
 from gencore.data import split_indices
 from gencore.distributed import sharded_map
 from gencore.errors import CheckpointError
@@ -81,7 +80,8 @@ def build_trainer(config: TransformerRunConfig) -> tuple[Trainer, VQModel]:
         config.gpt = gpt_cfg  # the sizes follow the first stage; saved so that from_pretrained rebuilds the same
     train_pairs, holdout = make_pairs(config, vq)
     gpt = CondGPT(gpt_cfg)
-    optimizer = torch.optim.AdamW(gpt.parameters(), config.lr, betas=(0.9, 0.95), weight_decay=config.weight_decay)
+    o = config.optim
+    optimizer = torch.optim.AdamW(gpt.parameters(), o.lr, betas=(0.9, 0.95), weight_decay=o.weight_decay)
     perlin = perlin_images(8, vq.config.resolution, PerlinParams(seed=10_000), vq.config.in_channels)
 
     def step(ctx: StepContext, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, Any]:
@@ -91,7 +91,8 @@ def build_trainer(config: TransformerRunConfig) -> tuple[Trainer, VQModel]:
         return {"loss": loss}
 
     def evaluate(trainer: Trainer) -> dict[str, float]:
-        return {"val_loss": validation_loss(trainer.unwrap("gpt"), holdout, config.eval_batch, trainer.accelerator)}
+        loss = validation_loss(trainer.unwrap("gpt"), holdout, config.eval.batch_size, trainer.accelerator)
+        return {"val_loss": loss}
 
     def samples(trainer: Trainer) -> torch.Tensor:
         from vqgan_negatives.sample import generate
@@ -101,7 +102,7 @@ def build_trainer(config: TransformerRunConfig) -> tuple[Trainer, VQModel]:
 
     trainer = Trainer(
         config.train, {"gpt": gpt}, {"gpt": optimizer}, step, train_pairs, sample_fn=samples, eval_fn=evaluate,
-        run_config=to_dict(config), export_fn=lambda trainer, result: export_models(trainer, result, vq),
+        run_config=config, export_fn=lambda trainer, result: export_models(trainer, result, vq),
     )  # fmt: skip
     vq.to(trainer.accelerator.device)
     return trainer, vq

@@ -22,7 +22,7 @@ class TrainConfig:
     precision: Literal["no", "fp16", "bf16"] = "no"  # mixed precision (autocast + loss scaling for fp16)
     channels_last: bool = False  # NHWC weights (and so activations) for the convolutions; same values, faster on GPU
     compile: str = "no"  # torch.compile backend of the trained models' forward: "no", "inductor", "aot_eager", ...
-    grad_clip: float | None = None  # clip each model's gradient norm to this before its update
+    grad_clip: float | None = None  # clip each model's gradient norm to this before its update (None: off)
     log_every: int = 10  # console line and metrics.csv row every N updates
     sample_every: int = 0  # sample grid every N updates (0: only at the end)
     eval_every: int = 0  # evaluation every N updates (0: only at the end)

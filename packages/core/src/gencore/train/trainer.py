@@ -19,6 +19,7 @@ exact resume and saving on SIGTERM/SIGUSR1.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -50,7 +51,7 @@ from gencore.checkpoint import (
     save_tree,
     verify_dir,
 )
-from gencore.config import config_changes
+from gencore.config import config_changes, migrate_keys, to_dict
 from gencore.distributed import broadcast_buffers, replica_digest
 from gencore.errors import CheckpointError, ConfigError, NonFiniteLossError, RunLockedError
 from gencore.progress import progress_enabled
@@ -160,13 +161,15 @@ class StepContext:
         if not self.sync:
             return
         opt = t.optimizers[name]
+        bare = getattr(opt, "optimizer", opt)  # under Accelerate's wrapper
         norm = None
-        if t.config.grad_clip is not None:
+        # An optimizer that declares ``clips_grad_norm`` clips to train.grad_clip itself (hvae's skipping needs
+        # the norm before clipping); clipping here too would clip twice.
+        if t.config.grad_clip is not None and not getattr(bare, "clips_grad_norm", False):
             norm = t.accelerator.clip_grad_norm_(params, t.config.grad_clip)
         # Under fp16 the loss scaler skips non-finite steps itself, and an optimizer that declares
         # ``skips_nonfinite`` (hvae's VDVAE-style skipping) decides for itself; otherwise a NaN/inf gradient,
         # e.g. from a NaN learning-rate warm-up factor or an overflow in backward, is never applied.
-        bare = getattr(opt, "optimizer", opt)  # under Accelerate's wrapper
         if t.config.check_finite and t.accelerator.scaler is None and not getattr(bare, "skips_nonfinite", False):
             self._check_gradients(name, params, norm)
         opt.step()
@@ -213,7 +216,9 @@ class Trainer:
         eval_fn: ``eval_fn(trainer) -> {metric: value}``, run on every process after rank 0's buffers were
             broadcast; split its work with :func:`gencore.distributed.sharded_map`, and return the same values on
             every process (early stopping reads them everywhere).
-        run_config: the package's full config, saved as ``config.json`` in the run and in every checkpoint.
+        run_config: the package's full config (its dataclass, or a dict of it), saved as ``config.json`` in the
+            run and in every checkpoint. Given as the dataclass, a checkpoint's config of an earlier layout is
+            compared on resume with its renamed keys read under their new names.
         collate_fn: optional DataLoader collate function.
         console_columns: the logged names shown in the console line (all of them by default); ``metrics.csv``
             and TensorBoard always get every value. Evaluation values are named ``eval/<metric>``.
@@ -236,7 +241,7 @@ class Trainer:
         ema: Mapping[str, float] | None = None,
         sample_fn: Callable[[Trainer], Any] | None = None,
         eval_fn: Callable[[Trainer], Mapping[str, float]] | None = None,
-        run_config: Mapping[str, Any] | None = None,
+        run_config: Any = None,
         collate_fn: Callable | None = None,
         console_columns: Sequence[str] | None = None,
         export_fn: Callable[[Trainer, FitResult], None] | None = None,
@@ -251,7 +256,11 @@ class Trainer:
         self.step_fn, self.sample_fn, self.eval_fn = step_fn, sample_fn, eval_fn
         self.hooks: list[TrainerHook] = [*hooks, *([ExportHook(export_fn)] if export_fn is not None else [])]
         self.console_columns = list(console_columns) if console_columns is not None else None
-        self.run_config = dict(run_config or {"train": config.__dict__})
+        self._config_class = type(run_config) if dataclasses.is_dataclass(run_config) else None
+        if self._config_class is not None:
+            self.run_config = to_dict(run_config)
+        else:
+            self.run_config = dict(run_config or {"train": config.__dict__})
         self.accelerator = _make_accelerator(config)
         acc = self.accelerator
 
@@ -445,6 +454,11 @@ class Trainer:
             old = json.loads(saved.read_text())
         except (OSError, ValueError):
             return []  # verified already; an unreadable copy of the config is no reason to stop a resume
+        if self._config_class is not None and isinstance(old, dict):
+            try:
+                old = migrate_keys(self._config_class, old, note=None)
+            except ConfigError:
+                pass  # compared as saved: the differences shown then include the old names
         return config_changes(old, json.loads(json.dumps(self.run_config, default=str)))
 
     def _report_config_changes(self, checkpoint: Path) -> None:
