@@ -413,3 +413,43 @@ def test_a_new_package_is_registered_and_runs_through_the_fault_jobs(tmp_path, t
     bad = fault_jobs.run(job, tmp_path / "bad", extra=("--set", "model.hiden=8"), timeout=240)
     lines = bad.stderr.strip().splitlines()
     assert bad.returncode == 2 and len(lines) == 1 and lines[0].startswith("error:") and "hiden" in lines[0], lines
+
+
+# --- make demo: every package's demo, from its registry entry ---------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(packages()))
+def test_every_package_has_a_demo_whose_steps_parse(name):
+    """`make demo` runs `gencore demo-all`, which runs each registered package's steps: every step must name a
+    command and options its CLI has (parsed, not run), and write under runs/."""
+    from gencore.demos import check_demo_step
+
+    spec = packages()[name]
+    assert spec.demo, f"{name} has no demo in its registry entry"
+    for step in spec.demo:
+        check_demo_step(spec, step)
+        assert any(a.startswith("runs/") for a in step), f"{name}: demo step writes outside runs/: {step}"
+    assert spec.demo_outputs and all(p.startswith("runs/") for p in spec.demo_outputs)
+
+
+def test_a_broken_demo_step_is_named_before_anything_runs():
+    from gencore.demos import DemoStepError, check_demo_step
+
+    spec = packages()["dcgan-tutorial"]
+    with pytest.raises(DemoStepError, match=r"demo step of dcgan-tutorial \(train --no-such-flag\)"):
+        check_demo_step(spec, ["train", "--no-such-flag"])
+    with pytest.raises(DemoStepError, match="no such command 'trian'"):
+        check_demo_step(spec, ["trian"])
+    with pytest.raises(DemoStepError, match="'x' is not a valid integer"):
+        check_demo_step(spec, ["train", "--max-steps", "x"])
+
+
+def test_demo_all_lists_and_refuses_unknown_packages():
+    from click.testing import CliRunner
+
+    from gencore.cli import main
+
+    listed = CliRunner().invoke(main, ["demo-all", "--list", "--only", "m1-hyperspectral"])
+    assert listed.exit_code == 0 and listed.output.startswith("m1-hyperspectral train "), listed.output
+    unknown = CliRunner().invoke(main, ["demo-all", "--only", "m2"])
+    assert unknown.exit_code == 2 and "no registered package named m2" in unknown.output

@@ -78,7 +78,7 @@ def gencore_cases() -> list[Case]:
         ("config-is-directory", "is a directory", [*fast, "--config", f"{c}/a_directory.toml"]),
         ("set-empty-key", "--set expects key=value", [*fast, "--set", "=5"]),
         ("set-empty-part", "--set expects key=value", [*fast, "--set", "train..seed=1"]),
-        ("set-into-scalar", "max_steps is not a table", [*fast, "--set", "train.max_steps.x=1"]),
+        ("set-into-scalar", "train.max_steps: expected an integer", [*fast, "--set", "train.max_steps.x=1"]),
         ("set-unknown-section", "unknown config key bogus", [*fast, "--set", "bogus.key=1"]),
         ("set-bad-literal", "expected one of", [*fast, "--set", "train.precision=fp8"]),
         ("set-zero-batch", "batch_size must be at least 1", [*fast, "--set", "train.batch_size=0"]),

@@ -407,6 +407,24 @@ def demo(**options: Any) -> None:
     run_fit(lambda: run_demo(config, resume))
 
 
+@main.command("demo-all")
+@click.option("--only", multiple=True, metavar="PACKAGE", help="Only this package's demo (repeatable).")
+@click.option("--list", "list_only", is_flag=True, help="Print the demo steps without running them.")
+def demo_all(only: tuple[str, ...], list_only: bool) -> None:
+    """Run the demo of every installed package, in order (what `make demo` runs): each package's registry entry
+    lists its steps; each step resumes its run directory, so running it again continues."""
+    from gencore.demos import check_demo_step, demo_specs, run_demos
+
+    if list_only:
+        for spec in demo_specs(only):
+            for step in spec.demo:
+                check_demo_step(spec, step)
+                click.echo(f"{spec.name} {' '.join(step)}")
+        return
+    timings = run_demos(only, echo=click.echo)
+    click.echo(f"demo done: {len(timings)} steps in {sum(t for _, t in timings) / 60:.1f} min")
+
+
 @main.command()
 @click.argument("directory", type=click.Path())
 def verify(directory: str) -> None:

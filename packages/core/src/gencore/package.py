@@ -20,4 +20,6 @@ SPEC = PackageSpec(
                      presets={"tiny": TINY, "bench": ("num_images=4096",)}),
     ),  # fmt: skip
     fault_job=FaultJob("demo", steps=8),
+    demo=(("demo", "--output-dir", "runs/gencore-demo", "--resume", "auto"),),
+    demo_outputs=("runs/gencore-demo/samples", "runs/gencore-demo/losses.png"),
 )

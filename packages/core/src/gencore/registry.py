@@ -169,9 +169,18 @@ class PackageSpec:
     cli: str  # "module:attr" of its click group
     train_commands: tuple[TrainCommand, ...]
     fault_job: FaultJob
+    # ``make demo`` (``gencore demo-all``): the package's CLI invocations, in order, each an argument list of its
+    # console script; a run directory under ``runs/`` named after the package, resumed when run again
+    demo: tuple[tuple[str, ...], ...] = ()
+    demo_outputs: tuple[str, ...] = ()  # what a person opens afterwards (paths relative to the working directory)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "train_commands", tuple(self.train_commands))
+        object.__setattr__(self, "demo", tuple(tuple(step) for step in self.demo))
+        object.__setattr__(self, "demo_outputs", tuple(self.demo_outputs))
+        for step in self.demo:
+            if not step or not all(isinstance(a, str) for a in step):
+                raise RegistryError(f"package {self.name!r}: a demo step must be a non-empty list of strings")
         names = [c.name for c in self.train_commands]
         if not names or len(set(names)) != len(names):
             raise RegistryError(f"package {self.name!r}: training commands must be given once each, got {names}")

@@ -22,4 +22,10 @@ SPEC = PackageSpec(
                      presets={"tiny": TINY}),
     ),  # fmt: skip
     fault_job=FaultJob("train", steps=6),
+    demo=(
+        ("train", "--output-dir", "runs/dcgan-tutorial-demo", "--max-steps", "600", "--resume", "auto",
+         "--sample-every", "200", "--eval-every", "200", "--checkpoint-every", "200"),
+        ("collapse-demo", "--output-dir", "runs/dcgan-collapse-demo", "--steps", "1000"),
+    ),
+    demo_outputs=("runs/dcgan-tutorial-demo/samples", "runs/dcgan-collapse-demo/collapse.png"),
 )

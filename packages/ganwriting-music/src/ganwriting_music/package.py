@@ -40,4 +40,12 @@ SPEC = PackageSpec(
     # it counts epochs: 24 training images, batch 8 -> 3 updates an epoch, saved every epoch; it keeps every
     # epoch's state by default (start epochs), two in the fault job so that pruning is exercised too
     fault_job=FaultJob("train", steps=9, epochs=3),
+    demo=(
+        ("train", "auto", "--preset", "cpu", "--epochs", "10", "--output-dir", "runs/ganwriting-music-demo"),
+        ("generate", "runs/ganwriting-music-demo", "--class", "all", "--style-from", "font:Petaluma", "-n", "40",
+         "-o", "runs/ganwriting-music-demo/petaluma.png"),
+        ("evaluate", "runs/ganwriting-music-demo", "--classifier-steps", "400"),
+        ("classifier-study", "runs/ganwriting-music-demo", "--steps", "400"),
+    ),
+    demo_outputs=("runs/ganwriting-music-demo/petaluma.png", "runs/ganwriting-music-demo/evaluation.json"),
 )

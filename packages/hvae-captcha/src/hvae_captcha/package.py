@@ -32,4 +32,10 @@ SPEC = PackageSpec(
         ),
     ),  # fmt: skip
     fault_job=FaultJob("train", steps=6),
+    demo=(
+        ("train", "--output-dir", "runs/hvae-captcha-demo", "--max-steps", "400", "--resume", "auto",
+         "--set", "data.num_images=2048", "--sample-every", "200", "--eval-every", "400"),
+        ("sample", "runs/hvae-captcha-demo", "-n", "16", "-o", "runs/hvae-captcha-demo/samples.png"),
+    ),
+    demo_outputs=("runs/hvae-captcha-demo/samples.png",),
 )

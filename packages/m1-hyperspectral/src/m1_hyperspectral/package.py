@@ -22,4 +22,10 @@ SPEC = PackageSpec(
                      presets={"tiny": TINY}, unit="spectra"),
     ),  # fmt: skip
     fault_job=FaultJob("train", steps=12),
+    demo=(
+        ("train", "--output-dir", "runs/m1-hyperspectral-demo", "--max-steps", "1500", "--patience", "20",
+         "--resume", "auto"),
+        ("classify", "runs/m1-hyperspectral-demo", "--labels-per-class", "5,10,50", "--repeats", "3"),
+    ),
+    demo_outputs=("runs/m1-hyperspectral-demo/samples", "runs/m1-hyperspectral-demo/classify.json"),
 )

@@ -36,4 +36,17 @@ SPEC = PackageSpec(
                      label="vqgan-negatives-prior", trains_on=("train-vqgan", "--vqgan")),
     ),  # fmt: skip
     fault_job=FaultJob("train-vqgan", steps=5),
+    demo=(
+        ("train-vqgan", "--output-dir", "runs/vqgan-negatives-demo/vqgan", "--max-steps", "400", "--resume", "auto",
+         "--set", "data.num_images=800", "--disc-start", "250", "--sample-every", "200", "--eval-every", "200",
+         "--checkpoint-every", "200"),
+        ("train-transformer", "--vqgan", "runs/vqgan-negatives-demo/vqgan", "--max-steps", "300", "--output-dir",
+         "runs/vqgan-negatives-demo/transformer", "--resume", "auto", "--num-images", "800", "--sample-every",
+         "300", "--eval-every", "300", "--checkpoint-every", "300"),
+        ("make-negatives", "runs/vqgan-negatives-demo/transformer", "-n", "64", "-o",
+         "runs/vqgan-negatives-demo/synthetic_dataset", "--overwrite"),
+        ("classifier-study", "--negatives", "runs/vqgan-negatives-demo/synthetic_dataset", "--seeds", "0",
+         "--n-train", "400", "--n-test", "200", "--steps", "150", "-o", "runs/vqgan-negatives-demo/study"),
+    ),
+    demo_outputs=("runs/vqgan-negatives-demo/synthetic_dataset", "runs/vqgan-negatives-demo/study/study.json"),
 )

@@ -1,0 +1,81 @@
+"""The demos of every registered package, run in order (``gencore demo-all``, which ``make demo`` runs).
+
+Each package lists its demo in its registry entry (:attr:`gencore.registry.PackageSpec.demo`): invocations of its
+own console script. They run here as ``python -m <package> <args>`` in a child process each (the same interpreter,
+so the environment that has gencore has the packages), one after the other; a failing step stops the demo with
+its exit code. Standard library and gencore.registry only: nothing heavy is imported in this process.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+import click
+
+from gencore.errors import GencoreError
+from gencore.registry import PackageSpec, packages
+
+__all__ = ["DemoStepError", "demo_specs", "check_demo_step", "run_demos"]
+
+
+class DemoStepError(GencoreError):
+    """A demo step that does not parse against its package's CLI, or that failed."""
+
+
+def demo_specs(only: Sequence[str] = ()) -> list[PackageSpec]:
+    """The registered packages with a demo, by name (``only``: just these; an unknown name is an error)."""
+    found = packages()
+    unknown = sorted(set(only) - set(found))
+    if unknown:
+        raise DemoStepError(f"no registered package named {', '.join(unknown)} (known: {', '.join(found)})")
+    return [spec for name, spec in found.items() if spec.demo and (not only or name in only)]
+
+
+def check_demo_step(spec: PackageSpec, step: Sequence[str]) -> click.Command:
+    """Parse ``step`` with the package's CLI without running it (subcommands, options and their types); returns
+    the command it names. A step that would fail on usage is a :class:`DemoStepError` naming it."""
+    command: click.Command = spec.load_cli()
+    args = list(step)
+    path = [spec.name]
+    try:
+        while isinstance(command, click.Group):
+            if not args:
+                raise click.UsageError("no command given")
+            ctx = command.make_context(" ".join(path), [], resilient_parsing=True)
+            sub = command.get_command(ctx, args[0])
+            if sub is None:
+                raise click.UsageError(f"no such command {args[0]!r}")
+            path.append(args.pop(0))
+            command = sub
+        command.make_context(" ".join(path), args)
+    except click.ClickException as exc:
+        raise DemoStepError(f"demo step of {spec.name} ({' '.join(step)}): {exc.format_message()}") from None
+    return command
+
+
+def run_demos(only: Sequence[str] = (), echo: Callable[[str], None] = print) -> list[tuple[str, float]]:
+    """Run the demo steps of every registered package (or of ``only``) in order; returns (step, seconds) of each.
+
+    Every step is parsed first, so that a broken step stops the demo before anything runs.
+    """
+    specs = demo_specs(only)
+    for spec in specs:
+        for step in spec.demo:
+            check_demo_step(spec, step)
+    timings = []
+    for spec in specs:
+        for step in spec.demo:
+            shown = f"{spec.name} {' '.join(step)}"
+            echo(f"== {shown}")
+            start = time.perf_counter()
+            done = subprocess.run([sys.executable, "-m", spec.import_name, *step], check=False)
+            if done.returncode != 0:
+                raise DemoStepError(f"demo step failed with exit code {done.returncode}: {shown}")
+            timings.append((shown, time.perf_counter() - start))
+    for spec in specs:
+        if spec.demo_outputs:
+            echo(f"{spec.name}: {', '.join(spec.demo_outputs)}")
+    return timings
