@@ -22,7 +22,9 @@ import sys
 import time
 from pathlib import Path
 
-CLIS = ["gencore", "dcgan-tutorial", "hvae-captcha", "m1-hyperspectral", "vqgan-negatives", "ganwriting-music"]
+from gencore.registry import packages
+
+CLIS = list(packages())  # every registered package's console script (gencore's included)
 REFERENCE = "python -c 'import torch'"
 GOAL_S = 0.5
 
