@@ -76,20 +76,38 @@ CONDITIONED_DEFAULTS = ("model.text_glyphs=true", "model.text_map_every_stage=tr
 DEFAULT_RUN_DIR = "runs/hvae-captcha"
 
 
-def _default_conditioned(preset: str, options: dict[str, Any]) -> bool | None:
-    """Whether ``train`` without --conditioned/--unconditioned builds the text-aware model: the run's own choice
-    when it resumes one, else yes for the compact preset unless a config file or --set says; None = leave it to
-    the config (the original preset is unconditioned)."""
-    from gencore.config import load_file
-
+def _resumed_run_config(options: dict[str, Any]) -> dict[str, Any]:
+    """The saved config.json of the run that ``--resume`` continues ({} when not resuming or there is none)."""
     resume = options.get("resume")
     if resume:
         run = Path(options.get("output_dir") or DEFAULT_RUN_DIR) if resume == "auto" else Path(resume).parent.parent
         if (run / "config.json").is_file():
-            return bool(read_json(run / "config.json").get("model", {}).get("conditioned", False))
-    said = any(o.split("=", 1)[0].strip() == "model.conditioned" for o in options.get("overrides", ()))
+            saved = read_json(run / "config.json")
+            return saved if isinstance(saved, dict) else {}
+    return {}
+
+
+def _explicit_keys(options: dict[str, Any]) -> set[str]:
+    """The dotted config keys that --set or the --config file give a value (before the options are consumed)."""
+    from gencore.config import load_file
+
+    keys = {o.split("=", 1)[0].strip() for o in options.get("overrides", ())}
     if options.get("config_file"):
-        said = said or "conditioned" in load_file(options["config_file"]).get("model", {})
+        for section, table in load_file(options["config_file"]).items():
+            if isinstance(table, dict):
+                keys |= {f"{section}.{key}" for key in table}
+    return keys
+
+
+def _default_conditioned(preset: str, options: dict[str, Any]) -> bool | None:
+    """Whether ``train`` without --conditioned/--unconditioned builds the text-aware model: the run's own choice
+    when it resumes one, else yes for the compact preset unless a config file or --set says; None = leave it to
+    the config (the original preset is unconditioned)."""
+    saved = _resumed_run_config(options)
+    if saved:
+        model = saved.get("model", {})
+        return bool(model.get("conditioned", False)) if isinstance(model, dict) else False
+    said = "model.conditioned" in _explicit_keys(options)
     return True if preset == "compact" and not said else None
 
 
@@ -138,7 +156,9 @@ def _layer_flags(outer: str | None, inner: str | None) -> dict[str, Any]:
     ConfigFlag("--data", "data.source", metavar="SOURCE",
                help="render (default: CAPTCHAs drawn by the captcha library) or a folder of <text>.png images "
                "(data.source)."),
-    "model.likelihood", "model.latent_dim", "optim.lr", ConfigFlag("--ema", "optim.ema_decay"),
+    "model.likelihood", ConfigFlag("--latent-dim", "model.latent_dim", type=click.IntRange(min=1)), "optim.lr",
+    ConfigFlag("--ema", "optim.ema_decay"), "data.keep_case",
+    "data.label_rule",
 )  # fmt: skip
 @_conditioned_option
 @click.option("--rgb", is_flag=True, default=None, help="Three colour channels instead of grey (the original).")
@@ -146,9 +166,14 @@ def _layer_flags(outer: str | None, inner: str | None) -> dict[str, Any]:
 def train(**options: Any) -> None:
     """Train; writes config.json, metrics.csv, losses.png, samples/, checkpoints/ and model/ into the run directory.
 
-    Every option is also a config key (see the package README), e.g. --set loss.free_bits=0.05.
+    Every option is also a config key (see the package README), e.g. --set loss.free_bits=0.05. A text-aware
+    model on a folder takes model.vocabulary and model.text_length from its file names unless they are set.
     """
-    from hvae_captcha.train import run_training
+    from hvae_captcha.train import infer_folder_text, run_training
+
+    explicit = _explicit_keys(options)
+    recorded = _resumed_run_config(options).get("model")
+    recorded = recorded if isinstance(recorded, dict) else None
 
     size = options.pop("size")
     height = width = None
@@ -168,7 +193,9 @@ def train(**options: Any) -> None:
     # the preset and what the text-aware model turns on sit under --config, which sits under --set and the flags
     options["base"] = (*PRESETS[preset_name], *_conditioning_overrides(conditioned))
     config, resume = config_from_options(HVAEConfig, options)
-    run_fit(lambda: run_training(config, resume))
+    notes: list[str] = []  # printed once the images have loaded
+    config = infer_folder_text(config, explicit, recorded if resume else None, log=notes.append)
+    run_fit(lambda: run_training(config, resume, notes))
 
 
 # --- using a trained model -------------------------------------------------------------------------------------
@@ -184,8 +211,9 @@ def _grid_columns(width: int, height: int) -> int:
 @click.option(
     "--text",
     default=None,
-    help="Text to draw (conditioned models only), e.g. --text 2b8c7; without it a conditioned model draws a text "
-    "and layout per sample from the run's text prior (RUN/text_prior.json).",
+    help="Text to draw (conditioned models only), e.g. --text 2b8c7 (lower-cased unless the model's vocabulary "
+    "has upper-case letters); without it a conditioned model draws a text and layout per sample from the text "
+    "prior (model/text_prior.json).",
 )
 @click.option(
     "--temperature",
@@ -197,7 +225,8 @@ def _grid_columns(width: int, height: int) -> int:
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default="samples.png", show_default=True)
 def sample(run: str, num: int, text: str | None, temperature: float, seed: int, output: str) -> None:
-    """Write a grid of NUM samples from RUN (a run directory or its model/ directory): decoder means."""
+    """Write a grid of NUM samples from RUN (a run directory, or a model/ folder, also copied alone): decoder
+    means."""
     import torch
 
     from gencore.viz import save_image_grid
@@ -206,6 +235,10 @@ def sample(run: str, num: int, text: str | None, temperature: float, seed: int, 
     model = runs.load_model(run)
     if text is not None and not model.config.conditioned:
         raise ConfigError("--text needs a model trained with --conditioned")
+    if text is not None:  # lower-cased for a model trained on lower-cased texts, as the folder texts were
+        from hvae_captcha.data import case_rule
+
+        text = case_rule(text, model.config.vocabulary)
     drawn = None
     try:
         if text is None and model.config.conditioned:  # a text and a layout per sample from the run's prior
@@ -272,7 +305,7 @@ def reconstruct(run: str, num: int, source: str | None, seed: int, output: str) 
     "--output",
     type=click.Path(dir_okay=False),
     default=None,
-    help="JSON file to write [default: RUN/eval/evaluation.json].",
+    help="JSON file to write [default: RUN/eval/evaluation.json; eval/ beside a model folder given alone].",
 )
 @click.option(
     "--text-accuracy",
@@ -317,7 +350,7 @@ def evaluate(run: str, iw_samples: int, num: int, source: str | None, batch_size
     metrics.update({"images": len(data.texts), "data": source or config.data.source,
                     "parameters": sum(p.numel() for p in model.parameters()),
                     "input": f"{model.config.channels}x{model.config.height}x{model.config.width}"})  # fmt: skip
-    out = Path(output) if output else Path(run) / "eval" / "evaluation.json"
+    out = Path(output) if output else runs.eval_dir(run) / "evaluation.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     write_json(out, metrics)
     for key, value in metrics.items():

@@ -376,6 +376,10 @@ class DataConfig:
     """Training data: CAPTCHAs rendered with the ``captcha`` library, or a folder of ``<text>.png`` images."""
 
     source: str = "render"  # "render" or a folder of images whose file-name stem is the text (2b827.png)
+    # "original": the whole file name less its last 5 characters (".jpeg"; of "2b827.png" it leaves "2b82"), then
+    # the last 6 characters of that, as the original project cut its labels
+    label_rule: Literal["stem", "original"] = "stem"  # "stem": up to the first "_"; "original": name[:-5][-6:]
+    keep_case: bool = False  # keep the case of folder texts; off = lower-case them, as the original did
     num_images: int = 8192  # rendered images (source = render)
     text_length: int = 5  # characters per rendered CAPTCHA
     alphabet: str = ""  # characters to draw from; "" = model.vocabulary
@@ -438,7 +442,8 @@ class HVAEConfig:
                 f"loss.kl_weights has {len(self.loss.kl_weights)} weights for {self.model.levels} latent levels "
                 "(one per level, bottom first)"
             )
-        if self.model.conditioned and self.data.text_length > self.model.text_length:
+        rendered = self.data.source == "render"  # data.text_length is the rendered texts' length
+        if self.model.conditioned and rendered and self.data.text_length > self.model.text_length:
             raise ConfigError(
                 f"data.text_length {self.data.text_length} exceeds model.text_length {self.model.text_length}"
             )

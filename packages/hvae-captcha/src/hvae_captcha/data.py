@@ -4,8 +4,9 @@
   ``render_height`` canvas (the public CAPTCHA sets are 200×50), resized to the model input. The library draws its
   randomness from :mod:`secrets`, which cannot be seeded; :func:`seeded_captcha_randomness` substitutes a seeded
   generator for the duration of a render, so the same seed gives the same images.
-* a folder: every file is an image whose file-name stem is its text (``2b827.png``; a suffix after ``_`` is
-  ignored, ``2b827_1.png``), any size, converted to the model's channels and size. A non-image file or an
+* a folder: every file is an image whose file name gives its text: by default its stem (``2b827.png``; a suffix
+  after ``_`` is ignored, ``2b827_1.png``), or the original's ``name[:-5][-6:]`` (``data.label_rule``), lower-cased
+  unless ``data.keep_case``, any size, converted to the model's channels and size. A non-image file or an
   unreadable image stops loading with a :class:`~gencore.errors.DataError` naming the file. The folder is flat:
   sub-folders that hold images are refused (loose images beside them are ambiguous, gencore.data.refuse_mixed),
   instead of being silently left out.
@@ -185,13 +186,17 @@ def write_folder(directory: Path, images: list[Image.Image], texts: list[str]) -
     return paths
 
 
-def text_of(path: Path) -> str:
-    """The CAPTCHA text of an image file: its stem up to the first underscore."""
-    return path.stem.split("_")[0]
+def text_of(path: Path, rule: str = "stem", keep_case: bool = False) -> str:
+    """The CAPTCHA text of an image file, by ``data.label_rule``: "stem" = its stem up to the first underscore;
+    "original" = the original project's ``name[:-5][-6:]`` (the file name less its last 5 characters, then the
+    last 6 of those). Lower-cased unless ``keep_case`` (the original lower-cased its labels)."""
+    text = path.name[:-5][-6:] if rule == "original" else path.stem.split("_")[0]
+    return text if keep_case else text.lower()
 
 
-def read_folder(root: Path, model: ModelConfig) -> tuple[np.ndarray, list[str]]:
-    """All images of ``root`` as uint8 (N, C, H, W) at the model's size, and their texts (from the file names)."""
+def folder_files(root: Path) -> list[Path]:
+    """The image files of a CAPTCHA folder, sorted; a DataError for a missing or empty folder, sub-folders holding
+    images, or a file that is not an image."""
     if not root.is_dir():
         raise DataError(f"data folder not found: {root}")
     loose, subfolders = folder_layout(root)
@@ -200,9 +205,8 @@ def read_folder(root: Path, model: ModelConfig) -> tuple[np.ndarray, list[str]]:
         subs = count_summary({f"{name}/": len(images) for name, images in subfolders.items()})
         raise DataError(f"no images in {root} itself, only in sub-folders ({subs}): a CAPTCHA folder is flat "
                         "(<text>.png files); pass one of the sub-folders")  # fmt: skip
-    files = sorted(p for p in root.iterdir() if not p.name.startswith("."))
-    arrays, texts = [], []
-    for path in files:
+    files = []
+    for path in sorted(p for p in root.iterdir() if not p.name.startswith(".")):
         if path.is_dir():
             continue
         if path.suffix.lower() not in IMAGE_EXTENSIONS:
@@ -210,10 +214,45 @@ def read_folder(root: Path, model: ModelConfig) -> tuple[np.ndarray, list[str]]:
                 f"{path} is not an image (expected {', '.join(IMAGE_EXTENSIONS)}); the folder must hold only "
                 "CAPTCHA images named by their text"
             )
-        arrays.append(_to_array(load_image(path, "L" if model.channels == 1 else "RGB"), model))
-        texts.append(text_of(path))
-    if not arrays:
+        files.append(path)
+    if not files:
         raise DataError(f"no images in {root} (expected files such as 2b827.png)")
+    return files
+
+
+def folder_texts(files: list[Path], data: DataConfig) -> list[str]:
+    """The texts of ``files`` by the config's label rule and case; an empty text is a DataError naming the file."""
+    texts = [text_of(path, data.label_rule, data.keep_case) for path in files]
+    for path, text in zip(files, texts):
+        if not text:
+            rule = ('data.label_rule "original" (name[:-5][-6:])' if data.label_rule == "original"
+                    else 'data.label_rule "stem" (the stem up to the first "_")')  # fmt: skip
+            raise DataError(f"{path}: the file name gives an empty text under {rule}; a CAPTCHA image is named "
+                            "by its text (2b827.png), or train with --unconditioned")  # fmt: skip
+    return texts
+
+
+def infer_text_settings(source: str, data: DataConfig) -> tuple[str, int, int]:
+    """(vocabulary, text length, images) of a CAPTCHA folder from its file names alone: the sorted characters of
+    its texts and the longest text (no image is opened)."""
+    texts = folder_texts(folder_files(Path(source)), data)
+    return "".join(sorted(set("".join(texts)))), max(map(len, texts)), len(texts)
+
+
+def case_rule(text: str, vocabulary: str) -> str:
+    """A requested text (``sample --text``) in the case the model was trained with: lower-cased for a model whose
+    vocabulary holds no upper-case letter (the default lower-cases folder texts), kept otherwise."""
+    return text if any(ch.isupper() for ch in vocabulary) else text.lower()
+
+
+def read_folder(root: Path, model: ModelConfig, data: DataConfig | None = None) -> tuple[np.ndarray, list[str]]:
+    """All images of ``root`` as uint8 (N, C, H, W) at the model's size, and their texts (from the file names, by
+    ``data.label_rule`` and ``data.keep_case``; an empty text is refused for a text-aware model)."""
+    data = data or DataConfig()
+    files = folder_files(root)
+    texts = folder_texts(files, data) if model.conditioned else [text_of(p, data.label_rule, data.keep_case)
+                                                                 for p in files]  # fmt: skip
+    arrays = [_to_array(load_image(path, "L" if model.channels == 1 else "RGB"), model) for path in files]
     announce(f"read {len(arrays)} images from {root} ({len(set(texts))} distinct texts, from the file names)")
     return np.stack(arrays), texts
 
@@ -244,7 +283,7 @@ def load_data(data: DataConfig, model: ModelConfig, seed: int) -> CaptchaData:
             raise DataError(f"model.text_layout='rendered' needs rendered data (the renderer knows where each "
                             f"character is), and {data.source} is a folder: use rendered data with this model, or "
                             "train with --set model.text_layout=slots")  # fmt: skip
-        arrays, texts = read_folder(Path(data.source), model)
+        arrays, texts = read_folder(Path(data.source), model, data)
     if model.conditioned:
         known = set(model.vocabulary)
         for i, text in enumerate(texts):
@@ -253,15 +292,17 @@ def load_data(data: DataConfig, model: ModelConfig, seed: int) -> CaptchaData:
                 where = f"{data.source}: image {i}" if data.source == "render" else f"{_nth_file(data.source, i)}"
                 problem = (f"characters {''.join(bad)!r} not in model.vocabulary {model.vocabulary!r}" if bad
                            else f"text longer than model.text_length {model.text_length}")  # fmt: skip
+                case = any(c.swapcase() in known for c in bad) and data.source != "render"
+                hint = " (folder texts are lower-cased unless data.keep_case / --keep-case)" if case else ""
                 raise DataError(
-                    f"{where}: text {text!r} has {problem} (text-aware models read every image's text: "
+                    f"{where}: text {text!r} has {problem}{hint} (text-aware models read every image's text: "
                     "set model.vocabulary / model.text_length, or train with --unconditioned)"
                 )
     return CaptchaData(torch.from_numpy(arrays), texts, layouts)
 
 
 def _nth_file(root: str, i: int) -> str:
-    files = sorted(p for p in Path(root).iterdir() if p.is_file() and not p.name.startswith("."))
+    files = folder_files(Path(root))
     return str(files[i]) if i < len(files) else root
 
 

@@ -9,23 +9,31 @@ image size; the logged ``elbo_bpd`` is the unweighted training bound in bits per
 from __future__ import annotations
 
 import contextlib
+import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import save_file as save_safetensors
 
+from gencore.checkpoint import MODEL_PRODUCER, atomic_dir
+from gencore.config import from_dict, to_dict
+from gencore.data import announce
 from gencore.losses import free_bits, kl_warmup
 from gencore.memory import require_batch_memory, require_memory, require_model_memory, tensor_bytes
 from gencore.nn import evaluating
 from gencore.sampling import sampling_model
 from gencore.train import FitResult, StepContext, Trainer, seed_everything
 from hvae_captcha.config import HVAEConfig, LossConfig
-from hvae_captcha.data import CaptchaData, CaptchaDataset, load_data, to_float, train_holdout
+from hvae_captcha.data import CaptchaData, CaptchaDataset, infer_text_settings, load_data, to_float, train_holdout
 from hvae_captcha.evaluate import evaluate_model
 from hvae_captcha.model import HVAE
 from hvae_captcha.textprior import FILE_NAME as TEXT_PRIOR_FILE
 from hvae_captcha.textprior import TextPrior
+
+RUN_CONFIG_FILE = "run_config.json"  # the run's whole config, inside model/
 
 
 class GuardedAdamW(torch.optim.AdamW):
@@ -99,6 +107,30 @@ def isolated_rng(seed: int, device: torch.device) -> Iterator[None]:
         yield
 
 
+def infer_folder_text(config: HVAEConfig, explicit: Iterable[str] = (), recorded: dict[str, Any] | None = None,
+                      log: Callable[[str], None] = announce) -> HVAEConfig:  # fmt: skip
+    """A text-aware model on a folder: ``model.vocabulary`` and ``model.text_length`` taken from the file names
+    (the sorted characters of the texts, the longest text; :func:`~hvae_captcha.data.infer_text_settings`), each
+    unless it is in ``explicit`` (the config set it). ``recorded``: the ``model`` table of the run being resumed,
+    whose values are kept instead, so the resumed run and its saved model agree. Returns the checked config, with
+    the values in it (saved with the run); other configs come back as they were."""
+    keys = [k for k in ("vocabulary", "text_length") if f"model.{k}" not in set(explicit)]
+    if not config.model.conditioned or config.data.source == "render" or not keys:
+        return config
+    raw = to_dict(config)
+    if recorded is not None and all(k in recorded for k in keys):
+        raw["model"].update({k: recorded[k] for k in keys})
+        return from_dict(HVAEConfig, raw)
+    vocabulary, length, count = infer_text_settings(config.data.source, config.data)
+    inferred = {"vocabulary": vocabulary, "text_length": length}
+    raw["model"].update({k: inferred[k] for k in keys})
+    shown = ", ".join(f"model.{k}={inferred[k]!r}" for k in keys)
+    case = "kept" if config.data.keep_case else "lower-cased"
+    log(f"inferred from the file names of {count} images in {config.data.source} (texts {case}, label rule "
+        f"{config.data.label_rule!r}): {shown}")  # fmt: skip
+    return from_dict(HVAEConfig, raw)
+
+
 def prepare_data(config: HVAEConfig) -> tuple[CaptchaData, CaptchaData]:
     """Training and held-out images of the configured source."""
     data = load_data(config.data, config.model, seed=config.train.seed)
@@ -162,12 +194,15 @@ def require_memory_for(config: HVAEConfig) -> None:
                          device="cpu" if config.train.cpu else None)  # fmt: skip
 
 
-def build_trainer(config: HVAEConfig) -> Trainer:
-    """Data, model, optimiser, schedule and the Trainer for ``config`` (nothing trained yet)."""
+def build_trainer(config: HVAEConfig, notes: Iterable[str] = ()) -> Trainer:
+    """Data, model, optimiser, schedule and the Trainer for ``config`` (nothing trained yet); ``notes`` (e.g. what
+    :func:`infer_folder_text` inferred) are printed once the data has loaded, so bad data stays a one-line error."""
     seed_everything(config.train.seed)
     config.resolve_text_layout()  # saved resolved with the run, so that a resume and the model agree
     require_memory_for(config)
     train_set, holdout = prepare_data(config)
+    for note in notes:
+        announce(note)
     model = HVAE(config.model)
     o = config.optim
     optimizer = GuardedAdamW(model.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay,
@@ -206,22 +241,39 @@ def fit_text_prior(config: HVAEConfig, data: CaptchaData) -> TextPrior:
     return TextPrior.fit(data.texts, m.vocabulary, m.text_length, data.layouts if rendered else None, m.width)
 
 
+def save_model_folder(model: HVAE, directory: str | Path, config: HVAEConfig, prior: TextPrior | None = None) -> Path:
+    """Write a model folder that samples, reconstructs and evaluates on its own, atomically (one manifest):
+    ``config.json`` + ``model.safetensors`` (``HVAE.from_pretrained``), ``run_config.json`` (the run's whole
+    config: the data settings that layouts are rendered with, the label rule and case, the seed and hold-out) and,
+    for a text-aware model, ``text_prior.json`` (the texts and layouts sampling draws)."""
+    with atomic_dir(directory, overwrite=True, producer=MODEL_PRODUCER) as tmp:
+        state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
+        save_safetensors(state, str(tmp / "model.safetensors"))
+        (tmp / "config.json").write_text(json.dumps(to_dict(model.config), indent=2) + "\n")
+        (tmp / RUN_CONFIG_FILE).write_text(json.dumps(to_dict(config), indent=2) + "\n")
+        if prior is not None:
+            prior.save(tmp / TEXT_PRIOR_FILE)
+    return Path(directory)
+
+
 def export_model(trainer: Trainer, result: FitResult, config: HVAEConfig) -> None:
-    """Write ``model/`` (the EMA weights when EMA is on) and, for a conditioned model, ``text_prior.json``
-    (:func:`fit_text_prior`) once training is over (the Trainer's ``export_fn``)."""
+    """Write the self-contained ``model/`` (:func:`save_model_folder`; the EMA weights when EMA is on) and, for a
+    conditioned model, ``text_prior.json`` (:func:`fit_text_prior`) also beside it in the run directory, once
+    training is over (the Trainer's ``export_fn``)."""
     if not result.completed:
         return
-    sampling_model(trainer, "hvae").save_pretrained(trainer.run_dir / "model")
-    if config.model.conditioned:
-        fit_text_prior(config, trainer.loader.dataset.data).save(trainer.run_dir / TEXT_PRIOR_FILE)
+    prior = fit_text_prior(config, trainer.loader.dataset.data) if config.model.conditioned else None
+    save_model_folder(sampling_model(trainer, "hvae"), trainer.run_dir / "model", config, prior)
+    if prior is not None:
+        prior.save(trainer.run_dir / TEXT_PRIOR_FILE)
     m = result.metrics
     figures = ", ".join(f"{k} {m[k]:.4g}" for k in ("nll_bits_per_dim", "elbo_bits_per_dim", "psnr_db") if k in m)
     trainer.print(f"done ({result.reason}) at step {result.step}: {trainer.run_dir}/model, samples/; {figures}")
 
 
-def run_training(config: HVAEConfig, resume: str | None = None) -> FitResult:
+def run_training(config: HVAEConfig, resume: str | None = None, notes: Iterable[str] = ()) -> FitResult:
     """Train; writes the run directory and ``model/`` (see :func:`export_model`)."""
-    return build_trainer(config).fit(resume=resume)
+    return build_trainer(config, notes).fit(resume=resume)
 
 
 if __name__ == "__main__":  # accelerate launch -m hvae_captcha.train [options]
