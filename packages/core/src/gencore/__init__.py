@@ -8,8 +8,8 @@ Modules: ``nn`` (blocks), ``losses`` (GAN/VAE/style), ``train`` (Trainer on Acce
 ``distributed`` (evaluation split over ranks, buffer sync, rank fingerprints), ``memory`` (what a model, a batch
 or a file needs, refused before allocating when it cannot fit), ``fileio`` (atomic file writes, standard library
 only), ``lazy`` (lazy package exports, ``package_version``), ``progress`` (progress bars of the post-training
-commands, on a terminal only), ``registry`` (the installed packages), ``demos`` (every package's demo, ``make
-demo``), ``errors`` (the one error path).
+commands, on a terminal only), ``registry`` (the installed packages), ``demos`` and ``demo_report`` (every package's
+demo and its page, ``make demo``), ``errors`` (the one error path).
 Submodules are imported on first access, so ``import gencore`` is light.
 """
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         cli,
         config,
         data,
+        demo_report,
         demos,
         distributed,
         errors,
@@ -68,6 +69,7 @@ __all__ = [
     "noise",
     "paths",
     "progress",
+    "demo_report",
     "demos",
     "registry",
     "results",

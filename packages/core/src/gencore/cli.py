@@ -425,6 +425,17 @@ def demo_all(only: tuple[str, ...], list_only: bool) -> None:
     click.echo(f"demo done: {len(timings)} steps in {sum(t for _, t in timings) / 60:.1f} min")
 
 
+@main.command("demo-report")
+@click.option("--only", multiple=True, metavar="PACKAGE", help="Only this package's section (repeatable).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default="runs/demo/index.html", show_default=True)
+def demo_report(only: tuple[str, ...], output: str) -> None:
+    """Write the demo page again from what the demo runs left under runs/ (no step is run)."""
+    from gencore.demo_report import write_report
+    from gencore.demos import demo_specs
+
+    click.echo(f"wrote {write_report(demo_specs(only), {}, output)}")
+
+
 @main.command()
 @click.argument("directory", type=click.Path())
 def verify(directory: str) -> None:

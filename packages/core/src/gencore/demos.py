@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 import click
 
+from gencore.demo_report import write_report
 from gencore.errors import GencoreError
 from gencore.registry import PackageSpec, packages
 
@@ -57,7 +58,8 @@ def check_demo_step(spec: PackageSpec, step: Sequence[str]) -> click.Command:
 
 
 def run_demos(only: Sequence[str] = (), echo: Callable[[str], None] = print) -> list[tuple[str, float]]:
-    """Run the demo steps of every registered package (or of ``only``) in order; returns (step, seconds) of each.
+    """Run the demo steps of every registered package (or of ``only``) in order, then write the report page
+    (:mod:`gencore.demo_report`, ``runs/demo/index.html``); returns (step, seconds) of each.
 
     Every step is parsed first, so that a broken step stops the demo before anything runs.
     """
@@ -78,4 +80,6 @@ def run_demos(only: Sequence[str] = (), echo: Callable[[str], None] = print) -> 
     for spec in specs:
         if spec.demo_outputs:
             echo(f"{spec.name}: {', '.join(spec.demo_outputs)}")
+    report = write_report(specs, dict(timings))
+    echo(f"report: {report} (open it in a browser)")
     return timings

@@ -1,0 +1,155 @@
+"""One static page for the demos: ``runs/demo/index.html`` with every package's pictures and figures.
+
+Written by ``gencore demo-all`` after its steps ran (and by ``gencore demo-report`` alone). For each package with a
+demo: the steps that ran (command and seconds), the PNG files among its :attr:`~gencore.registry.PackageSpec.
+demo_outputs` (a folder shows its newest PNGs), the numbers of its JSON outputs as a table, and the last logged
+values of each run directory's ``metrics.csv``. Images are linked by relative paths, so the folder ``runs/`` can
+be moved or served as it is; no script, no network. Standard library only.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from gencore.fileio import atomic_write_text
+from gencore.registry import PackageSpec
+
+__all__ = ["REPORT", "write_report", "package_section"]
+
+#: Where ``gencore demo-all`` writes the page (relative to the working directory).
+REPORT = Path("runs/demo/index.html")
+NEWEST = 3  # PNGs shown of a folder output
+MAX_NUMBERS = 24  # numbers shown per JSON file
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; padding: 0 1rem; color: #222; }
+h1 { font-size: 1.6rem; } h2 { font-size: 1.25rem; margin-top: 2.5rem; border-bottom: 1px solid #ccc; }
+figure { display: inline-block; margin: 0.5rem 1rem 0.5rem 0; vertical-align: top; }
+img { max-width: 32rem; max-height: 24rem; image-rendering: pixelated; border: 1px solid #ddd; }
+figcaption, .muted { color: #666; font-size: 0.85rem; }
+table { border-collapse: collapse; margin: 0.5rem 0; font-size: 0.9rem; }
+td, th { border: 1px solid #ddd; padding: 0.2rem 0.6rem; text-align: left; }
+code { background: #f4f4f4; padding: 0.05rem 0.3rem; }
+"""
+
+
+def _pngs(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path] if path.suffix.lower() == ".png" else []
+    if path.is_dir():
+        found = sorted(path.rglob("*.png"), key=lambda p: (p.stat().st_mtime, p.as_posix()))
+        return found[-NEWEST:]
+    return []
+
+
+def _numbers(data: Any, prefix: str = "") -> Iterable[tuple[str, Any]]:
+    """Scalar values of a JSON document by dotted key (numbers, booleans and short strings; lists left out)."""
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            yield from _numbers(value, f"{prefix}{key}.")
+    elif isinstance(data, (int, float)) or (isinstance(data, str) and len(data) <= 80):
+        yield prefix.rstrip("."), data
+
+
+def _json_table(path: Path) -> str:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return f'<p class="muted">{html.escape(str(path))}: not readable</p>'
+    rows = list(_numbers(data))[:MAX_NUMBERS]
+    cells = "".join(f"<tr><td><code>{html.escape(k)}</code></td><td>{html.escape(_fmt(v))}</td></tr>" for k, v in rows)
+    return f"<p><code>{html.escape(path.as_posix())}</code></p><table>{cells}</table>"
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _last_metrics(run_dir: Path) -> str:
+    """The last logged row of ``run_dir/metrics.csv`` and the last evaluation values, as a table."""
+    path = run_dir / "metrics.csv"
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, csv.Error):
+        return ""
+    if not rows:
+        return ""
+    last: dict[str, str] = {}
+    for row in rows:  # evaluation columns are empty on most rows: keep each column's latest value
+        last.update({k: v for k, v in row.items() if k and v not in (None, "")})
+    cells = "".join(f"<tr><td><code>{html.escape(k)}</code></td><td>{html.escape(_fmt(_float(v)))}</td></tr>"
+                    for k, v in last.items())  # fmt: skip
+    return f"<p><code>{html.escape(path.as_posix())}</code> (last values)</p><table>{cells}</table>"
+
+
+def _float(text: str) -> Any:
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _run_dirs(spec: PackageSpec) -> list[Path]:
+    """The run directories the demo steps name (``--output-dir DIR``, or a ``runs/...`` argument holding a
+    ``metrics.csv``), in order, once each."""
+    found: list[Path] = []
+    for step in spec.demo:
+        for i, arg in enumerate(step):
+            candidate = None
+            if arg == "--output-dir" and i + 1 < len(step):
+                candidate = Path(step[i + 1])
+            elif arg.startswith("runs/") and (Path(arg) / "metrics.csv").is_file():
+                candidate = Path(arg)
+            if candidate is not None and candidate not in found and (candidate / "metrics.csv").is_file():
+                found.append(candidate)
+    return found
+
+
+def package_section(spec: PackageSpec, timings: Mapping[str, float], base: Path) -> str:
+    """The HTML of one package: its steps, pictures, JSON figures and last logged values (paths relative to
+    ``base``, the report's folder)."""
+    parts = [f'<h2 id="{html.escape(spec.name)}">{html.escape(spec.name)}</h2>', "<table>"]
+    for step in spec.demo:
+        shown = f"{spec.name} {' '.join(step)}"
+        took = timings.get(shown)
+        parts.append(f"<tr><td><code>{html.escape(shown)}</code></td>"
+                     f"<td>{'' if took is None else f'{took:.0f} s'}</td></tr>")  # fmt: skip
+    parts.append("</table>")
+    for output in spec.demo_outputs:
+        path = Path(output)
+        for png in _pngs(path):
+            rel = Path(os.path.relpath(png, base)).as_posix()
+            parts.append(f'<figure><img src="{html.escape(rel)}" alt="{html.escape(png.as_posix())}">'
+                         f"<figcaption>{html.escape(png.as_posix())}</figcaption></figure>")  # fmt: skip
+        if path.is_file() and path.suffix.lower() == ".json":
+            parts.append(_json_table(path))
+        if not path.exists():
+            parts.append(f'<p class="muted">{html.escape(output)}: not written</p>')
+    parts.extend(_last_metrics(run) for run in _run_dirs(spec))
+    return "\n".join(p for p in parts if p)
+
+
+def write_report(specs: Sequence[PackageSpec], timings: Mapping[str, float], path: str | Path = REPORT) -> Path:
+    """Write the demo page for ``specs`` at ``path`` (atomically) and return it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    total = sum(timings.values())
+    index = " · ".join(f'<a href="#{html.escape(s.name)}">{html.escape(s.name)}</a>' for s in specs)
+    body = "\n".join(package_section(spec, timings, path.parent) for spec in specs)
+    page = (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>gencore demos</title>'
+        f"<style>{_STYLE}</style></head><body>\n<h1>Demos of the generative-model packages</h1>\n"
+        f'<p class="muted">{len(timings)} steps, {total / 60:.1f} min of this run (steps resumed from an earlier '
+        f"run take seconds). Made by <code>gencore demo-all</code>.</p>\n<p>{index}</p>\n{body}\n</body></html>\n"
+    )
+    atomic_write_text(path, page)
+    return path
