@@ -7,12 +7,14 @@ from gencore.lazy import lazy_exports, package_version
 if TYPE_CHECKING:
     from dcgan_tutorial.config import DataConfig, GANConfig, ModelConfig, TipsConfig
     from dcgan_tutorial.model import DCGANDiscriminator, DCGANGenerator, FCDiscriminator, FCGenerator, build_models
+    from dcgan_tutorial.pipeline import DCGANPipeline, load_generator
 
 __version__ = package_version("dcgan-tutorial", __file__)  # pyproject.toml's version
 
 __all__ = [
     "DCGANDiscriminator",
     "DCGANGenerator",
+    "DCGANPipeline",
     "DataConfig",
     "FCDiscriminator",
     "FCGenerator",
@@ -20,6 +22,7 @@ __all__ = [
     "ModelConfig",
     "TipsConfig",
     "build_models",
+    "load_generator",
 ]
 
 # Public names are imported on first access (PEP 562), so importing `dcgan_tutorial` or its CLI loads no torch.
@@ -34,5 +37,6 @@ __getattr__, __dir__ = lazy_exports(
             "FCGenerator",
             "build_models",
         ],
+        "dcgan_tutorial.pipeline": ["DCGANPipeline", "load_generator"],
     },
 )

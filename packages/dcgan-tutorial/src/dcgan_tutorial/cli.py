@@ -16,7 +16,7 @@ import click
 
 from dcgan_tutorial.config import GANConfig
 from gencore.cli import FINITE, SEED, ConfigFlag, Group, config_from_options, config_options, run_fit, training_options
-from gencore.errors import CheckpointError, ConfigError
+from gencore.errors import ConfigError
 from gencore.results import read_json, write_json
 
 
@@ -53,16 +53,9 @@ def train(**options: Any) -> None:
 
 
 def _generator(path: str):
-    from dcgan_tutorial.model import DCGANGenerator, FCGenerator
+    from dcgan_tutorial.pipeline import load_generator
 
-    directory = Path(path)
-    if (directory / "model" / "generator").is_dir():
-        directory = directory / "model" / "generator"
-    config_file = directory / "config.json"
-    if not config_file.is_file():
-        raise CheckpointError(f"no generator in {path} (expected RUN_DIR or RUN_DIR/model/generator)")
-    kind = read_json(config_file).get("kind", "dcgan")
-    return (FCGenerator if kind == "fc" else DCGANGenerator).from_pretrained(directory)
+    return load_generator(path)
 
 
 @main.command()

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
         OptimConfig,
     )
     from ganwriting_music.model import Discriminator, Generator, Networks, Recognizer, StyleEncoder, SymbolClassifier
+    from ganwriting_music.pipeline import GanwritingPipeline
 
 __version__ = package_version("ganwriting-music", __file__)  # pyproject.toml's version
 
@@ -26,6 +27,7 @@ __all__ = [
     "DataConfig",
     "Discriminator",
     "GanwritingConfig",
+    "GanwritingPipeline",
     "Generator",
     "LossConfig",
     "ModelConfig",
@@ -58,5 +60,6 @@ __getattr__, __dir__ = lazy_exports(
             "StyleEncoder",
             "SymbolClassifier",
         ],
+        "ganwriting_music.pipeline": ["GanwritingPipeline"],
     },
 )

@@ -230,12 +230,15 @@ def clean(source: str, output: str, size: int, binarize: bool, min_ink: float, c
     ConfigFlag("--data", "data.source", metavar="SOURCE",
                help="fonts (default: the embedded glyphs), an index file, a class-folder root or a HOMUS folder "
                "(data.source)."),
-    ConfigFlag("--size", "data.image_size", help="Image side, a multiple of 16 (data.image_size) [default: 128]."),
-    ConfigFlag("--epochs", "train.max_epochs", help="Epochs to train in total (train.max_epochs) [default: 100]."),
-    ConfigFlag("--save-every", "train.checkpoint_every_epochs", metavar="N",
+    ConfigFlag("--size", "data.image_size", type=click.IntRange(16, 1024),
+               help="Image side, a multiple of 16 (data.image_size) [default: 128]."),
+    ConfigFlag("--epochs", "train.max_epochs", type=click.IntRange(min=1),
+               help="Epochs to train in total (train.max_epochs) [default: 100]."),
+    ConfigFlag("--save-every", "train.checkpoint_every_epochs", metavar="N", type=click.IntRange(min=1),
                help="Save the full state (a start epoch) every N epochs (train.checkpoint_every_epochs) "
                "[default: 10]."),
     ConfigFlag("--eval-every", ("train.eval_every_epochs", "train.sample_every_epochs"), metavar="N",
+               type=click.IntRange(min=0),
                help="Evaluate and write a sample grid every N epochs, 0 = only at the end "
                "(train.eval_every_epochs, train.sample_every_epochs) [default: 10]."),
     ConfigFlag("--lr-g", "optim.lr_g", aliases=("--lr-gen",)),
@@ -245,7 +248,7 @@ def clean(source: str, output: str, size: int, binarize: bool, min_ink: float, c
     ConfigFlag("--w-gp", "loss.w_gp", help="Gradient penalty weight (loss.w_gp) [default: 0.3]."),
     ConfigFlag("--w-l1", "loss.w_l1",
                help="L1 to a real image of the same writer and class (loss.w_l1) [default: 0]."),
-    ConfigFlag("--k-refs", "model.k_refs"),
+    ConfigFlag("--k-refs", "model.k_refs", type=click.IntRange(min=1)),
 )  # fmt: skip
 def train(start_epoch: str, **options: Any) -> None:
     """Train generator, discriminator and recognizer from START_EPOCH (0 = fresh, N = continue from the state
@@ -274,27 +277,17 @@ def _style_option(fn):  # noqa: ANN001, ANN202
 
 
 def _style(run: str, spec: str | None, seed: int):  # noqa: ANN202
-    from ganwriting_music.evaluate import run_config, style_references
+    from ganwriting_music.evaluate import run_config
+    from ganwriting_music.pipeline import references
 
     config = run_config(run)
-    if spec is None:
-        if config.data.source != "fonts":
-            raise ConfigError("--style-from is required for runs trained on your own data")
-        spec = f"font:{config.data.fonts[0]}"
-    return config, style_references(spec, config, seed)
+    return config, references(config, spec, seed)
 
 
 def _labels(nets: Any, names: str, n: int):  # noqa: ANN202
-    import torch
+    from ganwriting_music.pipeline import class_labels
 
-    from ganwriting_music.data import canonical_class
-
-    classes = nets.config.classes
-    if names == "all":
-        chosen = list(range(len(classes)))
-    else:
-        chosen = [classes.index(canonical_class(c, classes)) for c in names.split(",") if c.strip()]
-    return torch.tensor([chosen[i % len(chosen)] for i in range(n)])
+    return class_labels(nets.config.classes, names, n)
 
 
 @main.command()

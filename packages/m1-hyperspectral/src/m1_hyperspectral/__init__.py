@@ -9,6 +9,7 @@ if TYPE_CHECKING:
     from m1_hyperspectral.data import Pixels, Scene, labeled_split, load_scene, load_scenes, pixels_from_scenes
     from m1_hyperspectral.features import extract_features, load_features, save_features
     from m1_hyperspectral.model import M1, M1Config
+    from m1_hyperspectral.pipeline import M1Pipeline
     from m1_hyperspectral.synth import make_scene
 
 __version__ = package_version("m1-hyperspectral", __file__)  # pyproject.toml's version
@@ -17,6 +18,7 @@ __all__ = [
     "DataConfig",
     "M1",
     "M1Config",
+    "M1Pipeline",
     "M1RunConfig",
     "ModelConfig",
     "Pixels",
@@ -47,6 +49,7 @@ __getattr__, __dir__ = lazy_exports(
         ],
         "m1_hyperspectral.features": ["extract_features", "load_features", "save_features"],
         "m1_hyperspectral.model": ["M1", "M1Config"],
+        "m1_hyperspectral.pipeline": ["M1Pipeline"],
         "m1_hyperspectral.synth": ["make_scene"],
     },
 )

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from gencore.cli import FINITE, SEED, ConfigFlag, Group, config_from_options, config_options, run_fit, training_options
-from gencore.errors import CheckpointError, ConfigError
+from gencore.errors import ConfigError
 from gencore.results import write_json
 from m1_hyperspectral.cli_import import import_original
 from m1_hyperspectral.config import M1RunConfig
@@ -73,10 +73,10 @@ def synth(output: str, **options: Any) -> None:
 @config_options(
     M1RunConfig,
     "model.likelihood",
-    ConfigFlag("--patience", "train.patience",
+    ConfigFlag("--patience", "train.patience", type=click.IntRange(min=1),
                help="Stop after this many evaluations (every 10 steps) without a better validation log-likelihood "
                "(train.patience) [default: 100; the paper's code used 1000]."),
-    "model.latent", "optim.lr",
+    ConfigFlag("--latent", "model.latent", type=click.IntRange(min=1)), "optim.lr",
 )  # fmt: skip
 def train(data_files: tuple[str, ...], **options: Any) -> None:
     """Train M1 on every pixel of DATA_FILES (.mat v5/v7.3, .h5, .npy), or on the embedded synthetic scene.
@@ -98,30 +98,17 @@ def train(data_files: tuple[str, ...], **options: Any) -> None:
 
 def _load(run: str):  # noqa: ANN202 - (M1, M1RunConfig | None)
     """The model of RUN (a run directory or a model directory) and the run's config when there is one."""
-    from gencore.config import load_run_config
-    from m1_hyperspectral.config import M1RunConfig
-    from m1_hyperspectral.model import M1
+    from m1_hyperspectral.pipeline import load_model
 
-    path = Path(run)
-    model_dir = path / "model" if (path / "model" / "config.json").is_file() else path
-    if not (model_dir / "config.json").is_file():
-        raise CheckpointError(f"no M1 model in {run} (expected a run directory or its model/ directory)")
-    model = M1.from_pretrained(model_dir)
-    config = load_run_config(M1RunConfig, path) if model_dir != path else None
-    return model.eval(), config
+    return load_model(run)
 
 
 def _pixels(run: str, data_files: tuple[str, ...], cube_key: str | None, gt_key: str | None):  # noqa: ANN202
     """(model, pixels, run config) for DATA_FILES, or for the run's own data when none are given."""
-    from m1_hyperspectral.data import load_scenes, pixels_from_scenes
-    from m1_hyperspectral.train import prepare_data
+    from m1_hyperspectral.pipeline import pixels_of
 
     model, config = _load(run)
-    if data_files:
-        return model, pixels_from_scenes(load_scenes(data_files, cube_key, gt_key)), config
-    if config is None:
-        raise ConfigError(f"{run} is a bare model directory: give the DATA files to use")
-    return model, prepare_data(config).pixels, config
+    return model, pixels_of(list(data_files), config, cube_key, gt_key, where=run), config
 
 
 @main.command()

@@ -132,18 +132,21 @@ add_alias(data, noise, "perlin", "noise")
 
 _DATA = ConfigFlag("--data", "data.source", metavar="SOURCE",
                    help="molecules (default: RDKit renders) | an image folder (data.source).")
+_NUM_IMAGES = ConfigFlag("--num-images", "data.num_images", type=click.IntRange(min=2))
 
 
 @main.command("train-vqgan")
 @training_options("runs/vqgan-negatives/vqgan")
 @config_options(
-    VQGANConfig, _DATA, "data.num_images",
+    VQGANConfig, _DATA, _NUM_IMAGES,
     ConfigFlag("--image-size", ("model.resolution", "data.render.size"),
                help="Training resolution (model.resolution, data.render.size) [default: 64]."),
-    "model.quantizer.codebook_size", "model.quantizer.codebook_dim",
+    ConfigFlag("--codebook-size", "model.quantizer.codebook_size", type=click.IntRange(min=2)),
+    ConfigFlag("--codebook-dim", "model.quantizer.codebook_dim", type=click.IntRange(min=1)),
     ConfigFlag("--codebook-ema", "model.quantizer.ema", aliases=("--ema",)),
     "model.quantizer.kmeans_init", "model.quantizer.restart_dead",
-    ConfigFlag("--l2-codes", "model.quantizer.l2_normalize"), "loss.disc_start", "loss.perceptual",
+    ConfigFlag("--l2-codes", "model.quantizer.l2_normalize"),
+    ConfigFlag("--disc-start", "loss.disc_start", type=click.IntRange(min=0)), "loss.perceptual",
     "optim.lr_g", "optim.lr_d",
 )  # fmt: skip
 def train_vqgan(**options: Any) -> None:
@@ -165,7 +168,7 @@ add_alias(main, train_vqgan, "train", "train-vqgan")
 @main.command("train-transformer")
 @training_options("runs/vqgan-negatives/transformer")
 @config_options(
-    TransformerRunConfig, ConfigFlag("--vqgan", "vqgan", metavar="RUN"), _DATA, "data.num_images", "optim.lr",
+    TransformerRunConfig, ConfigFlag("--vqgan", "vqgan", metavar="RUN"), _DATA, _NUM_IMAGES, "optim.lr",
 )  # fmt: skip
 def train_transformer(**options: Any) -> None:
     """Train the conditional prior over the codes of a trained VQGAN; writes model/gpt and model/vqgan."""
@@ -206,17 +209,13 @@ def sample(run: str, condition: str, num: int, output: str, save_dir: str | None
     from gencore.viz import save_image_grid
     from vqgan_negatives.data import save_tensor_image
     from vqgan_negatives.negatives import parse_condition
-    from vqgan_negatives.sample import conditioning_images, generate, load_pipeline
+    from vqgan_negatives.pipeline import NegativesPipeline
 
     params = _perlin_params(options)
-    kind, spec_params = parse_condition(condition)
-    if kind == "perlin" and spec_params is not None and condition != "perlin":
-        params = spec_params  # perlin:key=value,... wins over the --perlin-* defaults
-    pipe = load_pipeline(run)
-    res, ch = pipe.vq.config.resolution, pipe.vq.config.in_channels
-    cond = conditioning_images(kind, num, res, ch, params, seed=0)
-    top_k = options["top_k"] or None
-    images = generate(pipe.vq, pipe.gpt, cond, options["temperature"], top_k, options["seed"])
+    parse_condition(condition)  # a bad spec fails before the model is loaded
+    pipe = NegativesPipeline.from_pretrained(run)
+    cond = pipe.conditioning(condition, num, params)  # perlin:key=value,... wins over the --perlin-* defaults
+    images = pipe.generate(cond, options["seed"], options["temperature"], options["top_k"] or None)
     rows = [t for i in range(0, num, 8) for t in (cond[i : i + 8], images[i : i + 8])]
     save_image_grid(torch.cat(rows) * 0.5 + 0.5, output, nrow=8)
     if save_dir:
