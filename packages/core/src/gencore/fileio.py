@@ -13,7 +13,20 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_file", "atomic_write_text", "current_umask", "follow_umask", "fsync_dir"]
+__all__ = ["atomic_file", "atomic_write_text", "cache_dir", "current_umask", "follow_umask", "fsync_dir"]
+
+#: Environment variable naming the folder of gencore's reusable artefacts (see :func:`cache_dir`).
+CACHE_ENV = "GENCORE_CACHE"
+
+
+def cache_dir(*parts: str) -> Path:
+    """The user's folder for artefacts worth keeping between runs (e.g. a feature network trained once per data
+    set): ``$GENCORE_CACHE``, else ``$XDG_CACHE_HOME/gencore``, else ``~/.cache/gencore``; ``parts`` joined to it.
+    Nothing is created here; what is stored must be verifiable (a manifest) and cheap to rebuild."""
+    root = os.environ.get(CACHE_ENV) or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "gencore"
+    )
+    return Path(root, *parts)
 
 
 def fsync_dir(path: Path) -> None:

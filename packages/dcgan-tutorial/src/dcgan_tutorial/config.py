@@ -73,6 +73,9 @@ class EvalConfig:
     samples: int = 512  # generated images per evaluation
     batch_size: int = 256  # generated images per batch; the batches are split over the processes
     feature_steps: int = 300  # training steps of the evaluation feature network (see features.py)
+    # reuse a feature network trained before on the same data, classes, steps and seed (kept in the user's cache,
+    # $GENCORE_CACHE or ~/.cache/gencore; verified before use); false = train one for this run
+    feature_cache: bool = True
 
     def __post_init__(self) -> None:
         if self.samples < 2 or self.batch_size < 1 or self.feature_steps < 0:

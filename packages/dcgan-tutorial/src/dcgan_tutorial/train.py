@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,10 @@ from dcgan_tutorial.data import ImageSet, TensorPairs, load_source, train_holdou
 from dcgan_tutorial.diagnostics import feature_diagnostics, real_floor
 from dcgan_tutorial.features import FeatureNet, train_feature_net
 from dcgan_tutorial.model import build_models
+from gencore.data import announce
 from gencore.distributed import is_launch_main, sharded_map
+from gencore.errors import CheckpointError
+from gencore.fileio import cache_dir
 from gencore.losses import d_loss, g_loss, gradient_penalty
 from gencore.memory import require_batch_memory, require_memory, require_model_memory, tensor_bytes
 from gencore.nn import evaluating
@@ -125,15 +130,46 @@ def generated_features(
     return got["features"], got["predicted"]
 
 
+#: Part of the cache key of a feature network: raise it when FeatureNet or train_feature_net changes what a given
+#: data set and seed give, so that no network of the earlier code is reused.
+FEATURE_NET_VERSION = 1
+
+
+def feature_net_key(images: torch.Tensor, labels: torch.Tensor, num_classes: int, steps: int, seed: int) -> str:
+    """The content hash that names a feature network in the cache: the training images and labels (their bytes),
+    the class count, the training length and the seed (what :func:`train_feature_net` depends on)."""
+    digest = hashlib.sha256(f"{FEATURE_NET_VERSION}|{tuple(images.shape)}|{images.dtype}|{num_classes}|{steps}|"
+                            f"{seed}".encode())  # fmt: skip
+    digest.update(images.detach().cpu().contiguous().numpy().tobytes())
+    digest.update(labels.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:32]
+
+
 def load_or_train_feature_net(run_dir: Path, train_set: ImageSet, config: GANConfig, save: bool) -> FeatureNet:
-    """The run's feature network: loaded from ``run_dir/feature_net`` or trained (and saved when ``save``)."""
+    """The run's feature network: loaded from ``run_dir/feature_net``, else from the user's cache (the same data,
+    classes, steps and seed trained it before: :func:`feature_net_key`, ``eval.feature_cache``), else trained;
+    saved into the run (and the cache) when ``save``."""
     path = run_dir / "feature_net"
     if (path / "manifest.json").is_file():
         return FeatureNet.from_pretrained(path).eval()
-    net, _ = train_feature_net(
-        train_set.images, train_set.labels, len(train_set.classes), steps=config.eval.feature_steps,
-        seed=config.train.seed,
-    )
+    images, labels, classes = train_set.images, train_set.labels, len(train_set.classes)
+    steps, seed = config.eval.feature_steps, config.train.seed
+    cached = cache_dir("dcgan-feature-net", feature_net_key(images, labels, classes, steps, seed))
+    net = None
+    if config.eval.feature_cache and (cached / "manifest.json").is_file():
+        try:
+            net = FeatureNet.from_pretrained(cached).eval()
+            announce(f"feature network from the cache: {cached}")
+        except CheckpointError as exc:  # damaged: trained again, and the entry replaced
+            announce(f"note: cached feature network not used ({exc}); training it again")
+    if net is None:
+        net, _ = train_feature_net(images, labels, classes, steps=steps, seed=seed)
+        if save and config.eval.feature_cache:
+            try:
+                shutil.rmtree(cached, ignore_errors=True)
+                net.save_pretrained(cached)
+            except OSError as exc:  # a read-only or full cache never stops a run
+                announce(f"note: feature network not cached ({exc.strerror or exc}: {cached})")
     if save:
         net.save_pretrained(path)
     return net
