@@ -95,6 +95,45 @@ def test_make_negatives_writes_exactly_n_and_a_manifest(trained_pipeline, tmp_pa
     assert all(r["model"] == pipe.name and r["perlin_scale"] == "8.0" for r in rows)
 
 
+@pytest.mark.parametrize("condition", ["gaussian", "image:FOLDER", "perlin:scale=4,threshold=0"])
+def test_make_negatives_takes_every_conditioning_kind_and_records_it(trained_pipeline, tmp_path, condition):
+    """The sampling experiment's conditioning kinds (README: Gaussian scored best) are all available to
+    make-negatives; each manifest row names its kind and the seed (or folder index) of its conditioning image."""
+    from vqgan_negatives.data import save_tensor_image
+    from vqgan_negatives.negatives import _conditions
+
+    pipe = load_pipeline(trained_pipeline[1])
+    res = pipe.vq.config.resolution
+    folder = tmp_path / "conds"
+    folder.mkdir()
+    for i in range(3):
+        save_tensor_image(torch.full((1, res, res), -1.0 + i), folder / f"c{i}.png")
+    condition = condition.replace("FOLDER", str(folder))
+    loose = CleanConfig(min_ink=0.0, max_ink=1.0, max_isolated=1.0, max_hash_distance=-1)
+    out = tmp_path / "neg"
+    make_negatives(pipe, out, n=5, perlin=PerlinParams(seed=3), top_k=8, clean_config=loose, batch_size=4,
+                   log=lambda s: None, condition=condition)  # fmt: skip
+    with open(out / "manifest.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    kind = condition if not condition.startswith("perlin") else "perlin"
+    assert {r["condition"] for r in rows} == {kind}
+    if condition.startswith("image:"):
+        assert [r["condition_seed"] for r in rows] == [str(i) for i in range(len(rows))]
+    else:
+        assert [r["condition_seed"] for r in rows] == [str(3 + i) for i in range(len(rows))]
+    assert all(r["perlin_scale"] == ("4.0" if kind == "perlin" else "") for r in rows)
+    # a row's seed alone gives its conditioning image, whatever batch it was drawn in
+    first, again = _conditions("gaussian", PerlinParams(seed=3), 0, 4, res, 1), _conditions(
+        "gaussian", PerlinParams(seed=3), 2, 2, res, 1)
+    assert torch.equal(first[2:], again)
+
+
+def test_make_negatives_refuses_an_unknown_condition(trained_pipeline, tmp_path):
+    with pytest.raises(ConfigError, match="unknown condition"):
+        make_negatives(load_pipeline(trained_pipeline[1]), tmp_path / "o", n=1, condition="speckle")
+    assert not (tmp_path / "o").exists()
+
+
 def test_make_negatives_fails_cleanly_when_nothing_passes(trained_pipeline, tmp_path):
     pipe = load_pipeline(trained_pipeline[1])
     impossible = CleanConfig(min_ink=2.0)

@@ -70,6 +70,14 @@ def test_sample_and_make_negatives_cli(trained_pipeline, tmp_path):
         rows = list(csv.DictReader(fh))
     assert sum(r["status"] == "kept" for r in rows) == 3
     assert len(list((tmp_path / "syn").glob("negative_*.png"))) == 3
+    code, out = _run("make-negatives", gpt_dir, "-n", "2", "-o", str(tmp_path / "syn"), "--overwrite", "--top-k", "8",
+                     "--condition", "gaussian", "--min-ink", "0", "--max-ink", "1", "--max-isolated", "1",
+                     "--max-hash-distance", "-1", "--min-train-distance", "0", "--batch-size", "4")  # fmt: skip
+    assert code == 0, out
+    with open(tmp_path / "syn" / "manifest.csv") as fh:
+        assert {r["condition"] for r in csv.DictReader(fh)} == {"gaussian"}
+    code, out = _run("make-negatives", gpt_dir, "-o", str(tmp_path / "syn2"), "--condition", "speckle")
+    assert code == 2 and "unknown condition" in out and not (tmp_path / "syn2").exists()
 
 
 @pytest.mark.parametrize(

@@ -286,12 +286,17 @@ def experiment(models: tuple[str, ...], conditions: tuple[str, ...], num: int, o
               help="Molecule classifier (classifier-study output, e.g. .../ordinary): reject images it scores "
                    "above --max-molecule-score as real molecules.")  # fmt: skip
 @click.option("--max-molecule-score", type=FINITE, default=None, help="[default: 0.5]")
+@click.option("--condition", default="perlin", show_default=True, metavar="SPEC",
+              help="Conditioning images: perlin (the --perlin-* options) | perlin:key=value,... | gaussian | "
+                   "image:PATH (a file or a folder, cycled); recorded per image in manifest.csv.")  # fmt: skip
 @click.option("--overwrite", is_flag=True,
               help="Replace an earlier make-negatives output at OUTPUT (a folder holding anything else is refused).")
 @perlin_options
 @_sampling_options
-def make_negatives(run: str, num: int, output: str, batch_size: int, overwrite: bool, **options: Any) -> None:
-    """Generate from Perlin images with RUN, clean, write exactly NUM images + manifest.csv to OUTPUT.
+def make_negatives(run: str, num: int, output: str, batch_size: int, condition: str, overwrite: bool,
+                   **options: Any) -> None:  # fmt: skip
+    """Generate from conditioning images (Perlin by default) with RUN, clean, write exactly NUM images +
+    manifest.csv to OUTPUT.
 
     OUTPUT must be new or empty, or an earlier output of make-negatives with --overwrite (replaced whole,
     atomically); a folder with anything else in it is refused untouched.
@@ -302,6 +307,9 @@ def make_negatives(run: str, num: int, output: str, batch_size: int, overwrite: 
     from vqgan_negatives.negatives import PRODUCER
 
     check_output_dir(output, PRODUCER, overwrite)  # before minutes of sampling, not after
+    from vqgan_negatives.negatives import parse_condition
+
+    parse_condition(condition)  # a bad spec fails before the model is loaded
 
     from gencore.config import from_dict
     from vqgan_negatives.clean import CleanConfig
@@ -333,7 +341,7 @@ def make_negatives(run: str, num: int, output: str, batch_size: int, overwrite: 
         scorer = MoleculeClassifier.from_pretrained(classifier_dir).score
     counts = run_make(pipe, output, num, params, options["temperature"], options["top_k"] or None, options["seed"],
                       clean_config, training, scorer, batch_size=batch_size, log=click.echo,
-                      overwrite=overwrite)  # fmt: skip
+                      overwrite=overwrite, condition=condition)  # fmt: skip
     rejected = {k: v for k, v in counts.items() if k not in ("kept", "surplus")}
     click.echo(f"wrote {num} images, manifest.csv and preview.png to {output} (rejected: {rejected or 'none'})")
 

@@ -116,12 +116,25 @@ def run_experiment(
 MANIFEST_FIELDS = [
     "index", "file", "status", "model", "sample_seed", "condition", "perlin_scale", "perlin_octaves",
     "perlin_persistence", "perlin_lacunarity", "perlin_seed", "perlin_contrast", "perlin_threshold",
-    "temperature", "top_k", "ink", "isolated",
+    "temperature", "top_k", "ink", "isolated", "condition_seed",
 ]  # fmt: skip
 
 
 #: The producer named in the output folder's manifest: only such a folder is ever replaced (``overwrite``).
 PRODUCER = "vqgan-negatives make-negatives"
+
+
+def _conditions(kind: str, perlin: PerlinParams, first: int, n: int, size: int, channels: int) -> torch.Tensor:
+    """The conditioning images ``first .. first + n - 1`` of a make-negatives run: image ``i`` of Perlin and
+    Gaussian noise is drawn from seed ``perlin.seed + i`` alone (so a manifest row reproduces it), of a folder it
+    is image ``i`` (cycled)."""
+    if kind == "perlin":
+        params = PerlinParams(**{**asdict(perlin), "seed": perlin.seed + first})
+        return conditioning_images(kind, n, size, channels, params)
+    if kind == "gaussian":
+        seeds = range(perlin.seed + first, perlin.seed + first + n)
+        return torch.cat([conditioning_images(kind, 1, size, channels, seed=s) for s in seeds])
+    return conditioning_images(kind, first + n, size, channels)[first:]
 
 
 def make_negatives(
@@ -139,15 +152,25 @@ def make_negatives(
     max_rounds: int = 20,
     log: Callable[[str], None] = print,
     overwrite: bool = False,
+    condition: str = "perlin",
 ) -> dict[str, int]:
-    """Generate from Perlin images in batches, clean, and write exactly ``n`` kept images plus ``manifest.csv``.
+    """Generate from conditioning images in batches, clean, and write exactly ``n`` kept images plus
+    ``manifest.csv``.
 
-    Every generated image gets a manifest row (kept ones with their file name, rejected ones with the filter that
-    rejected them) with the model, sampling seed and Perlin parameters that reproduce it. Image ``i`` uses Perlin
-    seed ``perlin.seed + i`` and the sampling seed of its batch. The folder appears only when complete.
+    ``condition`` is any kind of the sampling experiment (:func:`parse_condition`): ``perlin`` (with ``perlin``),
+    ``perlin:key=value,...`` (its own parameters), ``gaussian`` or ``image:PATH``. Every generated image gets a
+    manifest row (kept ones with their file name, rejected ones with the filter that rejected them) with the
+    model, sampling seed and conditioning that reproduce it: image ``i`` uses conditioning seed ``perlin.seed + i``
+    (Perlin and Gaussian; for ``image:`` the index of the image in the folder, cycled) and the sampling seed of
+    its batch. The folder appears only when complete.
     """
     clean_config = clean_config or CleanConfig()
+    kind, spec_params = parse_condition(condition)
     perlin = perlin or PerlinParams()
+    if spec_params is not None and ":" in condition:  # perlin:key=value,... sets its keys; the seed stays ours
+        own_seed = any(item.strip().startswith("seed=") for item in condition.partition(":")[2].split(","))
+        perlin = spec_params if own_seed else PerlinParams(**{**asdict(spec_params), "seed": perlin.seed})
+    is_perlin = kind == "perlin"
     res, ch = pipeline.vq.config.resolution, pipeline.vq.config.in_channels
     rows: list[dict] = []
     counts: dict[str, int] = {}
@@ -160,8 +183,7 @@ def make_negatives(
                 break
             size = min(batch_size, max(8, math.ceil(missing * 1.5)))
             first, first_kept = len(rows), len(kept_images)
-            params = PerlinParams(**{**asdict(perlin), "seed": perlin.seed + first})
-            cond = conditioning_images("perlin", size, res, ch, params)
+            cond = _conditions(kind, perlin, first, size, res, ch)
             batch_seed = seed * 100_003 + round_
             images = generate(pipeline.vq, pipeline.gpt, cond, temperature, top_k, batch_seed)
             verdicts = clean(images, clean_config, training_images, molecule_score, kept_hashes)
@@ -179,19 +201,20 @@ def make_negatives(
                     kept_hashes = torch.cat([kept_hashes, hashes[j : j + 1]])
                 rows.append({
                     "index": first + j, "file": name, "status": verdict, "model": pipeline.name,
-                    "sample_seed": batch_seed, "condition": "perlin", "perlin_scale": perlin.scale,
-                    "perlin_octaves": perlin.octaves, "perlin_persistence": perlin.persistence,
-                    "perlin_lacunarity": perlin.lacunarity, "perlin_seed": perlin.seed + first + j,
-                    "perlin_contrast": perlin.contrast, "perlin_threshold": perlin.threshold,
-                    "temperature": temperature, "top_k": top_k, "ink": round(float(ink[j]), 4),
-                    "isolated": round(float(iso[j]), 4),
+                    "sample_seed": batch_seed, "condition": kind, "temperature": temperature, "top_k": top_k,
+                    "ink": round(float(ink[j]), 4), "isolated": round(float(iso[j]), 4),
+                    "condition_seed": (first + j) if kind.startswith("image:") else perlin.seed + first + j,
+                    **({"perlin_scale": perlin.scale, "perlin_octaves": perlin.octaves,
+                        "perlin_persistence": perlin.persistence, "perlin_lacunarity": perlin.lacunarity,
+                        "perlin_seed": perlin.seed + first + j, "perlin_contrast": perlin.contrast,
+                        "perlin_threshold": perlin.threshold} if is_perlin else {}),
                 })  # fmt: skip
             bar.update(min(n, len(kept_images)) - min(n, first_kept))
             log(f"round {round_ + 1}: generated {len(rows)}, kept {len(kept_images)}/{n} ({counts})")
         if len(kept_images) < n:
             raise ConfigError(
                 f"only {len(kept_images)} of {n} images passed cleaning after {max_rounds} rounds ({counts}); "
-                "loosen the cleaning thresholds or change the Perlin parameters"
+                "loosen the cleaning thresholds or change the conditioning (--condition, the Perlin parameters)"
             )
         with open(tmp / "manifest.csv", "w", newline="") as fh:
             writer = csv.DictWriter(fh, MANIFEST_FIELDS)
