@@ -177,6 +177,26 @@ def test_stylize_lowers_its_loss_and_names_its_features(tmp_path):
     assert bad.exit_code == 2 and "image not found" in bad.output
 
 
+def test_stylize_can_start_from_noise(tmp_path):
+    """Gatys et al. (and the lesson) start from white noise: the content term starts high and falls."""
+    from dcgan_tutorial.style import stylize
+
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "style.png")
+    yy, xx = np.mgrid[0:32, 0:32]
+    Image.fromarray(((xx // 8 + yy // 8) % 2 * 255).astype(np.uint8)).save(tmp_path / "content.png")
+    runs = {init: stylize(tmp_path / "content.png", tmp_path / "style.png", tmp_path / f"{init}.png", size=32,
+                          steps=30, init=init, log=lambda s: None) for init in ("content", "noise")}  # fmt: skip
+    assert runs["content"]["first"]["content"] == 0.0 and runs["noise"]["first"]["content"] > 0
+    assert runs["noise"]["last"]["content"] < runs["noise"]["first"]["content"]
+    again = stylize(tmp_path / "content.png", tmp_path / "style.png", tmp_path / "again.png", size=32, steps=30,
+                    init="noise", log=lambda s: None)  # fmt: skip
+    assert again["last"] == runs["noise"]["last"]  # the noise is seeded
+    result = CliRunner().invoke(main, ["stylize", str(tmp_path / "content.png"), str(tmp_path / "style.png"), "-o",
+                                       str(tmp_path / "cli.png"), "--size", "32", "--steps", "2", "--init", "noise"])
+    assert result.exit_code == 0 and "start: noise" in result.output, result.output
+
+
 def test_stylize_uses_vgg_weights_from_the_torch_cache(tmp_path, monkeypatch):
     import torchvision
 

@@ -137,14 +137,16 @@ def evaluate(run: str, num: int, output: str | None, seed: int, batch_size: int)
     default=None,
     help="torchvision VGG19 (or VGG16) ImageNet weights file; default: the torch cache if present.",
 )
-@click.option("--seed", type=SEED, default=0, show_default=True)
+@click.option("--init", type=click.Choice(["content", "noise"]), default="content", show_default=True,
+              help="Start from the content image, or from noise (Gatys et al., the lesson's setting: slower).")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Random features and the --init noise.")
 def stylize(content: str, style: str, output: str, **options: Any) -> None:
     """Paint CONTENT in the style of STYLE (Gatys et al.): content + Gram-matrix style + total variation."""
     from dcgan_tutorial.style import stylize as run_stylize
 
     result = run_stylize(Path(content), Path(style), Path(output), **options, log=click.echo)
     click.echo(
-        f"wrote {output} (features: {result['features']}; "
+        f"wrote {output} (features: {result['features']}, start: {result['init']}; "
         + ", ".join(f"{k} {result['first'][k]:.4g} -> {result['last'][k]:.4g}" for k in result["first"])
         + ")"
     )

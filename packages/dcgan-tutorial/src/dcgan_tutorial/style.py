@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gencore.data import image_to_tensor, load_image
-from gencore.errors import CheckpointError
+from gencore.errors import CheckpointError, ConfigError
 from gencore.losses import content_loss, style_loss, total_variation
 from gencore.viz import save_image_grid
 
@@ -140,8 +140,15 @@ def stylize(
     vgg_weights: str | Path | None = None,
     seed: int = 0,
     log: Callable[[str], None] = print,
+    init: str = "content",
 ) -> dict[str, Any]:
-    """Run style transfer and write ``output``; returns the feature kind and first/last values of each loss."""
+    """Run style transfer and write ``output``; returns the feature kind and first/last values of each loss.
+
+    ``init``: the image the optimisation starts from, ``content`` (a copy of the content image, the usual fast
+    start) or ``noise`` (uniform noise drawn from ``seed``, as in Gatys et al. and the lesson).
+    """
+    if init not in ("content", "noise"):
+        raise ConfigError(f"init must be 'content' or 'noise', got {init!r}")
     net = feature_extractor(Path(vgg_weights) if vgg_weights else None, seed)
     log(f"features: {net.name}")
     weights = DEFAULT_WEIGHTS[net.kind]
@@ -152,7 +159,11 @@ def stylize(
     with torch.no_grad():
         _, target_content = net(content_img)
         target_styles, _ = net(style_img)
-    image = content_img.clone().requires_grad_(True)
+    if init == "noise":
+        start = torch.rand(content_img.shape, generator=torch.Generator().manual_seed(seed))
+    else:
+        start = content_img.clone()
+    image = start.requires_grad_(True)
     opt = torch.optim.Adam([image], lr=0.02)
     history: list[dict[str, float]] = []
     for i in range(steps):
@@ -170,4 +181,4 @@ def stylize(
         if i % max(steps // 5, 1) == 0 or i == steps - 1:
             log(f"step {i + 1:>4}/{steps} | " + " | ".join(f"{k} {v:.4g}" for k, v in history[-1].items()))
     save_image_grid(image.detach().clamp(0, 1), output, nrow=1, min_tile=1, padding=0)
-    return {"features": net.kind, "first": history[0], "last": history[-1]}
+    return {"features": net.kind, "init": init, "first": history[0], "last": history[-1]}
