@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import json
 import pickle
 import random
 
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import save_file
 from torch import nn
 
 from gencore.checkpoint import (
@@ -115,7 +117,9 @@ def test_pickle_loads_with_explicit_opt_in(tmp_path):
 def test_pretrained_round_trip_and_mismatch(tmp_path):
     model = ShapesVAE(VAEConfig(latent_dim=4, channels=8))
     model.save_pretrained(tmp_path / "m")
-    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json", "manifest.json", "model.safetensors"]
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [
+        "README.md", "config.json", "manifest.json", "model.safetensors", "model_info.json",
+    ]  # fmt: skip
     back = ShapesVAE.from_pretrained(tmp_path / "m")
     assert back.config == model.config
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), back.state_dict().values()))
@@ -185,3 +189,51 @@ def test_from_pretrained_places_the_model_on_map_location(tmp_path, monkeypatch)
     assert moved == ["cuda:3"] and isinstance(model, nn.Linear)
     load_pretrained(tmp_path / "m", lambda cfg: nn.Linear(2, 2))
     assert moved == ["cuda:3"]  # the CPU default moves nothing
+
+
+def test_a_model_folder_describes_itself_and_loads_by_its_description(tmp_path):
+    from gencore.checkpoint import load_model
+
+    model = ShapesVAE(VAEConfig(latent_dim=4, channels=8))
+    model.save_pretrained(tmp_path / "m")
+    info = json.loads((tmp_path / "m" / "model_info.json").read_text())
+    assert info["class"] == "gencore.demo:ShapesVAE" and info["package"] == "gencore"
+    assert info["parameters"] == sum(p.numel() for p in model.parameters()) and info["dtype"] == "float32"
+    card = (tmp_path / "m" / "README.md").read_text()
+    assert "from gencore.demo import ShapesVAE" in card and "| `latent_dim` | `4` |" in card
+    back = load_model(tmp_path / "m")
+    assert isinstance(back, ShapesVAE) and back.config == model.config
+    model.save_pretrained(tmp_path / "again")  # no date, no host: the same model gives the same files
+    for name in ("model_info.json", "README.md", "config.json", "model.safetensors"):
+        assert (tmp_path / "m" / name).read_bytes() == (tmp_path / "again" / name).read_bytes()
+
+
+def _folder(path, info):
+    from gencore.checkpoint import MODEL_PRODUCER, atomic_dir
+
+    model = ShapesVAE(VAEConfig(latent_dim=4, channels=8))
+    with atomic_dir(path, producer=MODEL_PRODUCER) as tmp:
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
+        (tmp / "config.json").write_text(json.dumps({"latent_dim": 4, "channels": 8}))
+        if info is not None:
+            (tmp / "model_info.json").write_text(json.dumps(info))
+
+
+@pytest.mark.parametrize(
+    ("info", "message"),
+    [
+        (None, "has no model_info.json"),
+        ({"class": "os:system"}, "not a class of gencore or of a registered package"),
+        ({"class": "gencore.config:Renamed"}, "not a model class"),
+        ({"class": "gencore.demo:NoSuchClass"}, "cannot import"),
+        ({"klass": "x"}, "not a model description"),
+    ],
+)
+def test_load_model_refuses_what_it_cannot_trust(tmp_path, info, message):
+    from gencore.checkpoint import load_model
+
+    _folder(tmp_path / "m", info)
+    with pytest.raises(CheckpointError, match=message):
+        load_model(tmp_path / "m")
+    if info is None:  # a folder of an earlier version still loads through its class
+        assert isinstance(ShapesVAE.from_pretrained(tmp_path / "m"), ShapesVAE)

@@ -6,7 +6,7 @@ Modules: ``nn`` (blocks), ``losses`` (GAN/VAE/style), ``train`` (Trainer on Acce
 ``augment`` (DiffAugment), ``paths`` (output paths that stay inside their root, BOM/CRLF-proof text reading),
 ``weights`` (foreign weight files loaded strictly, one-line mismatch errors), ``cli`` (shared click options),
 ``distributed`` (evaluation split over ranks, buffer sync, rank fingerprints), ``memory`` (what a model, a batch
-or a file needs, refused before allocating when it cannot fit), ``fileio`` (atomic file writes, standard library
+or a file needs, refused before allocating when it cannot fit), ``modelcard`` (what a model folder says about itself), ``fileio`` (atomic file writes, standard library
 only), ``lazy`` (lazy package exports, ``package_version``), ``progress`` (progress bars of the post-training
 commands, on a terminal only), ``registry`` (the installed packages), ``demos`` and ``demo_report`` (every package's
 demo and its page, ``make demo``), ``errors`` (the one error path).
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         losses,
         memory,
         metrics,
+        modelcard,
         nn,
         noise,
         paths,
@@ -64,6 +65,7 @@ __all__ = [
     "errors",
     "losses",
     "memory",
+    "modelcard",
     "metrics",
     "nn",
     "noise",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import json
 import os
 import re
@@ -37,8 +38,11 @@ from gencore.fileio import atomic_file, atomic_write_text, current_umask
 from gencore.fileio import follow_umask as _follow_umask
 from gencore.fileio import fsync_dir as _fsync_dir
 from gencore.memory import require_model_memory
+from gencore.modelcard import CARD_FILE, INFO_FILE, describe
+from gencore.registry import packages
 
 __all__ = [
+    "load_model",
     "atomic_dir",
     "atomic_file",
     "check_output_dir",
@@ -371,17 +375,54 @@ MODEL_PRODUCER = "gencore model"
 def save_pretrained(
     model: torch.nn.Module, directory: str | Path, config: dict[str, Any], overwrite: bool = True
 ) -> Path:
-    """Write ``config.json`` + ``model.safetensors`` (+ manifest) atomically; returns the directory.
+    """Write ``config.json`` + ``model.safetensors`` + ``model_info.json`` and the model card ``README.md``
+    (:mod:`gencore.modelcard`), with a manifest, atomically; returns the directory.
 
     An earlier model folder there is replaced (``overwrite``); a folder holding anything else is refused with
     OutputError, untouched.
     """
     directory = Path(directory)
+    info, card = describe(model, config)
     with atomic_dir(directory, overwrite=overwrite, producer=MODEL_PRODUCER) as tmp:
         state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
         _st_save(state, str(tmp / "model.safetensors"))
         (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        (tmp / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
+        (tmp / CARD_FILE).write_text(card, encoding="utf-8")
     return directory
+
+
+def load_model(directory: str | Path, map_location: str = "cpu") -> torch.nn.Module:
+    """The model of a model folder, built by the class its ``model_info.json`` names (verified first).
+
+    Only a :class:`PretrainedMixin` class of gencore or of a registered package (:mod:`gencore.registry`) is
+    imported; a folder of an earlier version (no ``model_info.json``) is loaded with its package's class instead.
+    """
+    directory = Path(directory)
+    verify_dir(directory)
+    path = directory / INFO_FILE
+    if not path.is_file():
+        raise CheckpointError(
+            f"{directory} has no {INFO_FILE} (written before model folders described themselves): load it with its "
+            "package's class, e.g. Model.from_pretrained(dir)"
+        )
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+        module_name, _, qualname = str(info["class"]).partition(":")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise CheckpointError(f"{path} is not a model description") from None
+    allowed = {"gencore", *(spec.import_name for spec in packages().values())}
+    if module_name.split(".")[0] not in allowed or not qualname:
+        raise CheckpointError(f"{path} names {info['class']!r}, not a class of gencore or of a registered package")
+    try:
+        cls: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            cls = getattr(cls, part)
+    except (ImportError, AttributeError) as exc:
+        raise CheckpointError(f"{path}: cannot import {info['class']} ({exc})") from None
+    if not (isinstance(cls, type) and issubclass(cls, PretrainedMixin)):
+        raise CheckpointError(f"{path} names {info['class']!r}, which is not a model class (PretrainedMixin)")
+    return cls.from_pretrained(directory, map_location=map_location)
 
 
 def load_pretrained(
