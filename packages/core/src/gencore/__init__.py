@@ -6,10 +6,11 @@ Modules: ``nn`` (blocks), ``losses`` (GAN/VAE/style), ``train`` (Trainer on Acce
 ``augment`` (DiffAugment), ``paths`` (output paths that stay inside their root, BOM/CRLF-proof text reading),
 ``weights`` (foreign weight files loaded strictly, one-line mismatch errors), ``cli`` (shared click options),
 ``distributed`` (evaluation split over ranks, buffer sync, rank fingerprints), ``memory`` (what a model, a batch
-or a file needs, refused before allocating when it cannot fit), ``modelcard`` (what a model folder says about itself), ``fileio`` (atomic file writes, standard library
-only), ``lazy`` (lazy package exports, ``package_version``), ``progress`` (progress bars of the post-training
-commands, on a terminal only), ``registry`` (the installed packages), ``demos`` and ``demo_report`` (every package's
-demo and its page, ``make demo``), ``errors`` (the one error path).
+or a file needs, refused before allocating when it cannot fit), ``modelcard`` (what a model folder says about
+itself), ``fileio`` (atomic file writes, standard library only), ``lazy`` (lazy package exports,
+``package_version``), ``progress`` (progress bars of the post-training commands, on a terminal only),
+``registry`` (the installed packages), ``demos`` and ``demo_report`` (every package's demo and its page,
+``make demo``), ``errors`` (the one error path).
 Submodules are imported on first access, so ``import gencore`` is light.
 """
 
