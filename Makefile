@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint bench clean-venv
+.PHONY: demo test lint bench dist clean-venv
 
 $(STAMP): constraints.txt requirements-dev.txt $(wildcard packages/*/pyproject.toml)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,13 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/trainer_overhead.py
 	$(PY) benchmarks/perlin.py
+
+# Publishable sdists and wheels of every package into dist/: release metadata (gencore>=X, not a file:// path to
+# this clone; see packages/*/hatch_build.py), checked by twine check --strict.
+dist: $(STAMP)
+	rm -rf dist
+	for p in packages/*/; do GENCORE_RELEASE=1 $(PY) -m build --no-isolation --outdir dist $$p || exit 1; done
+	$(PY) -m twine check --strict dist/*
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,9 +1,11 @@
 """Hatch metadata hook: how this package depends on gencore.
 
-From a clone (the default) the dependency points at the core beside this package, so
-`pip install ./packages/<name>` pulls it in by itself. A wheel built that way records an absolute file:// path,
-which breaks once the tree moves and which no index accepts, so release builds (GENCORE_RELEASE=1) emit a plain
-version range instead.
+Built inside a clone (the default for `pip install ./packages/<name>`), the dependency points at the core beside
+this package, so that command pulls it in by itself. Such a wheel records an absolute file:// path, which breaks
+once the tree moves and which no index accepts, so two builds emit a plain version range instead
+(`gencore>=<gencore-min-version>`, publishable): a release build (GENCORE_RELEASE=1, what `make dist` sets),
+and any build with no core beside it, i.e. a wheel built from this package's sdist (what `python -m build`
+and `pip install <name>.tar.gz` do).
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from hatchling.metadata.plugin.interface import MetadataHookInterface
 class CustomMetadataHook(MetadataHookInterface):
     def update(self, metadata: dict) -> None:
         deps = list(self.config.get("dependencies", []))
-        if os.environ.get("GENCORE_RELEASE", "") not in ("", "0"):
+        core = (Path(self.root).parent / "core").resolve()
+        release = os.environ.get("GENCORE_RELEASE", "") not in ("", "0")
+        if release or not (core / "pyproject.toml").is_file():
             deps.append(f"gencore>={self.config['gencore-min-version']}")
         else:
-            core = (Path(self.root).parent / "core").resolve()
             deps.append(f"gencore @ {core.as_uri()}")
         metadata["dependencies"] = deps
