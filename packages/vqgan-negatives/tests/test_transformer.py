@@ -50,6 +50,37 @@ def test_sampling_shapes_determinism_and_top_k():
         gpt.sample(cond, 9, temperature=0.0)
 
 
+def test_the_cached_step_gives_the_full_forward_logits():
+    """Sampling runs one token per step through a key/value cache: its logits are the full forward's."""
+    from vqgan_negatives.transformer import KVCache
+
+    gpt = _gpt().eval()
+    cond, target = torch.randint(0, 16, (2, 9)), torch.randint(0, 16, (2, 9))
+    full = gpt(cond, target)  # row j predicts target position j
+    caches = [KVCache() for _ in gpt.blocks]
+    with torch.no_grad():
+        step = [gpt._step(cond + gpt.codebook_size, 0, caches)]
+        for j in range(8):
+            step.append(gpt._step(target[:, j : j + 1], 9 + j, caches))
+    assert torch.allclose(torch.stack(step, dim=1), full[:, :9], atol=1e-5)
+    caches = [KVCache() for _ in gpt.blocks]
+    with torch.no_grad():  # a prefix, then several tokens at once (the masked branch)
+        gpt._step(cond + gpt.codebook_size, 0, caches)
+        assert torch.allclose(gpt._step(target[:, :4], 9, caches), full[:, 4], atol=1e-5)
+
+
+def test_sampling_follows_the_model_probabilities():
+    """Inverse-CDF sampling from the seeded uniforms draws each code as often as its probability says."""
+    gpt = _gpt(size=4, length=1).eval()
+    cond = torch.randint(0, 4, (1, 1)).repeat(4000, 1)
+    codes = gpt.sample(cond, 1, generator=torch.Generator().manual_seed(0))[:, 0]
+    probs = torch.softmax(gpt(cond[:1], cond[:1, :0])[0, -1], dim=-1)
+    freq = torch.bincount(codes, minlength=4).float() / len(codes)
+    assert torch.allclose(freq, probs, atol=0.03), (freq, probs)
+    top2 = gpt.sample(cond[:500], 1, top_k=2, generator=torch.Generator().manual_seed(1))[:, 0]
+    assert set(top2.tolist()) <= set(probs.topk(2).indices.tolist())
+
+
 def test_prior_learns_a_fixed_mapping():
     gpt = _gpt()
     cond = torch.randint(0, 16, (4, 9))
