@@ -2,8 +2,8 @@
 the way Windows tools save them, each run through a package's real console script (a subprocess).
 
 Data values that become output paths: writer and class names of ganwriting-music index files (``clean``), the
-class list of a trained model's config.json (``generate --save-dir``, ``export-mashcima``), the checkpoint names
-of a run's epochs.json (``train N``), CAPTCHA texts that become file names (``hvae-captcha data make``). Each is
+class list of a trained model's config.json (``generate --save-dir``; ``export-mashcima`` names its files by
+Mashcima's symbol names, never by the model's), the checkpoint names of a run's epochs.json (``train N``), CAPTCHA texts that become file names (``hvae-captcha data make``). Each is
 tried with ``../x``, an absolute path, ``a/../../b``, a NUL byte, and (for the output folder) a symbolic link that
 leads out. Read paths of index files follow gencore.paths.listed_path: relative to the index file's folder, ``..``
 and absolute paths allowed (reading cannot damage anything; a file that is not an image is refused by name), NUL
@@ -89,10 +89,13 @@ def _rows() -> list[Hostile]:
          "cannot read image $VICTIM/secret.txt", None),
         # a trained model's class list (model/config.json, its manifest forged to match) becomes folder names
         ("model-class-dotdot", generate, 2, f"class '../x' {refused}", "class:../x"),
-        ("model-class-absolute", mashcima, 2, f"class '$VICTIM' {refused}", "class:$VICTIM"),
-        ("model-class-climbs", mashcima, 2, f"class 'a/../../b' {refused}", "class:a/../../b"),
+        ("model-class-absolute", generate, 2, f"class '$VICTIM' {refused}", "class:$VICTIM"),
+        ("model-class-climbs", generate, 2, f"class 'a/../../b' {refused}", "class:a/../../b"),
+        # the Mashcima export names its files by Mashcima's symbol names, never by the model's class names
+        ("model-class-mashcima", mashcima, 2, "none of the model's classes has a Mashcima symbol name",
+         "class:a/../../b"),
         ("model-class-nul", generate, 2, f"{refused}: it contains a NUL byte", "class:g\x00Clef"),
-        ("output-symlink-out", mashcima, 2, "a symbolic link in $OUT/m/gClef leads outside it", "symlink"),
+        ("output-symlink-out", generate, 2, "a symbolic link in $OUT/s/gClef/00001.png leads outside it", "symlink"),
         # a run's epochs.json names the checkpoint folder of each epoch: a name that points elsewhere is refused
         ("epochs-entry-dotdot", ["train", "1", *tiny_gw, "--output-dir", run], 2,
          "epochs.json: the checkpoint of epoch 1 '../../../victim' cannot be used", "epochs:../../../victim"),
@@ -184,8 +187,8 @@ def _setup(spec: str, out: Path, world: dict[str, Path], trained: Callable[[str,
         path.write_text(json.dumps(config))
         write_manifest(run / "model")
     elif kind == "symlink":  # the output folder's class folder is a link to the victim
-        (out / "m").mkdir()
-        (out / "m" / "gClef").symlink_to(world["victim"], target_is_directory=True)
+        (out / "s").mkdir()
+        (out / "s" / "gClef").symlink_to(world["victim"], target_is_directory=True)
     elif kind == "epochs":
         (run / "checkpoints" / "epochs.json").write_text(json.dumps({"1": value}))
 

@@ -10,6 +10,7 @@ from PIL import Image
 
 from ganwriting_music.cli import main
 from ganwriting_music.config import GanwritingConfig
+from ganwriting_music.mashcima import check_layout
 from ganwriting_music.model import Generator, Networks
 from ganwriting_music.train import build_trainer, read_epochs, resolve_start, run_training
 from gencore.checkpoint import load_tree, verify_dir
@@ -124,18 +125,18 @@ def test_cli_train_generate_export_evaluate_study(tmp_path, tiny_cli):
     result = CliRunner().invoke(main, ["generate", str(run), "--style-from", str(tmp_path / "empty_style")])
     assert result.exit_code == 2 and "empty style folder" in result.output
 
-    out = tmp_path / "mashcima"
-    result = CliRunner().invoke(main, ["export-mashcima", str(run), "-o", str(out), "-n", "3", "--threshold", "0.3"])
+    out = tmp_path / "mashcima"  # the tiny model's classes: gClef gives clef_g (the note parts need flags too)
+    args = ["export-mashcima", str(run), "-o", str(out), "-n", "2", "--threshold", "0.3"]
+    result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert "ink = 1" in manifest["format"]
-    for cls, files in manifest["classes"].items():
-        for name in files:
-            sprite = Image.open(out / name)
-            assert sprite.mode == "1" and name.startswith(f"{cls}/{cls}_")
-            mask = np.array(sprite, dtype=bool)
-            # cropped to the ink: every border row and column holds ink
-            assert mask[0].any() and mask[-1].any() and mask[:, 0].any() and mask[:, -1].any()
+    assert "clef_g" in result.output and "accidentalSharp (Mashcima takes accidentals" in result.output
+    layout = check_layout(out)
+    assert sorted(layout) == ["set_0000", "set_0001"] and all(list(v) == ["clef_g"] for v in layout.values())
+    report = json.loads((out / "mashcima_export.json").read_text())
+    assert report["names"] == {"clef_g": "gClef"} and "accidentalSharp" in report["classes_without_mashcima_name"]
+    again = CliRunner().invoke(main, args)  # an earlier export: replaced with --overwrite only
+    assert again.exit_code == 2 and "--overwrite" in again.output
+    assert CliRunner().invoke(main, [*args, "--overwrite"]).exit_code == 0
 
     result = CliRunner().invoke(main, ["evaluate", str(run), "--classifier-steps", "5"])
     assert result.exit_code == 0, result.output

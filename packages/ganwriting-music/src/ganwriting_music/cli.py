@@ -329,29 +329,46 @@ def generate(run: str, class_names: str, style_from: str | None, num: int, outpu
 
 @main.command("export-mashcima")
 @click.argument("run", type=click.Path())
-@click.option("-o", "--output", type=click.Path(file_okay=False), required=True, help="Symbol repository folder.")
-@click.option("-n", "--per-class", type=click.IntRange(1, 100000), default=32, show_default=True)
+@click.option("-o", "--output", type=click.Path(file_okay=False), required=True,
+              help="Export folder: OUTPUT/set_NNNN/default_symbols/<name>.png|.txt.")  # fmt: skip
+@click.option("-n", "--sets", "--per-class", "sets", type=click.IntRange(1, 10000), default=1, show_default=True,
+              help="Complete sets of Mashcima symbols to write (each a default_symbols folder).")  # fmt: skip
 @click.option("--class", "class_names", default="all", show_default=True, metavar="NAME[,NAME]|all")
 @_style_option
-@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
-              help="Ink darkness above which a pixel is ink.")  # fmt: skip
+@click.option("--staff-space", type=click.FloatRange(4, 200), default=20.0, show_default=True,
+              help="Pixels per staff space of the sprites (MUSCIMA++'s scale: about 20).")  # fmt: skip
+@click.option("--threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.5,
+              show_default=True, help="Ink darkness above which a pixel is ink.")  # fmt: skip
+@click.option("--overwrite", is_flag=True, help="Replace an earlier export in OUTPUT.")
 @click.option("--seed", type=SEED, default=0, show_default=True)
-def export_mashcima(run: str, output: str, per_class: int, class_names: str, style_from: str | None,
-                    threshold: float, seed: int) -> None:  # fmt: skip
-    """Write generated symbols as Mashcima-style sprites: OUTPUT/<class>/<class>_NNNN.png, binary masks cropped to
-    the ink, ink = 1 (1-bit PNG), and OUTPUT/manifest.json."""
+def export_mashcima(run: str, output: str, sets: int, class_names: str, style_from: str | None, staff_space: float,
+                    threshold: float, overwrite: bool, seed: int) -> None:  # fmt: skip
+    """Write generated symbols as Mashcima default symbols: OUTPUT/set_NNNN/default_symbols/<name>.png (white ink
+    on black, scaled to MUSCIMA++'s staff space) with <name>.txt (the origin), one file per Mashcima name
+    (clef_g, rest_quarter, note_eighth_stem...), and OUTPUT/mashcima_export.json. Copy a set's files into
+    mashcima/default_symbols. Classes without a Mashcima name are listed, not written."""
     import torch
 
-    from ganwriting_music.evaluate import generate_from_style, save_mashcima
+    from ganwriting_music.evaluate import generate_from_style
+    from ganwriting_music.mashcima import PRODUCER, mashcima_plan, save_mashcima, unmapped
     from ganwriting_music.train import load_networks
+    from gencore.checkpoint import check_output_dir
 
+    check_output_dir(output, PRODUCER, overwrite)  # before minutes of generation
     nets = load_networks(run)
+    classes = list(nets.config.classes)
     config, refs = _style(run, style_from, seed)
-    chosen = sorted(set(_labels(nets, class_names, len(nets.config.classes)).tolist()))
-    labels = torch.tensor(chosen).repeat_interleave(per_class)
-    images = generate_from_style(nets, refs, labels, config.model.k_refs, seed)
-    counts = save_mashcima(images, labels, nets.config.classes, output, threshold)
-    click.echo(f"wrote {sum(counts.values())} sprites of {len(counts)} classes to {output} (manifest.json)")
+    chosen = [classes[i] for i in sorted(set(_labels(nets, class_names, len(classes)).tolist()))]
+    plan = mashcima_plan(classes, chosen)
+    labels = torch.tensor([classes.index(s.cls) for s in plan] * sets) if plan else torch.zeros(0, dtype=torch.long)
+    images = generate_from_style(nets, refs, labels, config.model.k_refs, seed) if plan else labels
+    counts = save_mashcima(images, plan, output, classes, staff_space, threshold, overwrite)
+    click.echo(f"wrote {sets} set(s) of {len(counts)} Mashcima symbols to {output}/set_NNNN/default_symbols "
+               f"({', '.join(counts)})")  # fmt: skip
+    skipped = {c: why for c, why in unmapped(chosen).items()}
+    if skipped:
+        click.echo("classes without a Mashcima name (not written): "
+                   + "; ".join(f"{c} ({why})" for c, why in skipped.items()))  # fmt: skip
 
 
 @main.command()

@@ -50,7 +50,8 @@ from gencore.errors import DataError
 from gencore.paths import listed_path, read_text_lines
 
 __all__ = [
-    "CODEPOINTS", "HOMUS_TO_SMUFL", "SymbolSet", "StyleDataset", "canonical_class", "load_font", "render_glyph",
+    "AMBIGUOUS_CLASSES", "CLASS_ALIASES", "CODEPOINTS", "HOMUS_TO_SMUFL", "SymbolSet", "resolve_class",
+    "nearest_classes", "StyleDataset", "canonical_class", "load_font", "render_glyph",
     "augment", "font_symbols", "read_class_folders", "write_index", "read_index", "parse_homus", "render_strokes",
     "read_homus", "load_source", "fit_square", "split_by_writer", "train_test_split",
 ]  # fmt: skip
@@ -110,15 +111,93 @@ HOMUS_CLASSES = (
 )
 
 
+#: Class names of other data sets that name one of the 20 classes (matched like the classes themselves: case,
+#: ``-``, ``_`` and spaces ignored). DeepScoresV2 splits noteheads by staff position and size and names clefs by
+#: kind; MUSCIMA++ 2.0 uses SMuFL-like names; MUSCIMA++ 1.0 (what Mashcima reads) uses its own.
+CLASS_ALIASES: dict[str, str] = {
+    # DeepScoresV2
+    "clefG": "gClef", "clefF": "fClef", "clefCAlto": "cClef", "clefCTenor": "cClef",
+    "noteheadBlackOnLine": "noteheadBlack", "noteheadBlackInSpace": "noteheadBlack",
+    "noteheadBlackOnLineSmall": "noteheadBlack", "noteheadBlackInSpaceSmall": "noteheadBlack",
+    "noteheadHalfOnLine": "noteheadHalf", "noteheadHalfInSpace": "noteheadHalf",
+    "noteheadHalfOnLineSmall": "noteheadHalf", "noteheadHalfInSpaceSmall": "noteheadHalf",
+    "noteheadWholeOnLine": "noteheadWhole", "noteheadWholeInSpace": "noteheadWhole",
+    "noteheadWholeOnLineSmall": "noteheadWhole", "noteheadWholeInSpaceSmall": "noteheadWhole",
+    "accidentalFlatSmall": "accidentalFlat", "accidentalNaturalSmall": "accidentalNatural",
+    "accidentalSharpSmall": "accidentalSharp", "keyFlat": "accidentalFlat", "keyNatural": "accidentalNatural",
+    "keySharp": "accidentalSharp",
+    # MUSCIMA++ 2.0
+    "noteheadFull": "noteheadBlack", "barline": "barlineSingle",
+    # MUSCIMA++ 1.0 (g-clef, f-clef and c-clef already match gClef, fClef and cClef)
+    "notehead-full": "noteheadBlack", "sharp": "accidentalSharp", "flat": "accidentalFlat",
+    "natural": "accidentalNatural", "whole_rest": "restWhole", "half_rest": "restHalf",
+    "quarter_rest": "restQuarter", "8th_rest": "rest8th", "thin_barline": "barlineSingle",
+}  # fmt: skip
+
+#: Names that could be more than one class: refused with the candidates, never guessed.
+AMBIGUOUS_CLASSES: dict[str, tuple[str, ...]] = {
+    "notehead-empty": ("noteheadHalf", "noteheadWhole"),  # MUSCIMA++ 1.0: half and whole noteheads alike
+    "8th_flag": ("flag8thUp", "flag8thDown"), "16th_flag": ("flag16thUp", "flag16thDown"),  # MUSCIMA++ 1.0
+    "clef": ("gClef", "fClef", "cClef"),  # (``cleff`` is DeepScoresV2's clefF in lower case: fClef)
+    "notehead": ("noteheadBlack", "noteheadHalf", "noteheadWhole"), "rest": ("restWhole", "restHalf",
+    "restQuarter", "rest8th"), "flag": ("flag8thUp", "flag8thDown", "flag16thUp", "flag16thDown"),
+    "accidental": ("accidentalFlat", "accidentalNatural", "accidentalSharp"),
+}  # fmt: skip
+
+
+def _key(name: str) -> str:
+    """How class names are compared: lower case, without ``-``, ``_``, spaces and dots."""
+    return re.sub(r"[\s\-_.]+", "", name.strip().lower())
+
+
+def resolve_class(name: str, classes: Sequence[str]) -> str | None:
+    """The class in ``classes`` that ``name`` names (a class name in any case, or a :data:`CLASS_ALIASES` name),
+    or None; an ambiguous name (:data:`AMBIGUOUS_CLASSES`) also gives None (:func:`canonical_class` says why)."""
+    key = _key(name)
+    by_key = {_key(c): c for c in classes}
+    if key in by_key:
+        return by_key[key]
+    target = {_key(a): t for a, t in CLASS_ALIASES.items()}.get(key)
+    return by_key.get(_key(target)) if target is not None else None
+
+
+def nearest_classes(name: str, classes: Sequence[str], n: int = 3) -> list[str]:
+    """Up to ``n`` classes whose names (or alias names) look most like ``name``."""
+    import difflib
+
+    candidates = {_key(c): c for c in classes}
+    for alias, target in CLASS_ALIASES.items():
+        if target in classes:
+            candidates.setdefault(_key(alias), target)
+    found: list[str] = []
+    for key in difflib.get_close_matches(_key(name), list(candidates), n=3 * n, cutoff=0.4):
+        if candidates[key] not in found:
+            found.append(candidates[key])
+    return found[:n]
+
+
 def canonical_class(name: str, classes: Sequence[str], where: str = "") -> str:
-    """The class in ``classes`` that ``name`` names, case-insensitively (``gclef`` -> ``gClef``); DataError if none."""
-    by_lower = {c.lower(): c for c in classes}
-    found = by_lower.get(name.strip().lower())
-    if found is None:
-        close = [c for c in classes if c.lower().startswith(name.strip().lower()[:3])] if name.strip() else []
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        raise DataError(f"{where}unknown class {name!r}{hint}; known: {', '.join(classes)}")
-    return found
+    """The class in ``classes`` that ``name`` names: case-insensitively (``gclef`` -> ``gClef``), or through
+    :data:`CLASS_ALIASES` (DeepScoresV2 ``clefG``, ``noteheadBlackOnLine``; MUSCIMA++ ``notehead-full``...).
+
+    An ambiguous name (``notehead-empty``, ``clef``) or one that names no class raises DataError: one line
+    naming the name and the nearest known classes."""
+    found = resolve_class(name, classes)
+    if found is not None:
+        return found
+    key = _key(name)
+    ambiguous = {_key(a): c for a, c in AMBIGUOUS_CLASSES.items()}.get(key)
+    if ambiguous is not None:
+        options = [c for c in ambiguous if c in classes] or list(ambiguous)
+        raise DataError(f"{where}class {name!r} is ambiguous: it could be {' or '.join(options)}; rename it to "
+                        "one of them")  # fmt: skip
+    target = {_key(a): t for a, t in CLASS_ALIASES.items()}.get(key)
+    if target is not None:
+        raise DataError(f"{where}class {name!r} means {target}, which is not among the classes "
+                        f"({', '.join(classes)})")  # fmt: skip
+    close = nearest_classes(name, classes) if name.strip() else []
+    hint = f"; nearest known: {', '.join(close)}" if close else ""
+    raise DataError(f"{where}unknown class {name!r}{hint} (all: {', '.join(classes)}; aliases: see README)")
 
 
 # --- the symbol set ------------------------------------------------------------------------------------------
@@ -149,12 +228,18 @@ class SymbolSet:
         return SymbolSet(self.images[idx], self.labels[idx], self.writers[idx], self.classes, self.writer_names)
 
     def of_writers(self, names: Sequence[str]) -> SymbolSet:
-        """Only the images of the named writers (unknown names raise DataError)."""
+        """Only the images of the named writers, whose names alone the result lists (renumbered in the data's
+        order); unknown names raise DataError."""
         unknown = sorted(set(names) - set(self.writer_names))
         if unknown:
             raise DataError(f"unknown writer(s) {unknown}; this data has {self.writer_names}")
-        keep = [self.writer_names.index(n) for n in names]
-        return self.subset(torch.nonzero(torch.isin(self.writers, torch.tensor(keep))).flatten())
+        kept = [n for n in self.writer_names if n in set(names)]  # the data's order
+        keep = torch.tensor([self.writer_names.index(n) for n in kept])
+        part = self.subset(torch.nonzero(torch.isin(self.writers, keep)).flatten())
+        # renumbered: the other writers are gone from the names too (a held-out writer is no model writer)
+        remap = torch.full((len(self.writer_names),), -1, dtype=torch.long)
+        remap[keep] = torch.arange(len(kept))
+        return SymbolSet(part.images, part.labels, remap[part.writers], part.classes, kept)
 
     def floats(self, indices: torch.Tensor | None = None) -> torch.Tensor:
         """Images as float in [-1, 1] (background +1, ink -1)."""
@@ -394,7 +479,8 @@ def read_class_folders(
 ) -> list[tuple[Path, str, str]]:
     """Scan ``root/<class>/*`` (writer = the root's name) or ``root/<writer>/<class>/*``: (path, class, writer).
 
-    Class folder names match case-insensitively. An unknown class folder raises DataError unless
+    Class folder names match case-insensitively, or through :data:`CLASS_ALIASES` (DeepScoresV2 and MUSCIMA++
+    names; several folders may map to one class). An unknown or ambiguous class folder raises DataError unless
     ``skip_unknown``; an empty class folder, or a root with no class folders, raises DataError.
     """
     root = Path(root)
@@ -404,8 +490,7 @@ def read_class_folders(
     if not subdirs:
         raise DataError(f"{root} is empty: expected {root}/<class>/<image> or {root}/<writer>/<class>/<image>")
     _refuse_mixed(root)
-    lower = {c.lower() for c in classes}
-    if any(p.name.lower() in lower for p in subdirs):
+    if any(resolve_class(p.name, classes) is not None for p in subdirs):
         groups = [(root.name, root)]
     else:  # writer folders: every subfolder must itself hold class folders
         groups = [(p.name, p) for p in subdirs]
@@ -419,7 +504,7 @@ def read_class_folders(
         if folder != root:
             _refuse_mixed(folder)
         for class_dir in class_dirs:
-            if class_dir.name.lower() not in lower:
+            if resolve_class(class_dir.name, classes) is None:
                 if skip_unknown:
                     continue
                 canonical_class(class_dir.name, classes, where=f"{class_dir}: ")

@@ -1,4 +1,4 @@
-"""Using a trained generator: style references, generation, Mashcima export, evaluation and the classifier study.
+"""Using a trained generator: style references, generation, evaluation and the classifier study.
 
 * Evaluation: the GAN's recognizer and an independent :class:`~ganwriting_music.model.SymbolClassifier` (trained
   here on the real training images) classify images generated for the test images' classes in their writers'
@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from ganwriting_music.config import FONTS, GanwritingConfig
 from ganwriting_music.data import StyleDataset, SymbolSet, fit_square, font_symbols, ink_to_uint8, load_source
@@ -27,7 +26,6 @@ from gencore.config import load_run_config
 from gencore.data import IMAGE_EXTENSIONS, load_image
 from gencore.errors import DataError
 from gencore.metrics import frechet_distance
-from gencore.paths import safe_join, safe_name
 from gencore.progress import progress
 from gencore.results import write_json
 from gencore.seeding import local_rng
@@ -74,35 +72,6 @@ def generate_from_style(
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         return generate(nets.gen, refs[pick], labels)
-
-
-def save_mashcima(images: torch.Tensor, labels: torch.Tensor, classes: Sequence[str], out: str | Path,
-                  threshold: float = 0.5) -> dict[str, int]:  # fmt: skip
-    """Write Mashcima-style symbol sprites: ``out/<class>/<class>_NNNN.png`` binary masks cropped to the ink's
-    bounding box, ink = 1 (1-bit PNG, so ``np.array(Image.open(p), dtype=bool)`` is True on ink), plus
-    ``out/manifest.json`` (files per class). Images with no ink after thresholding are left out."""
-    out = Path(out)
-    counts: dict[str, int] = {}
-    files: dict[str, list[str]] = {}
-    for label in sorted(set(labels.tolist())):  # names from the model's config: refused before anything is written
-        safe_join(out, safe_name(classes[label], "class"))
-    ink = (1 - images.clamp(-1, 1)) / 2 > threshold  # generated ink is dark
-    for mask, label in zip(ink[:, 0].cpu().numpy(), labels.tolist()):
-        rows, cols = np.nonzero(mask)
-        if len(rows) == 0:
-            continue
-        crop = mask[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
-        name = classes[label]
-        folder = safe_join(out, safe_name(name, "class"))
-        folder.mkdir(parents=True, exist_ok=True)
-        index = counts.get(name, 0)
-        path = folder / f"{name}_{index:04d}.png"
-        Image.fromarray(crop).convert("1").save(path)
-        counts[name] = index + 1
-        files.setdefault(name, []).append(path.relative_to(out).as_posix())
-    manifest = {"format": "binary masks cropped to the ink bounding box, ink = 1 (1-bit PNG)", "classes": files}
-    write_json(out / "manifest.json", manifest, indent=1)
-    return counts
 
 
 # --- the symbol classifier -------------------------------------------------------------------------------------

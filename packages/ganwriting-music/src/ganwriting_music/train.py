@@ -156,16 +156,25 @@ def make_step(config: GanwritingConfig):
     return step
 
 
+def epochs_done(trainer: Trainer) -> tuple[int, int]:
+    """(finished epochs, batches of the next one already trained). The Trainer's epoch counter ticks only when the
+    loop leaves an epoch, so a run stopped at the last update of an epoch (by ``--max-steps``, early stopping or a
+    checkpoint written there) still counts it as unfinished: that epoch is finished here, as in ``epochs.json``."""
+    if trainer.batch_in_epoch >= len(trainer.sampler):
+        return trainer.epoch + 1, 0
+    return trainer.epoch, trainer.batch_in_epoch
+
+
 class EpochRecord(TrainerHook):
     """Notes which checkpoint holds the state at the end of which epoch (``checkpoints/epochs.json``), so that
     ``train N`` can start from epoch N like the original."""
 
     def on_checkpoint(self, trainer: Trainer, path: Path) -> None:
         """On an epoch boundary, record ``epoch -> checkpoint`` (main process)."""
-        at_end = trainer.batch_in_epoch >= len(trainer.sampler)  # written by a step cadence, before the epoch ticks
-        if trainer.is_main and (trainer.batch_in_epoch == 0 or at_end):
+        done, into_next = epochs_done(trainer)  # a step cadence writes before the epoch ticks
+        if trainer.is_main and into_next == 0:
             record = read_epochs(trainer.ckpt_dir)
-            record[str(trainer.epoch + (1 if at_end else 0))] = path.name
+            record[str(done)] = path.name
             write_json(trainer.ckpt_dir / EPOCHS_FILE, record, indent=1, sort_keys=True)
 
 
@@ -345,11 +354,13 @@ def run_training(config: GanwritingConfig, start_epoch: str | int | None = 0, re
     start = resume if resume is not None else resolve_start(trainer, start_epoch)
     if start is None and list_checkpoints(trainer.ckpt_dir):
         raise ConfigError(f"{trainer.run_dir} already holds checkpoints; pass a start epoch or 'auto'")
+    writers = trainer.loader.dataset.data.writer_names  # the training writers: held-out ones are not among them
+    held = [w for w in config.data.holdout_writers if w not in writers]
     trainer.print(
-        f"ganwriting-music: {len(trainer.loader.dataset)} training images, "
-        f"{len(trainer.loader.dataset.data.writer_names)} "
-        f"writers, {trainer.steps_per_epoch} updates/epoch on {trainer.accelerator.num_processes} process(es), "
-        f"{config.train.max_epochs} epochs" + (f", resuming {start}" if start else "")
+        f"ganwriting-music: {len(trainer.loader.dataset)} training images, {len(writers)} writer(s) "
+        f"({', '.join(writers)}{'; held out: ' + ', '.join(held) if held else ''}), {trainer.steps_per_epoch} "
+        f"updates/epoch on {trainer.accelerator.num_processes} process(es), {config.train.max_epochs} epochs"
+        + (f", resuming {start}" if start else "")
     )
     return trainer.fit(resume=start)
 
@@ -365,8 +376,10 @@ def export_networks(trainer: Trainer, result: FitResult, nets: Networks) -> None
     nets.save_pretrained(trainer.run_dir / "model")
     m = result.metrics
     figures = ", ".join(f"{k} {m[k]:.3f}" for k in ("rec_acc_fake", "rec_acc_real") if k in m)
-    trainer.print(f"done ({result.reason}) at epoch {result.epoch}, step {result.step}: {trainer.run_dir}/model; "
-                  f"{figures}")  # fmt: skip
+    done, into_next = epochs_done(trainer)
+    where = f"after epoch {done}" + (f" and {into_next}/{len(trainer.sampler)} batches of epoch {done + 1}"
+                                     if into_next else "")  # fmt: skip
+    trainer.print(f"done ({result.reason}) {where}, step {result.step}: {trainer.run_dir}/model; {figures}")
 
 
 def load_networks(run: str | Path) -> Networks:

@@ -18,7 +18,7 @@ from gencore.cli import FINITE, SEED, ConfigFlag, Group, config_from_options, co
 from gencore.errors import ConfigError
 from gencore.results import write_json
 from m1_hyperspectral.cli_import import import_original
-from m1_hyperspectral.config import M1RunConfig
+from m1_hyperspectral.config import PRESETS, M1RunConfig
 
 CUBE_KEY = click.option("--cube-key", default=None, help="Variable/dataset name of the cube [default: detected].")
 GT_KEY = click.option("--gt-key", default=None, help="Variable/dataset name of the ground truth [default: detected].")
@@ -68,26 +68,35 @@ def synth(output: str, **options: Any) -> None:
 @main.command()
 @click.argument("data_files", nargs=-1, type=click.Path())
 @training_options("runs/m1-hyperspectral")
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None,
+              help="original: the schedule of the original gpulearn_z_x.py (an evaluation every 10 epochs, patience "
+              "1001 evaluations, its hook.txt and auto-named run directory under --output-dir); --config, --set "
+              "and the flags apply on top [default: none, updates as steps].")  # fmt: skip
 @CUBE_KEY
 @GT_KEY
 @config_options(
     M1RunConfig,
     "model.likelihood",
     ConfigFlag("--patience", "train.patience", type=click.IntRange(min=1),
-               help="Stop after this many evaluations (every 10 steps) without a better validation log-likelihood "
-               "(train.patience) [default: 100; the paper's code used 1000]."),
+               help="Stop after this many evaluations (every 10 steps; every 10 epochs with --preset original) "
+               "without a better validation log-likelihood (train.patience) [default: 100; the paper's code "
+               "stopped at its 1001st, i.e. 1001]."),
     ConfigFlag("--latent", "model.latent", type=click.IntRange(min=1)), "optim.lr",
+    "data.binarize", "log.hook_txt", "log.auto_name", "log.comment",
 )  # fmt: skip
 def train(data_files: tuple[str, ...], **options: Any) -> None:
     """Train M1 on every pixel of DATA_FILES (.mat v5/v7.3, .h5, .npy), or on the embedded synthetic scene.
 
-    Prints every 10 steps: step, elapsed seconds, training batch ELBO, validation log-likelihood and the number
-    of evaluations without improvement; the same columns go to metrics.csv (and TensorBoard). Writes samples/
-    (sampled vs real spectra, the decoded scene), losses.png, checkpoints/ and model/ (the best validation
-    weights, with the band normalisation) into the run directory.
+    Prints every 10 steps (once per evaluation with --preset original): step, elapsed seconds, training batch
+    ELBO, validation log-likelihood and the number of evaluations without improvement; the same columns go to
+    metrics.csv (and TensorBoard). Writes samples/ (sampled vs real spectra, the decoded scene), losses.png,
+    checkpoints/ and model/ (the best validation weights, with the band normalisation) into the run directory,
+    and with --hook-txt the original's hook.txt.
     """
     from m1_hyperspectral.train import run_training
 
+    preset = options.pop("preset")
+    options["base"] = PRESETS[preset] if preset else ()  # under --config, --set and the flags
     options["flags"] = {
         "data.paths": list(data_files) or None, "data.cube_key": options.pop("cube_key"),
         "data.gt_key": options.pop("gt_key"),
@@ -149,22 +158,24 @@ def sample(run: str, num: int, seed: int, output: str, npy: str | None) -> None:
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the sampled features z.")
 @click.option("--overwrite", is_flag=True,
               help="Replace an earlier output of extract at OUTPUT (anything else there is never replaced).")
+@click.option("--variance", is_flag=True,
+              help="Also write var = exp(logvar), the variance of q(z|x) (recorded in the output's list of arrays).")
 @CUBE_KEY
 @GT_KEY
 def extract(run: str, data_files: tuple[str, ...], output: str, fmt: str | None, seed: int, overwrite: bool,
-            **keys: Any) -> None:  # fmt: skip
+            variance: bool, **keys: Any) -> None:  # fmt: skip
     """Latent features of every pixel of DATA_FILES (default: the run's data) with RUN's model.
 
-    Writes mean and logvar of q(z|x), a sampled z = mean + std·eps, labels (0 = unlabeled) and pixel
-    coordinates (file index, row, column). An existing OUTPUT is refused unless it is an earlier output of
-    extract and --overwrite is given; then it is replaced whole, atomically.
+    Writes mean and logvar of q(z|x) (with --variance also var), a sampled z = mean + std·eps, labels
+    (0 = unlabeled) and pixel coordinates (file index, row, column). An existing OUTPUT is refused unless it is
+    an earlier output of extract and --overwrite is given; then it is replaced whole, atomically.
     """
     from m1_hyperspectral.features import check_features_output, extract_features, feature_format, save_features
 
     fmt = feature_format(output, fmt)
     check_features_output(output, fmt, overwrite, data_files)  # before minutes of work, not after
     model, pixels, _ = _pixels(run, data_files, keys["cube_key"], keys["gt_key"])
-    features = extract_features(model, pixels, seed)
+    features = extract_features(model, pixels, seed, variance=variance)
     path = save_features(features, pixels.files, output, fmt, overwrite)
     labeled = int((pixels.labels > 0).sum())
     click.echo(f"wrote {path}: {len(pixels)} pixels x {model.config.latent} latent units ({labeled} labeled)")
@@ -176,14 +187,19 @@ def extract(run: str, data_files: tuple[str, ...], output: str, fmt: str | None,
 @click.option("--labels-per-class", default="5,10,50", show_default=True, help="Comma-separated values of N.")
 @click.option("--repeats", type=click.IntRange(1, 100), default=5, show_default=True, help="Random splits per N.")
 @click.option("--classifier", type=click.Choice(["logreg", "svm"]), default="logreg", show_default=True)
-@click.option("--seed", type=SEED, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True,
+              help="Seed of the splits (seed + repeat) and of the sampled z.")
+@click.option("--z", "z_kind", type=click.Choice(["mean", "sample"]), default="mean", show_default=True,
+              help="M1 features: the posterior mean, or z sampled from q(z|x) once per pixel (noise of --seed), "
+              "as the original's M1+M2 drew its inputs.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="JSON results [default: RUN/classify.json for a run directory].")  # fmt: skip
 @CUBE_KEY
 @GT_KEY
 def classify(run: str, data_files: tuple[str, ...], labels_per_class: str, repeats: int, classifier: str,
-             seed: int, output: str | None, **keys: Any) -> None:  # fmt: skip
-    """Linear classifier with N labels per class on M1 features (posterior mean) vs raw spectra: OA, AA, kappa."""
+             seed: int, z_kind: str, output: str | None, **keys: Any) -> None:  # fmt: skip
+    """Linear classifier with N labels per class on M1 features (posterior mean, or sampled z) vs raw spectra:
+    OA, AA, kappa."""
     import torch
 
     from m1_hyperspectral.classify import TABLE_HEADER, compare
@@ -204,11 +220,13 @@ def classify(run: str, data_files: tuple[str, ...], labels_per_class: str, repea
     features = extract_features(model, pixels.subset(labeled.nonzero()[0]), seed)
     raw = model.normalize(torch.from_numpy(pixels.spectra[labeled])).numpy()
     click.echo(TABLE_HEADER)
-    rows = compare({"M1 features": features["mean"], "raw spectra": raw}, pixels.labels[labeled], per_class,
+    name = "M1 features" if z_kind == "mean" else "M1 features (sampled z)"
+    m1 = features["mean"] if z_kind == "mean" else features["z"]
+    rows = compare({name: m1, "raw spectra": raw}, pixels.labels[labeled], per_class,
                    repeats, classifier, seed, progress=click.echo)  # fmt: skip
     out = Path(output) if output else (Path(run) / "classify.json" if (Path(run) / "model").is_dir() else None)
     if out is not None:
-        write_json(out, {"classifier": classifier, "files": pixels.files, "rows": rows})
+        write_json(out, {"classifier": classifier, "z": z_kind, "seed": seed, "files": pixels.files, "rows": rows})
         click.echo(f"wrote {out}")
 
 

@@ -36,6 +36,10 @@ class DataConfig:
     gt_key: str | None = None  # ... of the ground truth (auto-detected when None; optional)
     valid_fraction: float = 0.1  # of all pixels (labeled or not), for the validation log-likelihood
     test_fraction: float = 0.1  # held out for `evaluate`
+    # binarise the normalised training inputs: "stochastic" draws x ~ Bernoulli(x) anew at every update (the
+    # original's bernoulli_x; the validation pixels keep their values), "threshold" takes x > 0.5 (training and
+    # validation), "none" keeps the values
+    binarize: Literal["none", "stochastic", "threshold"] = "none"
     synth: SynthConfig = field(default_factory=SynthConfig)
 
     def __post_init__(self) -> None:
@@ -75,6 +79,18 @@ class EvalConfig:
 
 
 @dataclass
+class LogConfig:
+    """The original's text log and run-directory name (gpulearn_z_x.py), on top of metrics.csv and the console."""
+
+    hook_txt: bool = False  # also write the original's hook.txt in the run directory: one line per evaluation
+    # name the run directory as the original's logdir, under train.output_dir:
+    # gpulearn_z_x_<data>_<latent>-<hidden>_<comment>_<unix time> (--resume auto continues the newest such one)
+    auto_name: bool = False
+    comment: str = ""  # the original's comment, a part of the auto-named run directory
+    at_evaluations: bool = False  # log once per evaluation: train.log_every becomes the evaluation cadence in updates
+
+
+@dataclass
 class M1RunConfig:
     """A whole run: model, data, optimiser, evaluation and the shared Trainer options."""
 
@@ -82,6 +98,7 @@ class M1RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    log: LogConfig = field(default_factory=LogConfig)
     train: TrainConfig = field(
         default_factory=lambda: TrainConfig(
             output_dir="runs/m1-hyperspectral",
@@ -104,3 +121,17 @@ class M1RunConfig:
         Renamed("weight_prior_sd", "optim.weight_prior_sd"),
         Renamed("eval_batch", "eval.batch_size"),
     )
+
+
+#: ``--preset`` of ``m1-hyperspectral train`` (the CLI applies one under --config, --set and the flags).
+#: ``original``: the schedule of gpulearn_z_x.py, where a step of the log and of the patience is an epoch: an
+#: evaluation every 10 epochs, training stops at the 1001st evaluation in a row without a better validation value
+#: (the original's ``ll_valid_stats[1] > 1000``), epochs without end otherwise (its ``n_epochs=9999999``), the
+#: last weights saved at every evaluation; the log once per evaluation, its hook.txt and its logdir name.
+PRESETS: dict[str, list[str]] = {
+    "original": [
+        "train.eval_every=0", "train.eval_every_epochs=10", "train.patience=1001", "train.max_epochs=9999998",
+        "train.max_steps=1000000000000", "train.checkpoint_every=0", "train.checkpoint_every_epochs=10",
+        "log.hook_txt=true", "log.auto_name=true", "log.at_evaluations=true",
+    ],
+}

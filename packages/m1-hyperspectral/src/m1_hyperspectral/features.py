@@ -2,8 +2,10 @@
 
 For each pixel: the posterior mean and log-variance of q(z|x) (the original's ``dist_qz``), one sample
 z = mean + std·ε (seeded), the label (0 = unlabeled/background) and the coordinates (file index, row, column).
-Formats: one HDF5 file (datasets of those names, the source file names in the attribute ``files``), or a folder
-of ``.npy`` files (``mean.npy``, ``logvar.npy``, ``z.npy``, ``labels.npy``, ``coords.npy``, ``files.json``).
+With ``variance`` also ``var = exp(logvar)``, the variance of q(z|x). Formats: one HDF5 file (datasets of those
+names, the source file names in the attribute ``files``, the array names in ``arrays``), or a folder of ``.npy``
+files (``mean.npy``, ``logvar.npy``, ``z.npy``, ``labels.npy``, ``coords.npy``, ``var.npy`` when written,
+``files.json``; its manifest lists them).
 """
 
 from __future__ import annotations
@@ -21,11 +23,16 @@ from m1_hyperspectral.data import Pixels
 from m1_hyperspectral.model import M1
 
 ARRAYS = ("mean", "logvar", "z", "labels", "coords")
+#: Arrays written only on request: the variance of q(z|x) (``extract --variance``).
+OPTIONAL = ("var",)
 
 
 @torch.no_grad()
-def extract_features(model: M1, pixels: Pixels, seed: int = 0, batch: int = 8192) -> dict[str, np.ndarray]:
-    """Encode every pixel of ``pixels`` (raw spectra) with ``model``; returns the arrays of :data:`ARRAYS`."""
+def extract_features(
+    model: M1, pixels: Pixels, seed: int = 0, batch: int = 8192, variance: bool = False
+) -> dict[str, np.ndarray]:
+    """Encode every pixel of ``pixels`` (raw spectra) with ``model``; returns the arrays of :data:`ARRAYS`, and
+    with ``variance`` also ``var = exp(logvar)`` (the same z: the noise does not depend on it)."""
     if pixels.bands != model.config.bands:
         raise DataError(f"the model expects {model.config.bands} bands but the data has {pixels.bands}")
     model.eval()
@@ -39,10 +46,18 @@ def extract_features(model: M1, pixels: Pixels, seed: int = 0, batch: int = 8192
         means.append(mean.cpu())
         logvars.append(logvar.cpu())
         zs.append((mean + (0.5 * logvar).exp() * eps).cpu())
-    return {
+    out = {
         "mean": torch.cat(means).numpy(), "logvar": torch.cat(logvars).numpy(), "z": torch.cat(zs).numpy(),
         "labels": pixels.labels.astype(np.int64), "coords": pixels.coords.astype(np.int64),
     }  # fmt: skip
+    if variance:
+        out["var"] = np.exp(out["logvar"].astype(np.float64)).astype(out["logvar"].dtype)
+    return out
+
+
+def _names(features: dict[str, np.ndarray]) -> list[str]:
+    """The arrays of ``features`` to write: :data:`ARRAYS` and those of :data:`OPTIONAL` present."""
+    return [*ARRAYS, *(k for k in OPTIONAL if k in features)]
 
 
 def feature_format(path: str | Path, fmt: str | None) -> str:
@@ -77,31 +92,35 @@ def save_features(
         import h5py
 
         with atomic_file(path) as tmp, h5py.File(tmp, "w") as fh:
-            for key in ARRAYS:
+            for key in _names(features):
                 fh.create_dataset(key, data=features[key])
             fh.attrs["files"] = json.dumps(files)
+            fh.attrs["arrays"] = json.dumps(_names(features))
         return path
     if fmt != "npy":
         raise ValueError(f"format must be h5 or npy, got {fmt!r}")
     with atomic_dir(path, overwrite=overwrite, producer=PRODUCER) as tmp:
-        for key in ARRAYS:
+        for key in _names(features):
             np.save(tmp / f"{key}.npy", features[key])
         (tmp / "files.json").write_text(json.dumps(files) + "\n")
     return path
 
 
 def load_features(path: str | Path) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Read a file or folder written by :func:`save_features`; returns (arrays, source file names)."""
+    """Read a file or folder written by :func:`save_features`; returns (arrays, source file names). ``var`` is
+    among the arrays when it was written (``extract --variance``)."""
     path = Path(path)
     try:
         if path.is_dir():
-            arrays = {k: np.load(path / f"{k}.npy", allow_pickle=False) for k in ARRAYS}
+            names = [*ARRAYS, *(k for k in OPTIONAL if (path / f"{k}.npy").is_file())]
+            arrays = {k: np.load(path / f"{k}.npy", allow_pickle=False) for k in names}
             files = json.loads((path / "files.json").read_text())
         else:
             import h5py
 
             with h5py.File(path, "r") as fh:
-                arrays = {k: fh[k][()] for k in ARRAYS}
+                names = [*ARRAYS, *(k for k in OPTIONAL if k in fh)]
+                arrays = {k: fh[k][()] for k in names}
                 files = json.loads(fh.attrs["files"])
     except (OSError, KeyError, ValueError) as exc:
         raise DataError(f"{path}: not a features file written by `m1-hyperspectral extract` ({exc})") from None

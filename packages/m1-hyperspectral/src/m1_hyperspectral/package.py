@@ -3,7 +3,7 @@ presets, and its fault-test job. Plain data: nothing heavy is imported here."""
 
 from __future__ import annotations
 
-from gencore.registry import FaultJob, PackageSpec, TrainCommand
+from gencore.registry import FaultJob, PackageSpec, Ref, TrainCommand
 
 #: A 16x16 synthetic scene of 12 bands, a narrow M1 (the tests, fault jobs and ``gpu_check.py --tiny``).
 TINY = (
@@ -19,7 +19,8 @@ SPEC = PackageSpec(
     cli="m1_hyperspectral.cli:main",
     train_commands=(
         TrainCommand("train", config="m1_hyperspectral.config:M1RunConfig", module="m1_hyperspectral.train",
-                     presets={"tiny": TINY}, unit="spectra"),
+                     presets={"tiny": TINY, "original": Ref("m1_hyperspectral.config:PRESETS", "original")},
+                     unit="spectra"),
     ),  # fmt: skip
     fault_job=FaultJob("train", steps=12),
     demo=(

@@ -85,14 +85,14 @@ class M1Pipeline:
 
     def __call__(
         self, data: Data = None, seed: int = 0, batch_size: int = 8192, cube_key: str | None = None,
-        gt_key: str | None = None,
+        gt_key: str | None = None, variance: bool = False,
     ) -> dict[str, np.ndarray]:  # fmt: skip
         """Latent features of every pixel of ``data`` (default: the run's data), as ``m1-hyperspectral extract``
         writes them: ``mean`` and ``logvar`` of q(z|x) (N, latent), a sampled ``z`` (noise of ``seed``),
         ``labels`` (N,) with 0 = unlabeled, ``coords`` (N, 3) = file index, row, column. Raw spectra in, the
-        model normalises them."""
+        model normalises them. With ``variance`` also ``var`` = exp(logvar) (``extract --variance``)."""
         pixels = pixels_of(data, self.config, cube_key, gt_key, where="the pipeline's model")
-        return extract_features(self.model, pixels, seed, batch_size)
+        return extract_features(self.model, pixels, seed, batch_size, variance=variance)
 
     @torch.no_grad()
     def sample(self, num: int = 8, seed: int = 0) -> np.ndarray:
