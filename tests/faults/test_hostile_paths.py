@@ -5,9 +5,10 @@ Data values that become output paths: writer and class names of ganwriting-music
 list of a trained model's config.json (``generate --save-dir``; ``export-mashcima`` names its files by Mashcima's
 symbol names, never by the model's), the checkpoint names of a run's epochs.json (``train N``), CAPTCHA texts that
 become file names (``hvae-captcha data make``). Each is tried with ``../x``, an absolute path, ``a/../../b``, a NUL
-byte, and (for the output folder) a symbolic link that leads out. Read paths of index files follow gencore.paths.listed_path: relative to the index file's folder, ``..``
-and absolute paths allowed (reading cannot damage anything; a file that is not an image is refused by name), NUL
-refused. Text: a byte-order mark, CRLF and both together must lose nothing (the first line included).
+byte, and (for the output folder) a symbolic link that leads out. Read paths of index files follow
+gencore.paths.listed_path: relative to the index file's folder, ``..`` and absolute paths allowed (reading cannot
+damage anything; a file that is not an image is refused by name), NUL refused. Text: a byte-order mark, CRLF and
+both together must lose nothing (the first line included).
 
 Every row asserts the exit code (2: refused with one line ``error: ...`` containing ``expect``, nothing written
 at all; 0: accepted, ``expect`` in stdout), no traceback, nothing written outside the output root (the case
