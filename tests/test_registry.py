@@ -258,10 +258,15 @@ class ModelConfig:
 
 
 @dataclass
+class OptimConfig:
+    lr: float = 1e-2  # Adam learning rate
+
+
+@dataclass
 class ToyConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
-    num_points: int = 256
-    lr: float = 1e-2
+    num_points: int = 256  # random points to autoencode
+    optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=_train_defaults)
 ''',
     "toy_gen/model.py": '''import torch
@@ -285,7 +290,6 @@ class ToyAE(PretrainedMixin, nn.Module):
     "toy_gen/train.py": '''import torch
 import torch.nn.functional as F
 
-from gencore.config import to_dict
 from gencore.train import FitResult, Trainer, seed_everything
 from toy_gen.config import ToyConfig
 from toy_gen.model import ToyAE
@@ -316,8 +320,8 @@ def build_trainer(config: ToyConfig) -> Trainer:
         if result.completed:
             trainer.unwrap("ae").save_pretrained(trainer.run_dir / "model")
 
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-    return Trainer(config.train, {"ae": model}, {"ae": opt}, step, Points(data), run_config=to_dict(config),
+    opt = torch.optim.Adam(model.parameters(), lr=config.optim.lr)
+    return Trainer(config.train, {"ae": model}, {"ae": opt}, step, Points(data), run_config=config,
                    export_fn=export)
 
 
@@ -336,7 +340,8 @@ if __name__ == "__main__":
 
 import click
 
-from gencore.cli import Group, config_from_options, run_fit, training_options
+from gencore.cli import Group, config_from_options, config_options, run_fit, training_options
+from toy_gen.config import ToyConfig
 
 
 @click.group(cls=Group)
@@ -346,9 +351,9 @@ def main() -> None:
 
 @main.command()
 @training_options("runs/toy-gen")
+@config_options(ToyConfig, "optim.lr", "num_points")
 def train(**options: Any) -> None:
     """Train the autoencoder; writes checkpoints/ and model/ into the run directory."""
-    from toy_gen.config import ToyConfig
     from toy_gen.train import run_training
 
     config, resume = config_from_options(ToyConfig, options)
