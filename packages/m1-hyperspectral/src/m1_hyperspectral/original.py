@@ -57,6 +57,23 @@ _HIDDEN = re.compile(r"^[wb](\d+)$")
 _COLUMNS = "(the width of the layer before it: the original's matrices are (out, in))"
 
 
+def _hidden_layers(
+    params: Mapping[str, np.ndarray], where: str, count: int, width: int, prefix: str, out: dict[str, np.ndarray]
+) -> list[int]:
+    """The hidden layers ``w0, b0 .. w<count-1>`` of one parameter dictionary as ``<prefix>.<2i>.weight/bias`` of
+    this package's MLP (into ``out``), each matrix checked against the width before it; returns their widths."""
+    widths = []
+    for i in range(count):
+        wi = _array(params, f"w{i}", where)
+        if wi.shape[1] != width:
+            raise CheckpointError(f"{where}: 'w{i}' has shape {wi.shape}, expected {width} columns {_COLUMNS}")
+        out[f"{prefix}.{2 * i}.weight"] = wi
+        out[f"{prefix}.{2 * i}.bias"] = _array(params, f"b{i}", where, (wi.shape[0],))
+        widths.append(wi.shape[0])
+        width = wi.shape[0]
+    return widths
+
+
 def _kind(path: Path) -> str:
     """What ``path`` holds, from its first bytes: ``tar.gz``, ``npz``, ``npy``, ``pickle`` or ``unknown``."""
     with open(path, "rb") as fh:
@@ -259,16 +276,9 @@ def convert(
     # encoder widths, from the weight matrices, each checked against the previous one
     first = _array(v, "w0" if n_q else "mean_w", qv)
     bands = first.shape[1]
-    widths, enc = [], {}
-    prev = bands
-    for i in range(n_q):
-        wi = _array(v, f"w{i}", qv)
-        if wi.shape[1] != prev:
-            raise CheckpointError(f"{qv}: 'w{i}' has shape {wi.shape}, expected {prev} columns {_COLUMNS}")
-        enc[f"encoder.{2 * i}.weight"] = wi
-        enc[f"encoder.{2 * i}.bias"] = _array(v, f"b{i}", qv, (wi.shape[0],))
-        widths.append(wi.shape[0])
-        prev = wi.shape[0]
+    enc: dict[str, np.ndarray] = {}
+    widths = _hidden_layers(v, qv, n_q, bands, "encoder", enc)
+    prev = widths[-1] if widths else bands
     mean_w = _array(v, "mean_w", qv)
     latent = mean_w.shape[0]
     if mean_w.shape[1] != prev:
@@ -276,15 +286,8 @@ def convert(
     enc["q_head.weight"] = np.concatenate([mean_w, _array(v, "logvar_w", qv, (latent, prev))])
     enc["q_head.bias"] = np.concatenate([_array(v, "mean_b", qv, (latent,)), _array(v, "logvar_b", qv, (latent,))])
     # decoder: this package's M1 mirrors the encoder (gpulearn_z_x builds n_hidden_p = n_hidden_q[::-1])
-    dec_widths, prev = [], latent
-    for i in range(n_p):
-        wi = _array(w, f"w{i}", pw)
-        if wi.shape[1] != prev:
-            raise CheckpointError(f"{pw}: 'w{i}' has shape {wi.shape}, expected {prev} columns {_COLUMNS}")
-        enc[f"decoder.{2 * i}.weight"] = wi
-        enc[f"decoder.{2 * i}.bias"] = _array(w, f"b{i}", pw, (wi.shape[0],))
-        dec_widths.append(wi.shape[0])
-        prev = wi.shape[0]
+    dec_widths = _hidden_layers(w, pw, n_p, latent, "decoder", enc)
+    prev = dec_widths[-1] if dec_widths else latent
     if dec_widths != widths[::-1]:
         raise CheckpointError(
             f"{where}decoder widths {dec_widths} are not the encoder's {widths} reversed: this package's M1 mirrors "
