@@ -160,3 +160,13 @@ def test_pipelines_return_what_they_document(workdir, request):
     assert np.array_equal(np.asarray(images[2]), again)  # seeded
     expected = np.round((tensor[2].permute(1, 2, 0).squeeze(-1).numpy() + 1) * 127.5).astype(np.uint8)
     assert np.abs(np.asarray(images[2]).astype(int) - expected).max() <= 1
+
+
+@pytest.mark.parametrize("workdir", PACKAGES, indirect=True)
+def test_the_registry_loads_what_the_readme_loads(workdir, request):
+    """``PackageSpec.load`` (the registry's way in, for tools that iterate the packages) gives the package's own
+    pipeline for a trained run."""
+    package = request.node.callspec.params["workdir"]
+    module, name = _pipeline(package)
+    loaded = get(package).load(str(workdir / RUN[package]))
+    assert type(loaded).__name__ == name and type(loaded).__module__.startswith(module)

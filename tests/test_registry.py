@@ -458,3 +458,20 @@ def test_demo_all_lists_and_refuses_unknown_packages():
     assert listed.exit_code == 0 and listed.output.startswith("m1-hyperspectral train "), listed.output
     unknown = CliRunner().invoke(main, ["demo-all", "--only", "m2"])
     assert unknown.exit_code == 2 and "no registered package named m2" in unknown.output
+
+
+@pytest.mark.parametrize("name", sorted(packages()))
+def test_every_package_names_a_loader(name):
+    """The contract's `load(path, device)`: every package says how a trained run (or model folder) is loaded for
+    inference; tests/test_readme_python.py loads the pipelines through it."""
+    from gencore.registry import resolve
+
+    spec = packages()[name]
+    assert spec.loader is not None and callable(resolve(spec.loader))
+
+
+def test_gencore_loads_a_model_folder_through_its_loader(tmp_path):
+    from gencore.demo import ShapesVAE, VAEConfig
+
+    ShapesVAE(VAEConfig(latent_dim=2, channels=4)).save_pretrained(tmp_path / "model")
+    assert isinstance(packages()["gencore"].load(str(tmp_path / "model")), ShapesVAE)

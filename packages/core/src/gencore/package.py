@@ -22,4 +22,5 @@ SPEC = PackageSpec(
     fault_job=FaultJob("demo", steps=8),
     demo=(("demo", "--output-dir", "runs/gencore-demo", "--resume", "auto"),),
     demo_outputs=("runs/gencore-demo/samples", "runs/gencore-demo/losses.png"),
+    loader="gencore.checkpoint:load_model",
 )

@@ -173,6 +173,9 @@ class PackageSpec:
     # console script; a run directory under ``runs/`` named after the package, resumed when run again
     demo: tuple[tuple[str, ...], ...] = ()
     demo_outputs: tuple[str, ...] = ()  # what a person opens afterwards (paths relative to the working directory)
+    # "module:attr" of ``load(path, device="cpu")``: a trained run or model folder -> what the package infers with
+    # (its pipeline's from_pretrained, or a load function)
+    loader: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "train_commands", tuple(self.train_commands))
@@ -220,6 +223,12 @@ class PackageSpec:
     def load_cli(self) -> Any:
         """The click group of the package's console script (imports its CLI module)."""
         return resolve(self.cli)
+
+    def load(self, path: str, device: str = "cpu") -> Any:
+        """What the package infers with (its pipeline or model), from a trained run or model folder ``path``."""
+        if self.loader is None:
+            raise RegistryError(f"package {self.name!r} names no loader")
+        return resolve(self.loader)(path, device)
 
 
 def _entry_points() -> list[importlib.metadata.EntryPoint]:

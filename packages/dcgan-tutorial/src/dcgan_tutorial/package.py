@@ -28,4 +28,5 @@ SPEC = PackageSpec(
         ("collapse-demo", "--output-dir", "runs/dcgan-collapse-demo", "--steps", "1000"),
     ),
     demo_outputs=("runs/dcgan-tutorial-demo/samples", "runs/dcgan-collapse-demo/collapse.png"),
+    loader="dcgan_tutorial.pipeline:DCGANPipeline.from_pretrained",
 )

@@ -48,4 +48,5 @@ SPEC = PackageSpec(
         ("classifier-study", "runs/ganwriting-music-demo", "--steps", "400"),
     ),
     demo_outputs=("runs/ganwriting-music-demo/petaluma.png", "runs/ganwriting-music-demo/evaluation.json"),
+    loader="ganwriting_music.pipeline:GanwritingPipeline.from_pretrained",
 )

@@ -29,4 +29,5 @@ SPEC = PackageSpec(
         ("classify", "runs/m1-hyperspectral-demo", "--labels-per-class", "5,10,50", "--repeats", "3"),
     ),
     demo_outputs=("runs/m1-hyperspectral-demo/samples", "runs/m1-hyperspectral-demo/classify.json"),
+    loader="m1_hyperspectral.pipeline:M1Pipeline.from_pretrained",
 )

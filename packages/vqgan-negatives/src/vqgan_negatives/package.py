@@ -49,4 +49,5 @@ SPEC = PackageSpec(
          "--n-train", "400", "--n-test", "200", "--steps", "150", "-o", "runs/vqgan-negatives-demo/study"),
     ),
     demo_outputs=("runs/vqgan-negatives-demo/synthetic_dataset", "runs/vqgan-negatives-demo/study/study.json"),
+    loader="vqgan_negatives.pipeline:NegativesPipeline.from_pretrained",
 )
