@@ -159,7 +159,8 @@ def test_written_files_follow_the_umask(tmp_path):
     finally:
         os.umask(old)
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in [tmp_path / "model", *(tmp_path / "model").iterdir()]}
-    assert modes == {"model": 0o750, "config.json": 0o640, "model.safetensors": 0o640, "manifest.json": 0o640}
+    assert modes == {"model": 0o750, "config.json": 0o640, "model.safetensors": 0o640, "manifest.json": 0o640,
+                     "model_info.json": 0o640, "README.md": 0o640}  # fmt: skip
 
 
 @pytest.mark.parametrize("manifest", ['{"files": null}', "[]", '{"files": {"a": 5}}', '{"files": {"/etc/x": '
