@@ -65,3 +65,30 @@ def test_host_reads_give_ones_and_zero_dim_cpu_tensors_may_meet_the_device():
         assert (x * torch.tensor(2.0)).device == device  # as a CUDA tensor may meet a CPU scalar
         assert torch.bincount(torch.zeros(5, dtype=torch.long, device=device), minlength=7).shape == (7,)
         assert x[x > 0].shape == (6,)  # a mask selects every element
+
+
+def test_device_option_resolves_and_refuses_in_one_line():
+    import click
+    from click.testing import CliRunner
+
+    from gencore.cli import Command, device_option, resolve_device
+    from gencore.devicecheck import check_command
+
+    @click.command(cls=Command)
+    @device_option
+    def run(device):
+        where = resolve_device(device)
+        click.echo(f"{where} {float((torch.zeros(2, device=where) + 1).sum())}")
+
+    assert resolve_device("cpu") == torch.device("cpu") and resolve_device("CPU") == torch.device("cpu")
+    assert CliRunner().invoke(run, []).output.startswith("cuda" if torch.cuda.is_available() else ("mps", "cpu"))
+    for spelling, message in [("gpu", "unknown device"), ("cuda:x", "unknown device"), ("cpu:0", "unknown device")]:
+        result = CliRunner().invoke(run, ["--device", spelling])
+        assert result.exit_code == 2 and message in result.output and len(result.output.splitlines()) == 1
+    if not torch.cuda.is_available():
+        result = CliRunner().invoke(run, ["--device", "cuda"])
+        assert result.exit_code == 2 and "--device cuda: no CUDA device is available here" in result.output
+    else:
+        result = CliRunner().invoke(run, ["--device", f"cuda:{torch.cuda.device_count()}"])
+        assert result.exit_code == 2 and "CUDA device(s)" in result.output
+    assert check_command(run, []).startswith("meta")  # --device auto means the meta device in a dry run

@@ -39,7 +39,8 @@ from gencore.errors import CheckpointError, ConfigError, GencoreError
 
 __all__ = [
     "Command", "Group", "add_alias", "training_options", "config_from_options", "print_config", "run_fit", "main",
-    "SEED", "FINITE", "TRAIN_FLAGS", "ConfigFlag", "ConfigOption", "config_options",
+    "SEED", "FINITE", "TRAIN_FLAGS", "ConfigFlag", "ConfigOption", "config_options", "device_option",
+    "resolve_device",
 ]  # fmt: skip
 
 
@@ -313,6 +314,55 @@ def training_options(
         return fn
 
     return decorate
+
+
+def device_option(fn: Callable[..., T]) -> Callable[..., T]:
+    """Add ``--device auto|cpu|cuda|cuda:N|mps`` (parameter ``device``, a string) to a command that runs a model;
+    the command body turns it into a ``torch.device`` with :func:`resolve_device` (this module loads no torch)."""
+    return click.option(
+        "--device", default="auto", show_default=True, metavar="auto|cpu|cuda|cuda:N|mps",
+        help="Where the model runs: auto = the accelerator when there is one (CUDA, then MPS), else the CPU.",
+    )(fn)  # fmt: skip
+
+
+def _auto_device() -> Any:
+    """What ``--device auto`` means here: the CUDA device when there is one, then Apple's MPS, else the CPU
+    (gencore.devicecheck replaces it by the meta device for its dry runs)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def resolve_device(text: str | None) -> Any:
+    """The ``torch.device`` of a ``--device`` value: ``auto`` (or None), ``cpu``, ``cuda``, ``cuda:N``, ``mps``.
+
+    A spelling outside these, or a device this machine lacks, is a one-line :class:`ConfigError`.
+    """
+    import torch
+
+    value = (text or "auto").strip().lower()
+    if value == "auto":
+        return _auto_device()
+    kind, _, index = value.partition(":")
+    if kind not in ("cpu", "cuda", "mps") or (index and (kind != "cuda" or not index.isdigit())):
+        raise ConfigError(f"--device {text}: unknown device (auto, cpu, cuda, cuda:N or mps)")
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {text}: no CUDA device is available here")
+        count = torch.cuda.device_count()
+        if index and int(index) >= count:
+            raise ConfigError(f"--device {text}: this machine has {count} CUDA device(s) (cuda:0 to cuda:{count - 1})")
+        return torch.device(f"cuda:{int(index)}" if index else "cuda")
+    if kind == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ConfigError(f"--device {text}: no MPS device is available here")
+    return torch.device(kind)
 
 
 def config_from_options(cls: type[T], options: dict[str, Any]) -> tuple[T, str | None]:

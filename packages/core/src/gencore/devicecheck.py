@@ -30,9 +30,10 @@ from accelerate import Accelerator
 from accelerate.utils import send_to_device
 from torch.overrides import TorchFunctionMode
 
+from gencore import cli as gencore_cli
 from gencore.train import StepContext, Trainer
 
-__all__ = ["meta_device", "check_device_placement"]
+__all__ = ["meta_device", "check_device_placement", "check_command"]
 
 META = torch.device("meta")
 _SCALAR_READS = {"item", "__bool__", "__float__", "__int__", "__index__"}
@@ -77,14 +78,17 @@ class _MetaReads(TorchFunctionMode):
 @contextlib.contextmanager
 def meta_device() -> Iterator[torch.device]:
     """Within the block every ``Accelerator`` places models and batches on the ``meta`` device (see the module
-    docstring); yields that device."""
+    docstring), and so does every command run with ``--device auto`` (the default): :func:`gencore.cli.resolve_device`
+    gives ``meta`` for ``auto``, so a command's CLI run checks its inference path as on a GPU; yields that device."""
     from torch.fx.experimental import _config as fx_config
 
     # boolean masks and nonzero take every element as selected: ones again, so the shapes are the largest
     flag = "meta_nonzero_assume_all_nonzero"  # a PyTorch option of recent versions; without it nonzero raises
     masks = fx_config.patch(**{flag: True}) if hasattr(fx_config, flag) else contextlib.nullcontext()
+    # `--device auto` of the inference commands (gencore.cli.resolve_device) means the meta device too
     with masks, _MetaReads(), warnings.catch_warnings(), \
-            mock.patch.object(Accelerator, "device", property(lambda self: META)):  # fmt: skip
+            mock.patch.object(Accelerator, "device", property(lambda self: META)), \
+            mock.patch.object(gencore_cli, "_auto_device", lambda: META):  # fmt: skip
         # loading a checkpoint (placeholder values) into meta parameters is a no-op, which is all a resume can be here
         warnings.filterwarnings("ignore", message=".*non-meta parameter in the checkpoint to a meta parameter")
         yield META
@@ -130,6 +134,22 @@ def check_device_placement(build: Callable[[], Trainer], steps: int = 2) -> dict
         report["fit"] = _short_run(build(), steps, every).reason
         report["resumed_at"] = _short_run(build(), steps + 1, every, resume="auto").step
     return report
+
+
+def check_command(cli: Any, args: list[str]) -> str:
+    """Run a click command (``cli`` with ``args``, ``--device auto`` by default) on the meta device in this process
+    and return its output; a CPU tensor meeting a device tensor (or any other failure) is re-raised from where it
+    happened, with the command's output in a note. What the command writes holds placeholder values (ones)."""
+    from click.testing import CliRunner
+
+    with meta_device():
+        result = CliRunner().invoke(cli, [*args, "--debug"], catch_exceptions=True)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        result.exception.add_note(f"output of {' '.join(args)}:\n{result.output}")
+        raise result.exception
+    if result.exit_code != 0:
+        raise RuntimeError(f"{' '.join(args)} exited with {result.exit_code}: {result.output}")
+    return result.output
 
 
 def _short_run(trainer: Trainer, steps: int, every: dict[str, Any], resume: str | None = None) -> Any:

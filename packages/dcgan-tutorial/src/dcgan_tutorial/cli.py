@@ -1,11 +1,7 @@
 """``dcgan-tutorial``: train, sample, evaluate, stylize, collapse-demo."""
 
-# Import rule (tests/test_imports.py checks it): at the top this module imports only click, the standard library,
-# light gencore modules (gencore.cli, gencore.config, gencore.errors: no torch) and this package's config (no torch
-# either; its fields make the training flags), so `--help` of the CLI and of every command answers without loading
-# torch. A command body imports the torch-heavy modules it needs (this package's train, model, data...) when it
-# runs; such function-level imports are for laziness only, never to hide an import cycle: train.py's `__main__`
-# trampoline imports this module, so nothing here imports train at module level.
+# Import rule (gencore.cli's module comment; tests/test_imports.py): no torch at the top, this package's
+# config.py included; command bodies import what they run.
 
 from __future__ import annotations
 
@@ -15,7 +11,18 @@ from typing import Any
 import click
 
 from dcgan_tutorial.config import GANConfig
-from gencore.cli import FINITE, SEED, ConfigFlag, Group, config_from_options, config_options, run_fit, training_options
+from gencore.cli import (
+    FINITE,
+    SEED,
+    ConfigFlag,
+    Group,
+    config_from_options,
+    config_options,
+    device_option,
+    resolve_device,
+    run_fit,
+    training_options,
+)
 from gencore.errors import ConfigError
 from gencore.results import read_json, write_json
 
@@ -52,10 +59,10 @@ def train(**options: Any) -> None:
     run_fit(lambda: run_training(config, resume))
 
 
-def _generator(path: str):
+def _generator(path: str, device: Any = "cpu"):
     from dcgan_tutorial.pipeline import load_generator
 
-    return load_generator(path)
+    return load_generator(path, device)
 
 
 @main.command()
@@ -63,13 +70,26 @@ def _generator(path: str):
 @click.option("-n", "--num", type=click.IntRange(1, 4096), default=64, show_default=True, help="Images.")
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default="samples.png", show_default=True)
-def sample(run: str, num: int, seed: int, output: str) -> None:
+@click.option("--save-dir", type=click.Path(file_okay=False), default=None,
+              help="Also write each image as DIR/000000.png ... (for external FID tools).")  # fmt: skip
+@click.option("--batch-size", type=click.IntRange(1, 65536), default=256, show_default=True,
+              help="Images per generator call (the images do not depend on it).")  # fmt: skip
+@device_option
+def sample(run: str, num: int, seed: int, output: str, save_dir: str | None, batch_size: int, device: str) -> None:
     """Write a grid of NUM generated images from RUN (a run directory or a model/generator directory)."""
+    from dcgan_tutorial.pipeline import to_pil
     from dcgan_tutorial.train import generate
     from gencore.viz import save_image_grid
 
-    images = generate(_generator(run), num, seed)
+    where = resolve_device(device)
+    images = generate(_generator(run, where), num, seed, where, batch_size).cpu()
     click.echo(f"wrote {save_image_grid(images * 0.5 + 0.5, output)}")
+    if save_dir is not None:
+        folder = Path(save_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, image in enumerate(to_pil(images)):
+            image.save(folder / f"{i:06d}.png")
+        click.echo(f"wrote {num} images to {folder}")
 
 
 @main.command()
@@ -92,7 +112,8 @@ def sample(run: str, num: int, seed: int, output: str) -> None:
 @click.option("--seed", type=SEED, default=1, show_default=True, help="Seed of the generated images' noise.")
 @click.option("--batch-size", type=click.IntRange(1, 65536), default=256, show_default=True,
               help="Images per generator call (the figures do not depend on it).")  # fmt: skip
-def evaluate(run: str, num: int, output: str | None, seed: int, batch_size: int) -> None:
+@device_option
+def evaluate(run: str, num: int, output: str | None, seed: int, batch_size: int, device: str) -> None:
     """Fréchet distance and KID of RUN's generator against held-out real images, with the real-vs-real floor."""
     from dcgan_tutorial.config import GANConfig
     from dcgan_tutorial.diagnostics import image_diagnostics, real_floor
@@ -104,10 +125,11 @@ def evaluate(run: str, num: int, output: str | None, seed: int, batch_size: int)
     if not (run_dir / "config.json").is_file():
         raise ConfigError(f"{run} is not a run directory (no config.json)")
     config = from_dict(GANConfig, read_json(run_dir / "config.json"))
+    where = resolve_device(device)
     train_set, holdout = prepare_data(config)
-    net = load_or_train_feature_net(run_dir, train_set, config, save=True)
-    generator = _generator(run)
-    fake = generate(generator, num, seed=seed, batch_size=batch_size)
+    net = load_or_train_feature_net(run_dir, train_set, config, save=True, device=where)
+    generator = _generator(run, where)
+    fake = generate(generator, num, seed=seed, device=where, batch_size=batch_size)
     real = holdout.images[:num]
     metrics = {**image_diagnostics(net, fake, real, len(train_set.classes)),
                **real_floor(net, train_set.images[: len(real)], real)}  # fmt: skip
@@ -116,7 +138,7 @@ def evaluate(run: str, num: int, output: str | None, seed: int, batch_size: int)
     out = Path(output) if output else run_dir / "eval"
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "evaluation.json", metrics)
-    save_image_grid(fake[:64] * 0.5 + 0.5, out / "samples.png")
+    save_image_grid(fake[:64].cpu() * 0.5 + 0.5, out / "samples.png")
     for key, value in metrics.items():
         click.echo(f"{key:>15}: {value:.4g}" if isinstance(value, float) else f"{key:>15}: {value}")
     click.echo(f"wrote {out / 'evaluation.json'} and {out / 'samples.png'}")
@@ -140,11 +162,13 @@ def evaluate(run: str, num: int, output: str | None, seed: int, batch_size: int)
 @click.option("--init", type=click.Choice(["content", "noise"]), default="content", show_default=True,
               help="Start from the content image, or from noise (Gatys et al., the lesson's setting: slower).")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Random features and the --init noise.")
-def stylize(content: str, style: str, output: str, **options: Any) -> None:
+@device_option
+def stylize(content: str, style: str, output: str, device: str, **options: Any) -> None:
     """Paint CONTENT in the style of STYLE (Gatys et al.): content + Gram-matrix style + total variation."""
     from dcgan_tutorial.style import stylize as run_stylize
 
-    result = run_stylize(Path(content), Path(style), Path(output), **options, log=click.echo)
+    where = resolve_device(device)
+    result = run_stylize(Path(content), Path(style), Path(output), **options, log=click.echo, device=where)
     click.echo(
         f"wrote {output} (features: {result['features']}, start: {result['init']}; "
         + ", ".join(f"{k} {result['first'][k]:.4g} -> {result['last'][k]:.4g}" for k in result["first"])

@@ -61,38 +61,48 @@ class FeatureNet(PretrainedMixin, nn.Module):
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
-        """(standardised features, predicted class) for images in batches, in eval mode."""
+        """(standardised features, predicted class) for images in batches, in eval mode; the images are moved to
+        the network's device batch by batch, and the results are on that device."""
         self.eval()
+        device = self.feat_mean.device
         feats, preds = [], []
         for chunk in x.split(batch_size):
-            f = self.features(chunk)
+            f = self.features(chunk.to(device))
             feats.append((f - self.feat_mean) / self.feat_std)
             preds.append(self.head(F.relu(f)).argmax(1))
         return torch.cat(feats), torch.cat(preds)
 
 
 def _rotations(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    turns = torch.arange(4).repeat_interleave(len(x))
+    turns = torch.arange(4, device=x.device).repeat_interleave(len(x))
     rotated = torch.cat([torch.rot90(x, k, dims=(2, 3)) for k in range(4)])
     return rotated, turns
 
 
 def train_feature_net(
-    images: torch.Tensor, labels: torch.Tensor, num_classes: int, steps: int = 300, seed: int = 0
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    num_classes: int,
+    steps: int = 300,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
 ) -> tuple[FeatureNet, float]:
-    """Train on (images, labels), or on rotations when there is one class; returns (net, training accuracy)."""
+    """Train on (images, labels), or on rotations when there is one class; returns (net, training accuracy).
+
+    The network is built and the batches drawn on the CPU (the same for every ``device``), then trained on
+    ``device``; the data stays where it is and each batch is moved there. The net is returned on ``device``."""
     with local_rng(seed) as gen:
         rotation = num_classes < 2
         config = FeatureNetConfig(
             channels=images.shape[1], image_size=images.shape[-1], num_outputs=4 if rotation else num_classes,
             rotation_task=rotation,
         )  # fmt: skip
-        net = FeatureNet(config)
+        net = FeatureNet(config).to(device)
         opt = torch.optim.Adam(net.parameters(), 2e-3)
         net.train()
         for _ in progress(range(steps), total=steps, desc="feature network"):
             idx = torch.randint(0, len(images), (64,), generator=gen)
-            x, y = images[idx], labels[idx]
+            x, y = images[idx].to(device), labels[idx].to(device)
             if rotation:
                 x, y = _rotations(x)
             loss = F.cross_entropy(net(x), y)
@@ -100,12 +110,12 @@ def train_feature_net(
             loss.backward()
             opt.step()
         idx = torch.randperm(len(images), generator=gen)[:1024]
-        x, y = images[idx], labels[idx]
+        x, y = images[idx].to(device), labels[idx].to(device)
         if rotation:
             x, y = _rotations(x)
         accuracy = (net.predict(x)[1] == y).float().mean().item()
         with torch.no_grad():
-            raw = torch.cat([net.features(chunk) for chunk in images[:4096].split(256)])
+            raw = torch.cat([net.features(chunk.to(device)) for chunk in images[:4096].split(256)])
         net.feat_mean.copy_(raw.mean(0))
         net.feat_std.copy_(raw.std(0).clamp(min=1e-6))
     return net.eval(), accuracy

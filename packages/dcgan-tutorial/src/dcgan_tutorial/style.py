@@ -141,26 +141,28 @@ def stylize(
     seed: int = 0,
     log: Callable[[str], None] = print,
     init: str = "content",
+    device: str | torch.device = "cpu",
 ) -> dict[str, Any]:
     """Run style transfer and write ``output``; returns the feature kind and first/last values of each loss.
 
     ``init``: the image the optimisation starts from, ``content`` (a copy of the content image, the usual fast
-    start) or ``noise`` (uniform noise drawn from ``seed``, as in Gatys et al. and the lesson).
+    start) or ``noise`` (uniform noise drawn from ``seed``, as in Gatys et al. and the lesson). The feature network
+    and the image being optimised live on ``device``; the noise is drawn on the CPU, so it is the same everywhere.
     """
     if init not in ("content", "noise"):
         raise ConfigError(f"init must be 'content' or 'noise', got {init!r}")
-    net = feature_extractor(Path(vgg_weights) if vgg_weights else None, seed)
+    net = feature_extractor(Path(vgg_weights) if vgg_weights else None, seed).to(device)
     log(f"features: {net.name}")
     weights = DEFAULT_WEIGHTS[net.kind]
     w_style = weights["style"] if style_weight is None else style_weight
     w_tv = weights["tv"] if tv_weight is None else tv_weight
-    content_img = _load_rgb(content, size)
-    style_img = _load_rgb(style, size)
+    content_img = _load_rgb(content, size).to(device)
+    style_img = _load_rgb(style, size).to(device)
     with torch.no_grad():
         _, target_content = net(content_img)
         target_styles, _ = net(style_img)
     if init == "noise":
-        start = torch.rand(content_img.shape, generator=torch.Generator().manual_seed(seed))
+        start = torch.rand(content_img.shape, generator=torch.Generator().manual_seed(seed)).to(device)
     else:
         start = content_img.clone()
     image = start.requires_grad_(True)
@@ -180,5 +182,5 @@ def stylize(
         history.append({k: float(v.detach()) for k, v in terms.items()} | {"total": float(loss.detach())})
         if i % max(steps // 5, 1) == 0 or i == steps - 1:
             log(f"step {i + 1:>4}/{steps} | " + " | ".join(f"{k} {v:.4g}" for k, v in history[-1].items()))
-    save_image_grid(image.detach().clamp(0, 1), output, nrow=1, min_tile=1, padding=0)
+    save_image_grid(image.detach().clamp(0, 1).cpu(), output, nrow=1, min_tile=1, padding=0)
     return {"features": net.kind, "init": init, "first": history[0], "last": history[-1]}

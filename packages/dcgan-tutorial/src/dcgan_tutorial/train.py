@@ -145,25 +145,28 @@ def feature_net_key(images: torch.Tensor, labels: torch.Tensor, num_classes: int
     return digest.hexdigest()[:32]
 
 
-def load_or_train_feature_net(run_dir: Path, train_set: ImageSet, config: GANConfig, save: bool) -> FeatureNet:
+def load_or_train_feature_net(
+    run_dir: Path, train_set: ImageSet, config: GANConfig, save: bool, device: str | torch.device = "cpu"
+) -> FeatureNet:
     """The run's feature network: loaded from ``run_dir/feature_net``, else from the user's cache (the same data,
-    classes, steps and seed trained it before: :func:`feature_net_key`, ``eval.feature_cache``), else trained;
-    saved into the run (and the cache) when ``save``."""
+    classes, steps and seed trained it before: :func:`feature_net_key`, ``eval.feature_cache``), else trained (on
+    ``device``; the same network as on the CPU up to the device's arithmetic); saved into the run (and the cache)
+    when ``save``. The network is returned on ``device``."""
     path = run_dir / "feature_net"
     if (path / "manifest.json").is_file():
-        return FeatureNet.from_pretrained(path).eval()
+        return FeatureNet.from_pretrained(path, map_location=str(device)).eval()
     images, labels, classes = train_set.images, train_set.labels, len(train_set.classes)
     steps, seed = config.eval.feature_steps, config.train.seed
     cached = cache_dir("dcgan-feature-net", feature_net_key(images, labels, classes, steps, seed))
     net = None
     if config.eval.feature_cache and (cached / "manifest.json").is_file():
         try:
-            net = FeatureNet.from_pretrained(cached).eval()
+            net = FeatureNet.from_pretrained(cached, map_location=str(device)).eval()
             announce(f"feature network from the cache: {cached}")
         except CheckpointError as exc:  # damaged: trained again, and the entry replaced
             announce(f"note: cached feature network not used ({exc}); training it again")
     if net is None:
-        net, _ = train_feature_net(images, labels, classes, steps=steps, seed=seed)
+        net, _ = train_feature_net(images, labels, classes, steps=steps, seed=seed, device=device)
         if save and config.eval.feature_cache:
             try:
                 shutil.rmtree(cached, ignore_errors=True)

@@ -7,12 +7,8 @@ from the data that is not a plain folder name (``../x``, ``/abs``, a NUL byte) i
 written: no value from a data file becomes a path outside the output folder.
 """
 
-# Import rule (tests/test_imports.py checks it): at the top this module imports only click, the standard library,
-# light gencore modules (gencore.cli, gencore.config, gencore.errors: no torch) and this package's config (no torch
-# either; its fields make the training flags), so `--help` of the CLI and of every command answers without loading
-# torch. A command body imports the torch-heavy modules it needs (this package's train, model, data...) when it
-# runs; such function-level imports are for laziness only, never to hide an import cycle: train.py's `__main__`
-# trampoline imports this module, so nothing here imports train at module level.
+# Import rule (gencore.cli's module comment; tests/test_imports.py): no torch at the top, this package's
+# config.py included; command bodies import what they run.
 
 from __future__ import annotations
 
@@ -23,7 +19,17 @@ from typing import Any
 import click
 
 from ganwriting_music.config import PRESETS, GanwritingConfig
-from gencore.cli import SEED, ConfigFlag, Group, config_from_options, config_options, run_fit, training_options
+from gencore.cli import (
+    SEED,
+    ConfigFlag,
+    Group,
+    config_from_options,
+    config_options,
+    device_option,
+    resolve_device,
+    run_fit,
+    training_options,
+)
 from gencore.errors import ConfigError, DataError
 
 
@@ -300,8 +306,11 @@ def _labels(nets: Any, names: str, n: int):  # noqa: ANN202
               help="PNG grid to write.")  # fmt: skip
 @click.option("--save-dir", type=click.Path(file_okay=False), default=None, help="Also write each image as a PNG.")
 @click.option("--seed", type=SEED, default=0, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, 65536), default=64, show_default=True,
+              help="Images per generator call.")  # fmt: skip
+@device_option
 def generate(run: str, class_names: str, style_from: str | None, num: int, output: str, save_dir: str | None,
-             seed: int) -> None:  # fmt: skip
+             seed: int, batch_size: int, device: str) -> None:  # fmt: skip
     """Generate NUM symbols of the requested class(es) in the style of the --style-from writer."""
     from PIL import Image
 
@@ -310,14 +319,14 @@ def generate(run: str, class_names: str, style_from: str | None, num: int, outpu
     from gencore.paths import safe_join, safe_name
     from gencore.viz import save_image_grid
 
-    nets = load_networks(run)
+    nets = load_networks(run, resolve_device(device))
     config, refs = _style(run, style_from, seed)
     labels = _labels(nets, class_names, num)
     paths = []
     if save_dir is not None:  # class names come from the model's config.json: plain folder names, or refused
         paths = [safe_join(save_dir, safe_name(nets.config.classes[label], "class"), f"{i:05d}.png")
                  for i, label in enumerate(labels.tolist())]  # fmt: skip
-    images = generate_from_style(nets, refs, labels, config.model.k_refs, seed)
+    images = generate_from_style(nets, refs, labels, config.model.k_refs, seed, batch_size).cpu()
     ncol = len(set(labels.tolist())) if class_names == "all" else None
     save_image_grid(images, output, nrow=ncol, value_range=(-1, 1))
     if save_dir is not None:
@@ -376,12 +385,13 @@ def export_mashcima(run: str, output: str, sets: int, class_names: str, style_fr
 @click.option("--classifier-steps", type=click.IntRange(1, 10**6), default=600, show_default=True,
               help="Updates of the symbol classifier trained here for the Fréchet distance.")  # fmt: skip
 @click.option("--seed", type=SEED, default=0, show_default=True)
-def evaluate(run: str, classifier_steps: int, seed: int) -> None:
+@device_option
+def evaluate(run: str, classifier_steps: int, seed: int, device: str) -> None:
     """Recognizer accuracy on generated images and Fréchet distance on features of a classifier trained here on
     the run's real training images; writes RUN/eval/evaluation.json."""
     from ganwriting_music.evaluate import evaluate_run
 
-    result = evaluate_run(run, classifier_steps, seed)
+    result = evaluate_run(run, classifier_steps, seed, resolve_device(device))
     for key, value in result.items():
         click.echo(f"{key:40s} {value:.4f}" if isinstance(value, float) else f"{key:40s} {value}")
     click.echo(f"wrote {Path(run) / 'eval' / 'evaluation.json'}")
@@ -401,15 +411,17 @@ def evaluate(run: str, classifier_steps: int, seed: int) -> None:
 )
 @click.option("--random-styles", is_flag=True, help="Each generated image in a random training writer's style.")
 @click.option("--seed", type=SEED, default=0, show_default=True)
+@device_option
 def classifier_study(run: str, holdout: str | None, steps: int, repeats: int, synthetic_per_image: int,
-                     random_styles: bool, seed: int) -> None:  # fmt: skip
+                     random_styles: bool, seed: int, device: str) -> None:  # fmt: skip
     """Train the symbol classifier on original, synthetic and combined data and test it on a writer that neither
     the GAN nor the classifier saw; prints a table, writes RUN/study/classifier_study.{json,md}."""
     from ganwriting_music.evaluate import classifier_study as study
     from ganwriting_music.evaluate import study_table
 
     names = [h.strip() for h in holdout.split(",")] if holdout else None
-    summary = study(run, names, steps, seed, repeats, synthetic_per_image, random_styles)
+    summary = study(run, names, steps, seed, repeats, synthetic_per_image, random_styles,
+                    device=resolve_device(device))  # fmt: skip
     click.echo(study_table(summary))
 
 

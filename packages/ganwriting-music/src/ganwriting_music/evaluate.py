@@ -64,14 +64,14 @@ def style_references(spec: str, config: GanwritingConfig, seed: int = 0) -> torc
 
 
 def generate_from_style(
-    nets: Networks, refs: torch.Tensor, labels: torch.Tensor, k: int, seed: int = 0
+    nets: Networks, refs: torch.Tensor, labels: torch.Tensor, k: int, seed: int = 0, batch_size: int = 64
 ) -> torch.Tensor:
     """Images (N, 1, S, S) in [-1, 1] for ``labels`` (N,), each from ``k`` references drawn from ``refs``."""
     gen = torch.Generator().manual_seed(seed)
     pick = torch.randint(len(refs), (len(labels), k), generator=gen)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        return generate(nets.gen, refs[pick], labels)
+        return generate(nets.gen, refs[pick], labels, batch_size)
 
 
 # --- the symbol classifier -------------------------------------------------------------------------------------
@@ -79,23 +79,25 @@ def generate_from_style(
 
 def train_classifier(
     images: torch.Tensor, labels: torch.Tensor, num_classes: int, steps: int = 600, batch_size: int = 64,
-    lr: float = 2e-3, seed: int = 0, channels: int = 16,
+    lr: float = 2e-3, seed: int = 0, channels: int = 16, device: str | torch.device = "cpu",
 ) -> SymbolClassifier:  # fmt: skip
-    """Train a :class:`SymbolClassifier` on images in [-1, 1] with Adam and a cosine schedule (seeded)."""
+    """Train a :class:`SymbolClassifier` on images in [-1, 1] with Adam and a cosine schedule (seeded). It is
+    built and its batches and shifts drawn on the CPU (the same for every device), then trained on ``device``
+    (each batch moved there) and returned there."""
     if len(images) < 2:
         raise DataError("the classifier needs at least two training images")
     with local_rng(seed) as gen:
-        model = SymbolClassifier(num_classes, channels)
+        model = SymbolClassifier(num_classes, channels).to(device)
         opt = torch.optim.Adam(model.parameters(), lr=lr)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
         model.train()
         for _ in progress(range(steps), total=steps, desc="symbol classifier"):
             idx = torch.randint(len(images), (min(batch_size, len(images)),), generator=gen)
-            x = images[idx]
+            x = images[idx].to(device)
             # small random shifts, so the classifier does not key on exact positions
             dx, dy = torch.randint(-3, 4, (2,), generator=gen).tolist()
             x = torch.roll(x, shifts=(dy, dx), dims=(2, 3))
-            loss = F.cross_entropy(model(x), labels[idx], label_smoothing=0.1)
+            loss = F.cross_entropy(model(x), labels[idx].to(device), label_smoothing=0.1)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -108,7 +110,8 @@ def train_classifier(
 def classifier_features(model: SymbolClassifier, images: torch.Tensor) -> torch.Tensor:
     """Penultimate features (N, D) in eval mode."""
     model.eval()
-    return torch.cat([model.features(images[i : i + 256]) for i in range(0, len(images), 256)])
+    device = next(model.parameters()).device
+    return torch.cat([model.features(images[i : i + 256].to(device)) for i in range(0, len(images), 256)])
 
 
 @torch.no_grad()
@@ -121,8 +124,9 @@ def per_class_accuracy(model: torch.nn.Module, images: torch.Tensor, labels: tor
                        classes: Sequence[str]) -> dict[str, float]:  # fmt: skip
     """Accuracy per class name."""
     model.eval()
+    device = next(model.parameters()).device
     with torch.no_grad():
-        preds = torch.cat([model(images[i : i + 256]).argmax(1) for i in range(0, len(images), 256)])
+        preds = torch.cat([model(images[i : i + 256].to(device)).argmax(1) for i in range(0, len(images), 256)]).cpu()
     return {c: float((preds[labels == i] == i).float().mean()) for i, c in enumerate(classes) if (labels == i).any()}
 
 
@@ -139,7 +143,7 @@ def synthesize_like(nets: Networks, data: SymbolSet, pool: SymbolSet, k: int, se
         for _ in range(copies):
             writers = torch.randint(len(pool.writer_names), (len(data),)) if random_styles else own
             refs = torch.stack([style.references(int(w)) for w in writers.tolist()])
-            images.append(generate(nets.gen, refs, data.labels))
+            images.append(generate(nets.gen, refs, data.labels).cpu())  # training data of the classifiers
     return torch.cat(images), data.labels.repeat(copies)
 
 
@@ -162,8 +166,11 @@ def variation(nets: Networks, data: SymbolSet, pool: SymbolSet, k: int, seed: in
         refs_other = torch.stack([style.references(int(w)) for w in other.tolist()])
         z1, z2 = nets.gen.noise(len(data), "cpu"), nets.gen.noise(len(data), "cpu")
 
+    device = next(nets.gen.parameters()).device  # the noise is drawn on the CPU (the same everywhere), then moved
+
     def draw(r: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        return torch.cat([nets.gen(r[i : i + 64], data.labels[i : i + 64], z[i : i + 64])
+        return torch.cat([nets.gen(r[i : i + 64].to(device), data.labels[i : i + 64].to(device),
+                                   z[i : i + 64].to(device)).cpu()
                           for i in range(0, len(data), 64)])  # fmt: skip
 
     a, b, c = draw(refs, z1), draw(refs, z2), draw(refs_other, z1)
@@ -182,19 +189,22 @@ def variation(nets: Networks, data: SymbolSet, pool: SymbolSet, k: int, seed: in
             "real_variation": mean(same), "real_writer_variation": mean(across)}  # fmt: skip
 
 
-def evaluate_run(run: str | Path, classifier_steps: int = 600, seed: int = 0) -> dict[str, float]:
+def evaluate_run(
+    run: str | Path, classifier_steps: int = 600, seed: int = 0, device: str | torch.device = "cpu"
+) -> dict[str, float]:
     """Recognizer accuracy on generated images, the Fréchet distance and how often a writer classifier names the
-    reference writer of a generated image; written to ``RUN/eval/evaluation.json``."""
+    reference writer of a generated image; written to ``RUN/eval/evaluation.json``. The networks run and the
+    classifiers train on ``device``."""
     run = Path(run)
     config = run_config(run)
-    nets = load_networks(run)
+    nets = load_networks(run, device)
     train_set, test_set = prepare_data(config)
     test_set = test_set if test_set is not None else train_set
     k = config.model.k_refs
     fake, _ = synthesize_like(nets, test_set, train_set, k, seed)
     real = test_set.floats()
     clf = train_classifier(train_set.floats(), train_set.labels, len(train_set.classes), classifier_steps,
-                           seed=seed)  # fmt: skip
+                           seed=seed, device=device)  # fmt: skip
     result = {
         "gan_recognizer_acc_fake": recognizer_accuracy(nets.rec, fake, test_set.labels),
         "gan_recognizer_acc_real": recognizer_accuracy(nets.rec, real, test_set.labels),
@@ -209,7 +219,7 @@ def evaluate_run(run: str | Path, classifier_steps: int = 600, seed: int = 0) ->
     }
     if len(train_set.writer_names) > 1:  # style: does a writer classifier trained on real images name the writer?
         wclf = train_classifier(train_set.floats(), train_set.writers, len(train_set.writer_names), classifier_steps,
-                                seed=seed + 5)  # fmt: skip
+                                seed=seed + 5, device=device)  # fmt: skip
         result["writer_acc_real"] = accuracy(wclf, real, test_set.writers)
         result["writer_acc_fake"] = accuracy(wclf, fake, test_set.writers)
         result["writer_chance"] = 1 / len(train_set.writer_names)
@@ -235,6 +245,7 @@ def classifier_study(
     repeats: int = 1,
     copies: int = 1,
     random_styles: bool = False,
+    device: str | torch.device = "cpu",
 ) -> dict[str, object]:
     """Original vs synthetic vs combined training data for the symbol classifier, tested on held-out writers.
 
@@ -244,11 +255,11 @@ def classifier_study(
     size of images (the same number of passes over its data), and "original" is also trained as long as
     "combined" ("original_long"), so that a gain of "combined" is not just its longer training. The test writers
     (default: the run's ``data.holdout_writers``) were seen by neither the GAN nor the classifiers. Writes
-    ``RUN/study/classifier_study.json`` and ``.md``.
+    ``RUN/study/classifier_study.json`` and ``.md``. The generator runs and the classifiers train on ``device``.
     """
     run = Path(run)
     config = run_config(run)
-    nets = load_networks(run)
+    nets = load_networks(run, device)
     holdout = list(holdout or config.data.holdout_writers)
     if not holdout:
         raise DataError("classifier-study needs held-out writers: set --holdout or data.holdout_writers")
@@ -275,7 +286,7 @@ def classifier_study(
     for name, (x, y, passes) in sets.items():
         accs = []
         for r in range(repeats):
-            clf = train_classifier(x, y, len(original.classes), steps * passes, seed=seed + r)
+            clf = train_classifier(x, y, len(original.classes), steps * passes, seed=seed + r, device=device)
             accs.append(accuracy(clf, test.floats(), test.labels))
         results[name] = {"accuracy": float(np.mean(accs)), "std": float(np.std(accs)), "train_images": len(x),
                          "steps": steps * passes}  # fmt: skip

@@ -68,7 +68,7 @@ class GanwritingPipeline:
         """Load the networks of ``path`` (a run directory or its ``model/``) onto ``device``; a run directory also
         gives the run's config (needed for the default style, the run's first training writer)."""
         path = Path(path)
-        nets = load_networks(path).to(device)
+        nets = load_networks(path, device)
         config = run_config(path) if (path / "model").is_dir() and (path / "config.json").is_file() else None
         return cls(nets, config)
 

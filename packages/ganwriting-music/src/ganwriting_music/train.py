@@ -229,8 +229,10 @@ def resolve_start(trainer: Trainer, start_epoch: str | int | None) -> str | None
 @torch.no_grad()
 def generate(gen: torch.nn.Module, refs: torch.Tensor, labels: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
     """Images for ``labels`` (N,) in the style of ``refs`` (N, K, 1, S, S), in [-1, 1], in eval mode."""
+    device = next(gen.parameters()).device  # the inputs follow the generator, batch by batch
     with evaluating(gen):
-        out = [gen(refs[i : i + batch_size], labels[i : i + batch_size]) for i in range(0, len(labels), batch_size)]
+        out = [gen(refs[i : i + batch_size].to(device), labels[i : i + batch_size].to(device))
+               for i in range(0, len(labels), batch_size)]  # fmt: skip
     return torch.cat(out)
 
 
@@ -258,9 +260,10 @@ def sample_sheet(gen: torch.nn.Module, data: StyleDataset, device: torch.device,
 @torch.no_grad()
 def recognizer_accuracy(rec: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
     """Fraction of ``images`` that ``rec`` assigns to ``labels`` (eval mode)."""
+    device = next(rec.parameters()).device  # the images follow the recognizer, batch by batch
     with evaluating(rec):
-        preds = torch.cat([rec(images[i : i + 128]).argmax(1) for i in range(0, len(images), 128)])
-    return float((preds == labels).float().mean())
+        preds = torch.cat([rec(images[i : i + 128].to(device)).argmax(1) for i in range(0, len(images), 128)])
+    return float((preds == labels.to(device)).float().mean())
 
 
 def eval_inputs(
@@ -382,13 +385,13 @@ def export_networks(trainer: Trainer, result: FitResult, nets: Networks) -> None
     trainer.print(f"done ({result.reason}) {where}, step {result.step}: {trainer.run_dir}/model; {figures}")
 
 
-def load_networks(run: str | Path) -> Networks:
-    """The trained networks of a run directory (``RUN/model``) or of a ``model`` directory itself."""
+def load_networks(run: str | Path, device: str | torch.device = "cpu") -> Networks:
+    """The trained networks of a run directory (``RUN/model``) or of a ``model`` directory itself, on ``device``."""
     run = Path(run)
     directory = run / "model" if (run / "model").is_dir() else run
     if not (directory / "config.json").is_file():
         raise CheckpointError(f"{run} is not a ganwriting-music run or model directory (no model/config.json)")
-    nets = Networks.from_pretrained(directory)
+    nets = Networks.from_pretrained(directory, map_location=str(device))
     nets.eval()
     return nets
 

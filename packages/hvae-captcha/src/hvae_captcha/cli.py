@@ -1,11 +1,7 @@
 """``hvae-captcha``: data make, train, sample, reconstruct, evaluate, inspect-config."""
 
-# Import rule (tests/test_imports.py checks it): at the top this module imports only click, the standard library,
-# light gencore modules (gencore.cli, gencore.config, gencore.errors: no torch) and this package's config (no torch
-# either; its fields make the training flags), so `--help` of the CLI and of every command answers without loading
-# torch. A command body imports the torch-heavy modules it needs (this package's train, model, data...) when it
-# runs; such function-level imports are for laziness only, never to hide an import cycle: train.py's `__main__`
-# trampoline imports this module, so nothing here imports train at module level.
+# Import rule (gencore.cli's module comment; tests/test_imports.py): no torch at the top, this package's
+# config.py included; command bodies import what they run.
 
 from __future__ import annotations
 
@@ -14,7 +10,17 @@ from typing import Any
 
 import click
 
-from gencore.cli import SEED, ConfigFlag, Group, config_from_options, config_options, run_fit, training_options
+from gencore.cli import (
+    SEED,
+    ConfigFlag,
+    Group,
+    config_from_options,
+    config_options,
+    device_option,
+    resolve_device,
+    run_fit,
+    training_options,
+)
 from gencore.errors import ConfigError
 from gencore.results import read_json, write_json
 from hvae_captcha.config import PRESETS, HVAEConfig, parse_layers
@@ -224,7 +230,13 @@ def _grid_columns(width: int, height: int) -> int:
 )
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default="samples.png", show_default=True)
-def sample(run: str, num: int, text: str | None, temperature: float, seed: int, output: str) -> None:
+@click.option("--save-dir", type=click.Path(file_okay=False), default=None,
+              help="Also write each sample as DIR/000000.png ... (for external FID tools).")  # fmt: skip
+@click.option("--batch-size", type=click.IntRange(1, 4096), default=None,
+              help="Samples per model call [default: all at once]; the samples depend on it.")  # fmt: skip
+@device_option
+def sample(run: str, num: int, text: str | None, temperature: float, seed: int, output: str, save_dir: str | None,
+           batch_size: int | None, device: str) -> None:  # fmt: skip
     """Write a grid of NUM samples from RUN (a run directory, or a model/ folder, also copied alone): decoder
     means."""
     import torch
@@ -232,7 +244,7 @@ def sample(run: str, num: int, text: str | None, temperature: float, seed: int, 
     from gencore.viz import save_image_grid
     from hvae_captcha import runs
 
-    model = runs.load_model(run)
+    model = runs.load_model(run, resolve_device(device))
     if text is not None and not model.config.conditioned:
         raise ConfigError("--text needs a model trained with --conditioned")
     if text is not None:  # lower-cased for a model trained on lower-cased texts, as the folder texts were
@@ -248,11 +260,23 @@ def sample(run: str, num: int, text: str | None, temperature: float, seed: int, 
             texts = [text] * num if text is not None else None
             layouts = runs.sampling_layouts(run, model, texts, seed)
         torch.manual_seed(seed)
-        images, _ = model.sample(num, texts, temperature, layouts=layouts)
+        step = batch_size or num
+        images = torch.cat([model.sample(len(range(i, min(i + step, num))), texts[i : i + step] if texts else None,
+                                         temperature, layouts=layouts[i : i + step] if layouts else None)[0].cpu()
+                            for i in range(0, num, step)])  # fmt: skip
     except ValueError as exc:  # a character outside the vocabulary, a text too long
         raise ConfigError(str(exc)) from None
     cfg = model.config
     save_image_grid(images, output, nrow=_grid_columns(cfg.width, cfg.height))
+    if save_dir is not None:
+        from PIL import Image
+
+        folder = Path(save_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        pixels = (images.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        for i, image in enumerate(pixels):
+            Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(folder / f"{i:06d}.png")
+        click.echo(f"wrote {num} images to {folder}")
     shown = f" (texts from the run's text prior: {' '.join(drawn[:8])}{' ...' * (num > 8)})" if drawn else ""
     click.echo(f"wrote {output}{shown}")
 
@@ -263,7 +287,11 @@ def sample(run: str, num: int, text: str | None, temperature: float, seed: int, 
 @click.option("--data", "source", default=None, help="A folder of <text>.png images [default: the run's hold-out].")
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default="reconstructions.png", show_default=True)
-def reconstruct(run: str, num: int, source: str | None, seed: int, output: str) -> None:
+@click.option("--batch-size", type=click.IntRange(1, 4096), default=None,
+              help="Images per model call [default: all at once]; the reconstructions depend on it.")  # fmt: skip
+@device_option
+def reconstruct(run: str, num: int, source: str | None, seed: int, output: str, batch_size: int | None,
+                device: str) -> None:  # fmt: skip
     """Write images next to their reconstructions (decoded from one posterior sample) from RUN's model."""
     import torch
 
@@ -271,15 +299,18 @@ def reconstruct(run: str, num: int, source: str | None, seed: int, output: str) 
     from hvae_captcha import runs
     from hvae_captcha.data import to_float
 
-    model = runs.load_model(run)
+    model = runs.load_model(run, resolve_device(device))
     _, data = runs.held_out(run, source, num)
     torch.manual_seed(seed)
     x = to_float(data.images)
+    step = batch_size or max(len(x), 1)
     try:
-        y = model.encode_data(data)
+        ys = [model.encode_data(data, i, i + step) for i in range(0, len(x), step)]
     except ValueError as exc:  # a rendered-layout model and a folder of images
         raise ConfigError(str(exc)) from None
-    pairs = torch.stack([model.binarize_if_needed(x), model.reconstruct(x, y)], 1).flatten(0, 1)
+    recon = torch.cat([model.reconstruct(x[i : i + step].to(model.device), y).cpu()
+                       for i, y in zip(range(0, len(x), step), ys)])  # fmt: skip
+    pairs = torch.stack([model.binarize_if_needed(x), recon], 1).flatten(0, 1)
     save_image_grid(pairs, output, nrow=2 * max(1, _grid_columns(model.config.width, model.config.height) // 2))
     click.echo(f"wrote {output} (left: image, right: reconstruction)")
 
@@ -322,20 +353,22 @@ def reconstruct(run: str, num: int, source: str | None, seed: int, output: str) 
     show_default=True,
     help="Prior temperature of the --text-accuracy samples.",
 )
+@device_option
 def evaluate(run: str, iw_samples: int, num: int, source: str | None, batch_size: int, seed: int,
-             output: str | None, read_text: bool, reader_steps: int, temperature: float) -> None:  # fmt: skip
+             output: str | None, read_text: bool, reader_steps: int, temperature: float,
+             device: str) -> None:  # fmt: skip
     """IWAE negative log-likelihood (bits/dim), ELBO, per-level KL and active units, reconstruction PSNR."""
     import torch
 
     from hvae_captcha import runs
     from hvae_captcha.evaluate import evaluate_model
 
-    model = runs.load_model(run)
+    model = runs.load_model(run, resolve_device(device))
     if read_text and not model.config.conditioned:
         raise ConfigError("--text-accuracy needs a model trained with --conditioned")
     config, data = runs.held_out(run, source, num)
     torch.manual_seed(seed)
-    metrics: dict[str, Any] = evaluate_model(model, data, iw_samples, batch_size, desc="evaluate")
+    metrics: dict[str, Any] = evaluate_model(model, data, iw_samples, batch_size, model.device, desc="evaluate")
     if model.config.conditioned:
         from hvae_captcha.evaluate import unconditional_bound
 

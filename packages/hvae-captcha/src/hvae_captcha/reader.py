@@ -76,25 +76,28 @@ class CaptchaReader(PretrainedMixin, nn.Module):
 
 def train_reader(
     images: torch.Tensor, texts: list[str], config: ReaderConfig, steps: int = 1500, batch_size: int = 32,
-    seed: int = 0,
+    seed: int = 0, device: str | torch.device = "cpu",
 ) -> CaptchaReader:  # fmt: skip
     """Fit a reader on uint8 images (N, C, H, W) and their texts: Adam, cross-entropy per position, with a
     random shift of up to 4 columns/2 rows as augmentation (the renderer's jitter is larger; this keeps the reader
-    from keying on exact pixel positions, which generated images will not match)."""
+    from keying on exact pixel positions, which generated images will not match).
+
+    The reader is built and the batches and shifts drawn on the CPU (so the same for every device), then trained
+    on ``device``, each batch moved there; it is returned on ``device``."""
     with local_rng(seed) as generator:
-        reader = CaptchaReader(config)
-        targets = reader.targets(texts)
+        reader = CaptchaReader(config).to(device)
+        targets = reader.targets(texts).to(device)
         opt = torch.optim.Adam(reader.parameters(), 2e-3)
         warm = max(1, steps // 20)  # short warm-up, then a linear decay to zero (works for any number of steps)
         schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) * (1 - s / (steps + 1)))
         reader.train()
         for _ in progress(range(steps), total=steps, desc="reader"):
             idx = torch.randint(len(images), (batch_size,), generator=generator)
-            x = images[idx].float() / 255
+            x = images[idx].to(device).float() / 255
             dx, dy = (int(v) for v in torch.randint(-4, 5, (1,), generator=generator).tolist() +
                       torch.randint(-2, 3, (1,), generator=generator).tolist())  # fmt: skip
             x = torch.roll(x, (dy, dx), (2, 3))
-            loss = F.cross_entropy(reader(x).flatten(0, 1), targets[idx].flatten())
+            loss = F.cross_entropy(reader(x).flatten(0, 1), targets[idx.to(device)].flatten())
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -104,10 +107,12 @@ def train_reader(
 
 @torch.no_grad()
 def text_accuracy(reader: CaptchaReader, images: torch.Tensor, texts: list[str]) -> dict[str, float]:
-    """Character accuracy (over the characters of the texts) and whole-text accuracy of images in [0, 1]."""
+    """Character accuracy (over the characters of the texts) and whole-text accuracy of images in [0, 1] (on any
+    device: moved to the reader's 256 at a time)."""
     reader.eval()
-    logits = torch.cat([reader(images[i : i + 256]) for i in range(0, len(images), 256)])
-    target = reader.targets(texts)
+    device = next(reader.parameters()).device
+    logits = torch.cat([reader(images[i : i + 256].to(device)) for i in range(0, len(images), 256)])
+    target = reader.targets(texts).to(device)
     present = target != reader.classes - 1
     hit = logits.argmax(-1) == target
     return {"char_accuracy": float(hit[present].float().mean()), "text_accuracy": float(hit.all(1).float().mean())}

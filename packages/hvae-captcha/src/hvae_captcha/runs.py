@@ -47,13 +47,14 @@ def eval_dir(run: str | Path) -> Path:
     return (run_dir if run_dir is not None else model_dir.parent) / "eval"
 
 
-def load_model(run: str | Path) -> HVAE:
-    """The trained model of a run directory (``RUN/model``) or of a model folder itself, in eval mode."""
+def load_model(run: str | Path, device: str | torch.device = "cpu") -> HVAE:
+    """The trained model of a run directory (``RUN/model``) or of a model folder itself, in eval mode, on
+    ``device``."""
     directory = locate(run)[0]
     if not (directory / "config.json").is_file():
         raise CheckpointError(f"no model in {run} (expected RUN_DIR with model/, or a model directory)")
     read_json(directory / "config.json")  # a one-line error for a corrupt file
-    return HVAE.from_pretrained(directory).eval()
+    return HVAE.from_pretrained(directory, map_location=str(device)).eval()
 
 
 def run_config(run: str | Path) -> HVAEConfig:
@@ -124,21 +125,22 @@ def reader_metrics(run: str | Path, config: HVAEConfig, model: HVAE, data: Captc
 
 
     m = model.config
+    device = model.device  # the reader is trained (or loaded) there too
     cached = eval_dir(run) / f"reader_{steps}"
     if (cached / "config.json").is_file():
-        reader = CaptchaReader.from_pretrained(cached)
+        reader = CaptchaReader.from_pretrained(cached, map_location=str(device))
     else:
         log(f"training the text reader on the run's real CAPTCHAs ({steps} updates) ...")
         train_set, _ = prepare_data(config)
         reader_config = ReaderConfig(m.channels, m.height, m.width, m.vocabulary, m.text_length)
-        reader = train_reader(train_set.images, train_set.texts, reader_config, steps, seed=seed)
+        reader = train_reader(train_set.images, train_set.texts, reader_config, steps, seed=seed, device=device)
         reader.save_pretrained(cached)
     real = text_accuracy(reader, data.images.float() / 255, data.texts)
     torch.manual_seed(seed)
     # reconstructions are as blurry as samples but show the right text: the reader's ceiling on decoder means
     with torch.no_grad():
         x = data.images.float() / 127.5 - 1
-        recon = torch.cat([model.reconstruct(x[i : i + 64], model.encode_data(data, i, i + 64))
+        recon = torch.cat([model.reconstruct(x[i : i + 64].to(device), model.encode_data(data, i, i + 64))
                            for i in range(0, len(x), 64)])  # fmt: skip
     rec = text_accuracy(reader, recon, data.texts)
     got = sample_text_accuracy(model, reader, data.texts, temperature, layouts=data.layouts)
@@ -146,8 +148,8 @@ def reader_metrics(run: str | Path, config: HVAEConfig, model: HVAE, data: Captc
     # (texts rotated by one), in nats per image; about 0 when the text is ignored
     wrong = CaptchaData(data.images, data.texts[1:] + data.texts[:1], data.layouts)  # the glyphs stay where they are
     dims = math.prod(data.images.shape[1:]) * math.log(2)
-    right_bpd = evaluate_model(model, data, 1, 64, seed=seed)["elbo_bits_per_dim"]
-    wrong_bpd = evaluate_model(model, wrong, 1, 64, seed=seed)["elbo_bits_per_dim"]
+    right_bpd = evaluate_model(model, data, 1, 64, device, seed=seed)["elbo_bits_per_dim"]
+    wrong_bpd = evaluate_model(model, wrong, 1, 64, device, seed=seed)["elbo_bits_per_dim"]
     return {"reader_char_accuracy_real": real["char_accuracy"], "reader_text_accuracy_real": real["text_accuracy"],
             "reader_char_accuracy_reconstructions": rec["char_accuracy"],
             "sample_char_accuracy": got["char_accuracy"], "sample_text_accuracy": got["text_accuracy"],

@@ -1,11 +1,7 @@
 """``m1-hyperspectral``: data synth, train, sample, extract, classify, evaluate."""
 
-# Import rule (tests/test_imports.py checks it): at the top this module imports only click, the standard library,
-# light gencore modules (gencore.cli, gencore.config, gencore.errors: no torch) and this package's config (no torch
-# either; its fields make the training flags), so `--help` of the CLI and of every command answers without loading
-# torch. A command body imports the torch-heavy modules it needs (this package's train, model, data...) when it
-# runs; such function-level imports are for laziness only, never to hide an import cycle: train.py's `__main__`
-# trampoline imports this module, so nothing here imports train at module level.
+# Import rule (gencore.cli's module comment; tests/test_imports.py): no torch at the top, this package's
+# config.py included; command bodies import what they run.
 
 from __future__ import annotations
 
@@ -14,7 +10,18 @@ from typing import Any
 
 import click
 
-from gencore.cli import FINITE, SEED, ConfigFlag, Group, config_from_options, config_options, run_fit, training_options
+from gencore.cli import (
+    FINITE,
+    SEED,
+    ConfigFlag,
+    Group,
+    config_from_options,
+    config_options,
+    device_option,
+    resolve_device,
+    run_fit,
+    training_options,
+)
 from gencore.errors import ConfigError
 from gencore.results import write_json
 from m1_hyperspectral.cli_import import import_original
@@ -105,18 +112,19 @@ def train(data_files: tuple[str, ...], **options: Any) -> None:
     run_fit(lambda: run_training(config, resume))
 
 
-def _load(run: str):  # noqa: ANN202 - (M1, M1RunConfig | None)
-    """The model of RUN (a run directory or a model directory) and the run's config when there is one."""
+def _load(run: str, device: str):  # noqa: ANN202 - (M1, M1RunConfig | None)
+    """The model of RUN (a run directory or a model directory) on ``--device``, and the run's config when there
+    is one."""
     from m1_hyperspectral.pipeline import load_model
 
-    return load_model(run)
+    return load_model(run, resolve_device(device))
 
 
-def _pixels(run: str, data_files: tuple[str, ...], cube_key: str | None, gt_key: str | None):  # noqa: ANN202
+def _pixels(run: str, data_files: tuple[str, ...], cube_key: str | None, gt_key: str | None, device: str):  # noqa: ANN202
     """(model, pixels, run config) for DATA_FILES, or for the run's own data when none are given."""
     from m1_hyperspectral.pipeline import pixels_of
 
-    model, config = _load(run)
+    model, config = _load(run, device)
     return model, pixels_of(list(data_files), config, cube_key, gt_key, where=run), config
 
 
@@ -126,7 +134,8 @@ def _pixels(run: str, data_files: tuple[str, ...], cube_key: str | None, gt_key:
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default="spectra.png", show_default=True)
 @click.option("--npy", type=click.Path(dir_okay=False), default=None, help="Also save the spectra (N, bands) here.")
-def sample(run: str, num: int, seed: int, output: str, npy: str | None) -> None:
+@device_option
+def sample(run: str, num: int, seed: int, output: str, npy: str | None, device: str) -> None:
     """Draw NUM spectra from RUN's model (z ~ N(0, I), the mean of p(x|z), raw units) and plot them."""
     import numpy as np
     import torch
@@ -135,8 +144,9 @@ def sample(run: str, num: int, seed: int, output: str, npy: str | None) -> None:
     from m1_hyperspectral.plots import save_tensor_image, spectra_figure
     from m1_hyperspectral.train import prepare_data
 
-    model, config = _load(run)
-    fake = model.sample(num, torch.Generator().manual_seed(seed))
+    model, config = _load(run, device)
+    with torch.no_grad():
+        fake = model.sample(num, torch.Generator().manual_seed(seed)).cpu()
     wavelengths, real = None, fake[:0]
     if config is not None:  # real spectra of the run's validation pixels for comparison
         prep = prepare_data(config)
@@ -162,8 +172,11 @@ def sample(run: str, num: int, seed: int, output: str, npy: str | None) -> None:
               help="Also write var = exp(logvar), the variance of q(z|x) (recorded in the output's list of arrays).")
 @CUBE_KEY
 @GT_KEY
+@click.option("--batch-size", type=click.IntRange(1, 10_000_000), default=8192, show_default=True,
+              help="Pixels per model call (the results do not depend on it).")  # fmt: skip
+@device_option
 def extract(run: str, data_files: tuple[str, ...], output: str, fmt: str | None, seed: int, overwrite: bool,
-            variance: bool, **keys: Any) -> None:  # fmt: skip
+            variance: bool, batch_size: int, device: str, **keys: Any) -> None:  # fmt: skip
     """Latent features of every pixel of DATA_FILES (default: the run's data) with RUN's model.
 
     Writes mean and logvar of q(z|x) (with --variance also var), a sampled z = mean + std·eps, labels
@@ -174,8 +187,8 @@ def extract(run: str, data_files: tuple[str, ...], output: str, fmt: str | None,
 
     fmt = feature_format(output, fmt)
     check_features_output(output, fmt, overwrite, data_files)  # before minutes of work, not after
-    model, pixels, _ = _pixels(run, data_files, keys["cube_key"], keys["gt_key"])
-    features = extract_features(model, pixels, seed, variance=variance)
+    model, pixels, _ = _pixels(run, data_files, keys["cube_key"], keys["gt_key"], device)
+    features = extract_features(model, pixels, seed, batch_size, variance=variance)
     path = save_features(features, pixels.files, output, fmt, overwrite)
     labeled = int((pixels.labels > 0).sum())
     click.echo(f"wrote {path}: {len(pixels)} pixels x {model.config.latent} latent units ({labeled} labeled)")
@@ -196,8 +209,12 @@ def extract(run: str, data_files: tuple[str, ...], output: str, fmt: str | None,
               help="JSON results [default: RUN/classify.json for a run directory].")  # fmt: skip
 @CUBE_KEY
 @GT_KEY
+@click.option("--batch-size", type=click.IntRange(1, 10_000_000), default=8192, show_default=True,
+              help="Pixels per model call (the results do not depend on it).")  # fmt: skip
+@device_option
 def classify(run: str, data_files: tuple[str, ...], labels_per_class: str, repeats: int, classifier: str,
-             seed: int, z_kind: str, output: str | None, **keys: Any) -> None:  # fmt: skip
+             seed: int, z_kind: str, output: str | None, batch_size: int, device: str,
+             **keys: Any) -> None:  # fmt: skip
     """Linear classifier with N labels per class on M1 features (posterior mean, or sampled z) vs raw spectra:
     OA, AA, kappa."""
     import torch
@@ -213,12 +230,12 @@ def classify(run: str, data_files: tuple[str, ...], labels_per_class: str, repea
         ) from None
     if not per_class or min(per_class) < 1:
         raise ConfigError("--labels-per-class needs positive integers")
-    model, pixels, _ = _pixels(run, data_files, keys["cube_key"], keys["gt_key"])
+    model, pixels, _ = _pixels(run, data_files, keys["cube_key"], keys["gt_key"], device)
     labeled = pixels.labels > 0
     if not labeled.any():
         raise ConfigError("the data has no ground truth (no labeled pixels): nothing to classify")
-    features = extract_features(model, pixels.subset(labeled.nonzero()[0]), seed)
-    raw = model.normalize(torch.from_numpy(pixels.spectra[labeled])).numpy()
+    features = extract_features(model, pixels.subset(labeled.nonzero()[0]), seed, batch_size)
+    raw = model.normalize(torch.from_numpy(pixels.spectra[labeled]).to(model.band_min.device)).cpu().numpy()
     click.echo(TABLE_HEADER)
     name = "M1 features" if z_kind == "mean" else "M1 features (sampled z)"
     m1 = features["mean"] if z_kind == "mean" else features["z"]
@@ -237,21 +254,24 @@ def classify(run: str, data_files: tuple[str, ...], labels_per_class: str, repea
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="JSON results [default: RUN/evaluation.json].")  # fmt: skip
-def evaluate(run: str, k: int, seed: int, output: str | None) -> None:
+@click.option("--batch-size", type=click.IntRange(1, 10_000_000), default=512, show_default=True,
+              help="Pixels per model call (the results do not depend on it).")  # fmt: skip
+@device_option
+def evaluate(run: str, k: int, seed: int, output: str | None, batch_size: int, device: str) -> None:
     """Test-split ELBO, K-sample importance-weighted log-likelihood and active units of RUN (a run directory)."""
     import torch
 
     from m1_hyperspectral.evaluate import evaluate_model
     from m1_hyperspectral.train import prepare_data
 
-    model, config = _load(run)
+    model, config = _load(run, device)
     if config is None:
         raise ConfigError(f"{run} is not a run directory: evaluate needs the run's test split")
     prep = prepare_data(config)
     if len(prep.test) == 0:
         raise ConfigError("the run has no test pixels (data.test_fraction = 0)")
-    x = model.normalize(torch.from_numpy(prep.pixels.spectra[prep.test]))
-    metrics = evaluate_model(model, x, k, seed)
+    x = model.normalize(torch.from_numpy(prep.pixels.spectra[prep.test]).to(model.band_min.device))
+    metrics = evaluate_model(model, x, k, seed, batch_size)
     for key, value in metrics.items():
         click.echo(f"{key:>13}: {value:.4f}" if isinstance(value, float) else f"{key:>13}: {value}")
     out = Path(output) if output else Path(run) / "evaluation.json"

@@ -65,9 +65,11 @@ class MoleculeClassifier(PretrainedMixin, nn.Module):
 
     @torch.no_grad()
     def score(self, x: torch.Tensor) -> torch.Tensor:
-        """Probability of "molecule" per image (eval mode)."""
+        """Probability of "molecule" per image (eval mode), on the CPU; the images (on any device) are moved to
+        the model's 256 at a time."""
+        device = next(self.parameters()).device
         with evaluating(self):
-            return torch.cat([torch.sigmoid(self(chunk)) for chunk in x.split(256)])
+            return torch.cat([torch.sigmoid(self(chunk.to(device))).cpu() for chunk in x.split(256)])
 
 
 def _shapes(n: int, size: int, rng: np.random.Generator) -> torch.Tensor:
@@ -138,11 +140,15 @@ def fake_skeletons(n: int, size: int, seed: int = 0, line_width: float = 2.0) ->
 
 
 def train_classifier(
-    positives: torch.Tensor, negatives: torch.Tensor, steps: int = 600, batch_size: int = 64, seed: int = 0
+    positives: torch.Tensor, negatives: torch.Tensor, steps: int = 600, batch_size: int = 64, seed: int = 0,
+    device: str | torch.device = "cpu",
 ) -> MoleculeClassifier:
-    """Train the CNN with balanced batches (half positives, half negatives), random flips as augmentation."""
+    """Train the CNN with balanced batches (half positives, half negatives), random flips as augmentation.
+
+    The model is built and the batches and flips drawn on the CPU (the same for every device), then it is trained
+    on ``device``, each batch moved there; it is returned on ``device``."""
     with local_rng(seed) as gen:
-        model = MoleculeClassifier(ClassifierConfig(in_channels=positives.shape[1]))
+        model = MoleculeClassifier(ClassifierConfig(in_channels=positives.shape[1])).to(device)
         opt = torch.optim.Adam(model.parameters(), 1e-3)
         half = batch_size // 2
         for _ in progress(range(steps), total=steps, desc="molecule classifier"):
@@ -151,8 +157,8 @@ def train_classifier(
             x = torch.cat([pos, neg])
             flip = torch.rand(len(x), generator=gen) < 0.5
             x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-            y = torch.cat([torch.ones(half), torch.zeros(half)])
-            loss = F.binary_cross_entropy_with_logits(model(x), y)
+            y = torch.cat([torch.ones(half), torch.zeros(half)]).to(device)
+            loss = F.binary_cross_entropy_with_logits(model(x.to(device)), y)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -169,11 +175,13 @@ def classifier_study(
     seeds: tuple[int, ...] = (0, 1, 2),
     log: Callable[[str], None] = print,
     save_dir: str | Path | None = None,
+    device: str | torch.device = "cpu",
 ) -> dict:
     """Train A (ordinary negatives) and B (ordinary + hard negatives) per seed; returns metrics and their means.
 
     With ``save_dir`` the first seed's classifiers are saved there as ``ordinary/`` and ``with_hard_negatives/``
-    (``make-negatives --classifier`` can use the first as its "looks like a real molecule" filter).
+    (``make-negatives --classifier`` can use the first as its "looks like a real molecule" filter). The
+    classifiers are trained and scored on ``device`` (the same on the CPU as before it was an argument).
     """
     smiles = smiles_list()
     cut = int(0.7 * len(smiles))
@@ -189,7 +197,7 @@ def classifier_study(
     runs: dict[str, list[dict[str, float]]] = {"ordinary": [], "with_hard_negatives": []}
     for seed in seeds:
         for name, negatives in (("ordinary", neg_train), ("with_hard_negatives", mixed)):
-            model = train_classifier(pos_train, negatives, steps, seed=seed)
+            model = train_classifier(pos_train, negatives, steps, seed=seed, device=device)
             row = {"molecule_accuracy": float((model.score(pos_test) > 0.5).float().mean()),
                    "ordinary_negative_accuracy": float((model.score(neg_test) <= 0.5).float().mean())}  # fmt: skip
             for key, images in lookalikes.items():

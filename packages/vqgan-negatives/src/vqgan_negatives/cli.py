@@ -1,11 +1,7 @@
 """``vqgan-negatives``: data render, noise, train-vqgan, train-transformer, sample, experiment, make-negatives."""
 
-# Import rule (tests/test_imports.py checks it): at the top this module imports only click, the standard library,
-# light gencore modules (gencore.cli, gencore.config, gencore.errors: no torch) and this package's config (no torch
-# either; its fields make the training flags), so `--help` of the CLI and of every command answers without loading
-# torch. A command body imports the torch-heavy modules it needs (this package's train, model, data...) when it
-# runs; such function-level imports are for laziness only, never to hide an import cycle: train.py's `__main__`
-# trampoline imports this module, so nothing here imports train at module level.
+# Import rule (gencore.cli's module comment; tests/test_imports.py): no torch at the top, this package's
+# config.py included; command bodies import what they run.
 
 from __future__ import annotations
 
@@ -23,6 +19,8 @@ from gencore.cli import (
     add_alias,
     config_from_options,
     config_options,
+    device_option,
+    resolve_device,
     run_fit,
     training_options,
 )
@@ -181,6 +179,14 @@ def train_transformer(**options: Any) -> None:
 # --- generation ------------------------------------------------------------------------------------------------
 
 
+def _on_device(pipe, device: str):  # noqa: ANN001, ANN202 - a sample.Pipeline, moved in place
+    """A loaded pipeline (first stage and prior) moved to ``--device``."""
+    where = resolve_device(device)
+    pipe.vq.to(where)
+    pipe.gpt.to(where)
+    return pipe
+
+
 def _sampling_options(fn):
     opts = [
         click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True),
@@ -200,9 +206,13 @@ def _sampling_options(fn):
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default="samples.png", show_default=True,
               help="Grid PNG: conditioning images in odd rows, generated images below them.")  # fmt: skip
 @click.option("--save-dir", type=click.Path(file_okay=False), default=None, help="Also write each image here.")
+@click.option("--batch-size", type=click.IntRange(1, 4096), default=64, show_default=True,
+              help="Images per model call.")  # fmt: skip
 @perlin_options
 @_sampling_options
-def sample(run: str, condition: str, num: int, output: str, save_dir: str | None, **options: Any) -> None:
+@device_option
+def sample(run: str, condition: str, num: int, output: str, save_dir: str | None, batch_size: int, device: str,
+           **options: Any) -> None:  # fmt: skip
     """Generate NUM images from RUN (a transformer run) given conditioning images."""
     import torch
 
@@ -213,9 +223,9 @@ def sample(run: str, condition: str, num: int, output: str, save_dir: str | None
 
     params = _perlin_params(options)
     parse_condition(condition)  # a bad spec fails before the model is loaded
-    pipe = NegativesPipeline.from_pretrained(run)
+    pipe = NegativesPipeline.from_pretrained(run, resolve_device(device))
     cond = pipe.conditioning(condition, num, params)  # perlin:key=value,... wins over the --perlin-* defaults
-    images = pipe.generate(cond, options["seed"], options["temperature"], options["top_k"] or None)
+    images = pipe.generate(cond, options["seed"], options["temperature"], options["top_k"] or None, batch_size).cpu()
     rows = [t for i in range(0, num, 8) for t in (cond[i : i + 8], images[i : i + 8])]
     save_image_grid(torch.cat(rows) * 0.5 + 0.5, output, nrow=8)
     if save_dir:
@@ -247,7 +257,8 @@ def _real_images(source: str, pipe, num: int, seed: int):
 @click.option("-o", "--output", type=click.Path(file_okay=False), default="validation", show_default=True)
 @click.option("--real", default="molecules", show_default=True, help="Reference molecules: molecules | a folder.")
 @_sampling_options
-def experiment(models: tuple[str, ...], conditions: tuple[str, ...], num: int, output: str, real: str,
+@device_option
+def experiment(models: tuple[str, ...], conditions: tuple[str, ...], num: int, output: str, real: str, device: str,
                **options: Any) -> None:  # fmt: skip
     """Compare models x conditioning kinds: OUTPUT/grid.png (rows: 4 conditions, 4 samples) and scores.csv."""
     from vqgan_negatives.negatives import parse_condition, run_experiment
@@ -256,7 +267,7 @@ def experiment(models: tuple[str, ...], conditions: tuple[str, ...], num: int, o
     conditions = conditions or ("perlin", "perlin:threshold=0", "perlin:scale=8,octaves=5", "gaussian")
     for spec in conditions:
         parse_condition(spec)  # bad specs fail before any model is loaded
-    pipes = [load_pipeline(m) for m in models]
+    pipes = [_on_device(load_pipeline(m), device) for m in models]
     names = [p.name for p in pipes]
     for i, p in enumerate(pipes):  # distinct names in the table even for runs named alike
         if names.count(p.name) > 1:
@@ -293,7 +304,8 @@ def experiment(models: tuple[str, ...], conditions: tuple[str, ...], num: int, o
               help="Replace an earlier make-negatives output at OUTPUT (a folder holding anything else is refused).")
 @perlin_options
 @_sampling_options
-def make_negatives(run: str, num: int, output: str, batch_size: int, condition: str, overwrite: bool,
+@device_option
+def make_negatives(run: str, num: int, output: str, batch_size: int, condition: str, overwrite: bool, device: str,
                    **options: Any) -> None:  # fmt: skip
     """Generate from conditioning images (Perlin by default) with RUN, clean, write exactly NUM images +
     manifest.csv to OUTPUT.
@@ -323,7 +335,7 @@ def make_negatives(run: str, num: int, output: str, batch_size: int, condition: 
                                                "max_hash_distance", "max_molecule_score")}  # fmt: skip
     classifier_dir = options.pop("classifier")
     clean_config = replace(CleanConfig(), **{k: v for k, v in thresholds.items() if v is not None})
-    pipe = load_pipeline(run)
+    pipe = _on_device(load_pipeline(run), device)
     run_config_file = Path(run) / "config.json"
     training = None
     if run_config_file.is_file():  # the prior's own training images, for the memorisation filter
@@ -338,7 +350,8 @@ def make_negatives(run: str, num: int, output: str, batch_size: int, condition: 
     if classifier_dir:
         from vqgan_negatives.classifier import MoleculeClassifier
 
-        scorer = MoleculeClassifier.from_pretrained(classifier_dir).score
+        where = str(next(pipe.gpt.parameters()).device)
+        scorer = MoleculeClassifier.from_pretrained(classifier_dir, map_location=where).score
     counts = run_make(pipe, output, num, params, options["temperature"], options["top_k"] or None, options["seed"],
                       clean_config, training, scorer, batch_size=batch_size, log=click.echo,
                       overwrite=overwrite, condition=condition)  # fmt: skip
@@ -364,8 +377,9 @@ add_alias(main, make_negatives, "sample-clean", "make-negatives")
               help="Updates per classifier (at 300, B was unstable across seeds; see the README).")  # fmt: skip
 @click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated training seeds.")
 @click.option("--size", type=click.IntRange(16, 512), default=64, show_default=True)
+@device_option
 def classifier_study_cmd(negatives: str, heldout_model: str | None, output: str, n_train: int, n_test: int,
-                         steps: int, seeds: str, size: int) -> None:  # fmt: skip
+                         steps: int, seeds: str, size: int, device: str) -> None:  # fmt: skip
     """Train a molecule-vs-not classifier with and without the hard negatives; report accuracy and FPRs."""
     import torch
 
@@ -381,13 +395,14 @@ def classifier_study_cmd(negatives: str, heldout_model: str | None, output: str,
     hard = load_negatives_folder(negatives, size)
     heldout = {}
     if heldout_model:
-        pipe = load_pipeline(heldout_model)
+        pipe = _on_device(load_pipeline(heldout_model), device)
         cond = conditioning_images("perlin", n_test, pipe.vq.config.resolution, pipe.vq.config.in_channels,
                                    PerlinParams(seed=1_000_000))  # fmt: skip
-        images = generate(pipe.vq, pipe.gpt, cond, seed=1_000_000)
+        images = generate(pipe.vq, pipe.gpt, cond, seed=1_000_000).cpu()
         heldout["other_generator_run"] = torch.nn.functional.interpolate(images, size=size, mode="area")
     out = Path(output)
-    result = classifier_study(hard, size, heldout, n_train, n_test, steps, seed_list, log=click.echo, save_dir=out)
+    result = classifier_study(hard, size, heldout, n_train, n_test, steps, seed_list, log=click.echo, save_dir=out,
+                              device=resolve_device(device))  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "study.json", result)
     examples = [hard[:8], fake_skeletons(8, size, seed=505), *[v[:8] for v in heldout.values()]]

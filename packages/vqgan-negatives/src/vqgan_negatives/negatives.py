@@ -95,7 +95,7 @@ def run_experiment(
         for spec in conditions:
             kind, params = parse_condition(spec)
             cond = conditioning_images(kind, n, res, ch, params, seed)
-            images = generate(pipe.vq, pipe.gpt, cond, temperature, top_k, seed)
+            images = generate(pipe.vq, pipe.gpt, cond, temperature, top_k, seed).cpu()  # scored on the CPU
             verdicts = clean(images, clean_config, real)
             kid, _ = kernel_inception_distance(image_features(images, net), real_feats, subsets=10,
                                                subset_size=min(n, len(real)))  # fmt: skip
@@ -185,7 +185,8 @@ def make_negatives(
             first, first_kept = len(rows), len(kept_images)
             cond = _conditions(kind, perlin, first, size, res, ch)
             batch_seed = seed * 100_003 + round_
-            images = generate(pipeline.vq, pipeline.gpt, cond, temperature, top_k, batch_seed)
+            # cleaned (and written) on the CPU
+            images = generate(pipeline.vq, pipeline.gpt, cond, temperature, top_k, batch_seed).cpu()
             verdicts = clean(images, clean_config, training_images, molecule_score, kept_hashes)
             ink, iso = ink_fraction(images), isolated_fraction(images)
             hashes = average_hash(images)
