@@ -7,7 +7,7 @@ import csv
 import pytest
 import torch
 
-from gencore.errors import ConfigError
+from gencore.errors import CheckpointError, ConfigError
 from vqgan_negatives.clean import CleanConfig, average_hash, clean, ink_fraction, isolated_fraction, nearest_distance
 from vqgan_negatives.data import PerlinParams
 from vqgan_negatives.negatives import make_negatives, parse_condition, run_experiment
@@ -77,6 +77,33 @@ def test_experiment_writes_grid_and_scores(trained_pipeline, tmp_path):
     with open(tmp_path / "val" / "scores.csv") as fh:
         table = list(csv.DictReader(fh))
     assert len(table) == 2 and {"model", "condition", "kid", "pass_rate", "ink"} <= set(table[0])
+
+
+def test_priors_on_first_stages_of_different_lengths_are_compared(trained_pipeline, tmp_path):
+    """A prior can be trained on a first-stage checkpoint (the first stage at that step); the experiment's table
+    names each prior's first stage, so first-stage training lengths compare as prior ones do."""
+    from gencore.checkpoint import list_checkpoints
+    from gencore.config import build_config
+    from vqgan_negatives import train_transformer
+    from vqgan_negatives.config import TransformerRunConfig
+    from vqgan_negatives.package import SPEC
+    from vqgan_negatives.train_transformer import load_vqgan
+
+    vq_run = trained_pipeline[0]
+    early = list_checkpoints(vq_run / "checkpoints")[0]
+    final, at_step = load_vqgan(vq_run), load_vqgan(early)
+    assert not all(torch.equal(a, b) for a, b in zip(final.state_dict().values(), at_step.state_dict().values()))
+    config = build_config(TransformerRunConfig, overrides=[*SPEC.preset("tiny", "train-transformer"),
+                          f"train.output_dir={str(tmp_path / 'prior_early')!r}", f"vqgan={str(early)!r}"])  # fmt: skip
+    train_transformer.run_training(config)
+    pipes = [load_pipeline(trained_pipeline[1]), load_pipeline(tmp_path / "prior_early")]
+    vq_early = pipes[1].vq.state_dict()
+    assert all(torch.equal(vq_early[k], v) for k, v in at_step.state_dict().items())  # exported with the prior
+    real = torch.cat([_drawing(i) for i in range(8)])
+    rows = run_experiment(pipes, ["gaussian"], real, tmp_path / "val", n=4, top_k=8, log=lambda s: None)
+    assert [r["first_stage"] for r in rows] == [str(vq_run), str(early)]
+    with pytest.raises(CheckpointError, match="is not a checkpoint of a VQGAN run"):
+        load_vqgan(list_checkpoints(trained_pipeline[1] / "checkpoints")[0])  # a prior's checkpoint is not one
 
 
 def test_make_negatives_writes_exactly_n_and_a_manifest(trained_pipeline, tmp_path):

@@ -99,7 +99,7 @@ def run_experiment(
             verdicts = clean(images, clean_config, real)
             kid, _ = kernel_inception_distance(image_features(images, net), real_feats, subsets=10,
                                                subset_size=min(n, len(real)))  # fmt: skip
-            row = {"model": pipe.name, "condition": spec, "n": n, "kid": round(kid, 5),
+            row = {"model": pipe.name, "first_stage": pipe.first_stage, "condition": spec, "n": n, "kid": round(kid, 5),
                    "pass_rate": round(verdicts.count("kept") / n, 3),
                    "ink": round(float(ink_fraction(images).mean()), 4)}  # fmt: skip
             rows.append(row)

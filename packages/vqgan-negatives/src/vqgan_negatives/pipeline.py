@@ -40,7 +40,7 @@ class NegativesPipeline(Pipeline):
         """Load a transformer run (its directory, its ``model/`` or one of its ``checkpoints/step_N``) with its
         first stage, frozen, onto ``device``."""
         pipe = load_pipeline(path)
-        return cls(pipe.vq.to(device), pipe.gpt.to(device), pipe.name)
+        return cls(pipe.vq.to(device), pipe.gpt.to(device), pipe.name, pipe.first_stage)
 
     @property
     def device(self) -> torch.device:

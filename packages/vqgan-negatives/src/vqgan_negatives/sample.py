@@ -25,6 +25,7 @@ class Pipeline:
     vq: VQModel
     gpt: CondGPT
     name: str
+    first_stage: str = ""  # what the prior was trained on (its run config's ``vqgan``: a run or a checkpoint)
 
 
 def load_pipeline(path: str | Path) -> Pipeline:
@@ -42,7 +43,16 @@ def load_pipeline(path: str | Path) -> Pipeline:
     gpt = CondGPT.from_pretrained(root / "gpt").eval()
     vq = load_vqgan(root / "vqgan")
     check_pair(vq, gpt, root / "vqgan", root / "gpt")
-    return Pipeline(vq, gpt, path.name)
+    return Pipeline(vq, gpt, path.name, _first_stage(path))
+
+
+def _first_stage(run: Path) -> str:
+    """The ``vqgan`` of a transformer run's config.json ("" when the folder is not a run)."""
+    try:
+        value = json.loads((run / "config.json").read_text(encoding="utf-8-sig")).get("vqgan", "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return value if isinstance(value, str) else ""
 
 
 def check_pair(vq: VQModel, gpt: CondGPT, vq_dir: str | Path, gpt_dir: str | Path) -> None:
@@ -78,7 +88,7 @@ def _pipeline_from_checkpoint(path: Path) -> Pipeline:
     vq_dir = run_dir / "model" / "vqgan" if (run_dir / "model" / "vqgan").is_dir() else Path(config.vqgan)
     vq = load_vqgan(vq_dir)
     check_pair(vq, gpt, vq_dir, path)
-    return Pipeline(vq, gpt.eval(), f"{run_dir.name}@{path.name}")
+    return Pipeline(vq, gpt.eval(), f"{run_dir.name}@{path.name}", config.vqgan)
 
 
 @torch.no_grad()

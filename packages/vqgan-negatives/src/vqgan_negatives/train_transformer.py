@@ -16,12 +16,14 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 
+from gencore.checkpoint import load_tree, verify_dir
+from gencore.config import from_dict, load_file
 from gencore.data import split_indices
 from gencore.distributed import sharded_map
-from gencore.errors import CheckpointError
+from gencore.errors import CheckpointError, ConfigError
 from gencore.nn import evaluating
 from gencore.train import FitResult, StepContext, Trainer, seed_everything
-from vqgan_negatives.config import TransformerRunConfig
+from vqgan_negatives.config import TransformerRunConfig, VQGANConfig
 from vqgan_negatives.data import PerlinParams, condition_from_target, load_training_images, perlin_images
 from vqgan_negatives.model import VQModel
 from vqgan_negatives.transformer import CondGPT
@@ -30,13 +32,32 @@ __all__ = ["load_vqgan", "encode_codes", "build_trainer", "run_training", "CodeP
 
 
 def load_vqgan(path: str | Path) -> VQModel:
-    """A trained first stage from a run directory, its ``model/`` or ``model/vqgan`` directory; frozen, eval mode."""
+    """A trained first stage from a run directory, its ``model/`` or ``model/vqgan`` directory, or one of its
+    checkpoints (``RUN/checkpoints/step_N``: the first stage as it was at that step, so that priors trained on
+    first stages of different training lengths can be compared); frozen, eval mode."""
     path = Path(path)
+    if (path / "state.safetensors").is_file():
+        return _vqgan_from_checkpoint(path).eval().requires_grad_(False)
     for candidate in (path / "model" / "vqgan", path / "vqgan", path):
         if (candidate / "config.json").is_file() and (candidate / "model.safetensors").is_file():
             model = VQModel.from_pretrained(candidate).eval()
             return model.requires_grad_(False)
     raise CheckpointError(f"no trained VQGAN in {path} (expected RUN_DIR/model/vqgan with model.safetensors)")
+
+
+def _vqgan_from_checkpoint(path: Path) -> VQModel:
+    """The autoencoder of a first-stage checkpoint (verified), built from the run config saved in it."""
+    verify_dir(path)
+    try:
+        config = from_dict(VQGANConfig, load_file(path / "config.json"))
+    except (ConfigError, OSError) as exc:
+        raise CheckpointError(f"{path} is not a checkpoint of a VQGAN run ({exc})") from None
+    model = VQModel(config.model)
+    try:
+        model.load_state_dict(load_tree(path)["models"]["vq"])
+    except (KeyError, RuntimeError, TypeError) as exc:
+        raise CheckpointError(f"{path} holds no matching VQGAN ({str(exc).splitlines()[0]})") from None
+    return model
 
 
 @torch.no_grad()
