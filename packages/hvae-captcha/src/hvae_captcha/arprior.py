@@ -73,7 +73,8 @@ class AutoregressivePrior(nn.Module):
             h = h + self.act(layer(h))
         d_mu, d_logvar = self.out(h).chunk(2, dim=1)
         mu_t = mu + from_sequence(d_mu, height, width)
-        logvar_t = soft_clamp(logvar + from_sequence(d_logvar, height, width), self.bound)
+        logvar_t = logvar + from_sequence(d_logvar, height, width)
+        logvar_t = soft_clamp(logvar_t, self.bound) if self.bound else logvar_t
         return mu_t, logvar_t
 
     def sample(

@@ -23,6 +23,7 @@ from gencore.cli import (
 )
 from gencore.errors import ConfigError
 from gencore.results import read_json, write_json
+from hvae_captcha.cli_import import import_original
 from hvae_captcha.config import PRESETS, HVAEConfig, parse_layers
 
 
@@ -430,3 +431,6 @@ def inspect_config(preset: str | None, conditioned: bool | None, outer: str | No
     click.echo("per part: " + ", ".join(f"{k} {v:,}" for k, v in blocks.items()))
     total = sum(p.numel() for p in model.parameters())
     click.echo(f"layers: {len(rows)}  parameters: {total:,} ({total:.2e})")
+
+
+main.add_command(import_original)

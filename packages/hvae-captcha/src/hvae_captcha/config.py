@@ -200,8 +200,20 @@ class ModelConfig:
     inner_size: tuple[int, int] = (24, 24)  # vector latents only: the map each inner block starts from
     activation: Literal["relu", "silu", "elu", "lrelu"] = "silu"
     spectral_norm: bool = False  # on the inference path's convolutions and linear layers (the original: True)
+    # Which layers spectral_norm covers. "inference": every convolution and linear layer of the inference path.
+    # "original": as the original applied it (hvae-captcha import-original): the inference path less its skip-down
+    # mixes, plus the fully connected layers before and after each generation inner block (vector latents).
+    spectral_norm_scope: Literal["inference", "original"] = "inference"
     likelihood: Literal["logistic", "gaussian", "bernoulli"] = "logistic"  # bernoulli binarizes the pixels
     logvar_bound: float = 8.0  # log-variances are soft-clamped to (-bound, bound): no exp overflow, no NaN
+    # (0 = not clamped, as the original: imported models only; training may then overflow)
+    # Pixels the inference path sees: "signed" = the data's [-1, 1]; "unit" = mapped to [0, 1] first, as the
+    # original's inputs (ToTensor) were. The likelihood always reads the data as it is.
+    input_range: Literal["signed", "unit"] = "signed"
+    # Upsampling layers of the output block (the mirror of outer_config): "exact" = back to the size each pooling
+    # received (odd sizes come back exactly); "scale" = ×factor each, the last one to the input size (the original:
+    # 12×62 -> 24×124 -> 50×250 for its 50×250 input, where "exact" gives 12×62 -> 25×125 -> 50×250).
+    output_upsample: Literal["exact", "scale"] = "exact"
     conditioned: bool = False  # feed the CAPTCHA text to the prior and the decoder
     vocabulary: str = ORIGINAL_VOCABULARY  # characters of the text one-hot (conditioned models)
     text_length: int = 6  # longest text a conditioned model accepts (shorter ones are padded)
@@ -253,8 +265,15 @@ class ModelConfig:
             raise ConfigError(f"model input must be at least 4×4, got {self.height}×{self.width}")
         if self.latent_dim < 1:
             raise ConfigError(f"model.latent_dim must be at least 1, got {self.latent_dim}")
-        if self.logvar_bound <= 0:
-            raise ConfigError(f"model.logvar_bound must be positive, got {self.logvar_bound}")
+        if self.logvar_bound < 0:
+            raise ConfigError(f"model.logvar_bound must be positive (or 0: no clamp), got {self.logvar_bound}")
+        if self.spectral_norm_scope not in ("inference", "original"):
+            raise ConfigError(f"model.spectral_norm_scope must be inference or original, got "
+                              f"{self.spectral_norm_scope!r}")  # fmt: skip
+        if self.input_range not in ("signed", "unit"):
+            raise ConfigError(f"model.input_range must be signed or unit, got {self.input_range!r}")
+        if self.output_upsample not in ("exact", "scale"):
+            raise ConfigError(f"model.output_upsample must be exact or scale, got {self.output_upsample!r}")
         if self.conditioned and (not self.vocabulary or len(set(self.vocabulary)) != len(self.vocabulary)):
             raise ConfigError(f"model.vocabulary must be non-empty with no repeated character, got {self.vocabulary!r}")
         if self.text_length < 1:

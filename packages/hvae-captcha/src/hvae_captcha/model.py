@@ -62,6 +62,11 @@ def add_spectral_norm(module: nn.Module, types: tuple[type, ...] = (nn.Conv2d, n
     return module
 
 
+def clamp_logvar(logvar: torch.Tensor, bound: float) -> torch.Tensor:
+    """Soft-clamp a log-variance to (-bound, bound); ``bound == 0`` leaves it as it is (imported originals)."""
+    return soft_clamp(logvar, bound) if bound else logvar
+
+
 _ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "elu": nn.ELU, "lrelu": lambda: nn.LeakyReLU(0.2)}
 _LOG_2PI = math.log(2 * math.pi)
 HALF_BIN = 1.0 / 255.0  # half the width of one 8-bit level on the [-1, 1] scale
@@ -170,6 +175,19 @@ class LayerBlock(nn.Module):
         return x
 
 
+def _scaled_upsampling(
+    specs: list[LayerSpec], start: tuple[int, int], size: tuple[int, int]
+) -> list[LayerSpec]:
+    """``specs`` (a mirrored outer block) with every upsampling ×factor from ``start``, the last to ``size``."""
+    last = max((i for i, s in enumerate(specs) if s.kind == "upsample"), default=-1)
+    (h, w), out = start, []
+    for i, spec in enumerate(specs):
+        if spec.kind == "upsample":
+            h, w = size if i == last else (h * spec.arg, w * spec.arg)
+        out.append(LayerSpec(spec.kind, spec.arg, spec.channels, (h, w)))
+    return out
+
+
 def forward_specs(block: list[tuple[str, int]], channels: int, size: tuple[int, int]) -> list[LayerSpec]:
     """Specs of a block as written (shapes traced from ``channels`` × ``size``)."""
     specs, c, (h, w) = [], channels, size
@@ -226,7 +244,7 @@ class GaussianHead(nn.Module):
             self.mu, self.logvar = (nn.Linear(in_features, latent_dim) for _ in range(2))
 
     def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.mu(h), soft_clamp(self.logvar(h), self.bound)
+        return self.mu(h), clamp_logvar(self.logvar(h), self.bound)
 
 
 # --- the model --------------------------------------------------------------------------------------------------
@@ -295,9 +313,15 @@ class HVAE(PretrainedMixin, nn.Module):
         self.q_heads = nn.ModuleList(
             [GaussianHead(c if spatial else wide, k, spatial, bound) for c, _, _ in level_shapes]
         )
-        if cfg.spectral_norm:  # the original normalises the inference path only
+        if cfg.spectral_norm:  # the original normalises the inference path only (and see below)
             for module in (self.outer, self.enc_in, self.enc_inner, self.enc_fc, self.q_heads):
-                add_spectral_norm(module)
+                if module is self.enc_inner and cfg.spectral_norm_scope == "original":  # skip-down mixes stay plain
+                    for block in self.enc_inner:
+                        for kind, layer in zip(block.kinds, block.layers):
+                            if kind != "skip-down":
+                                add_spectral_norm(layer)
+                else:
+                    add_spectral_norm(module)
 
         # Generation (top-down) path: for level l < L, z_{l+1} -> block -> prior head of z_l.
         dec_in, dec_inner, dec_fc, p_heads = [], [], [], []
@@ -316,13 +340,17 @@ class HVAE(PretrainedMixin, nn.Module):
                 p_heads.append(GaussianHead(wide, k, spatial, bound))
         self.dec_in, self.dec_inner = nn.ModuleList(dec_in), nn.ModuleList(dec_inner)
         self.dec_fc, self.p_heads = nn.ModuleList(dec_fc), nn.ModuleList(p_heads)
+        if cfg.spectral_norm and cfg.spectral_norm_scope == "original":  # the original's encoder_norm there too
+            add_spectral_norm(self.dec_in)
+            add_spectral_norm(self.dec_fc)
 
         # Output block p(x|z_1): the mirror of the outer block, its last convolution emitting the pixel parameters.
         c1 = outer_out[0]
         self.out_in = nn.Sequential(nn.Conv2d(k, c1, 3, padding=1), act()) if spatial else _fc_to_map(k, outer_out, act)
-        self.out_block = LayerBlock(
-            mirror_specs(cfg.outer_config, cfg.channels * self.params_per_pixel, size), c1, act, plain_last=True
-        )
+        out_specs = mirror_specs(cfg.outer_config, cfg.channels * self.params_per_pixel, size)
+        if cfg.output_upsample == "scale":
+            out_specs = _scaled_upsampling(out_specs, outer_out[1:], size)
+        self.out_block = LayerBlock(out_specs, c1, act, plain_last=True)
 
         # Text conditioning: a one-hot of every character position -> an embedding that sets the top prior and
         # shifts the input of every generation block (per channel).
@@ -423,7 +451,7 @@ class HVAE(PretrainedMixin, nn.Module):
 
     def bottom_up(self, x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Deterministic pass: the bottom-up Gaussian (mu_d, logvar_d) of every level, bottom first."""
-        h = self.outer(x)
+        h = self.outer((x + 1) / 2 if self.config.input_range == "unit" else x)
         out = [self.q_heads[0](self.enc_fc[0](h))]
         for i, block in enumerate(self.enc_inner):
             # Vector latents continue from the previous level's mean (as the original continued from its
@@ -443,7 +471,7 @@ class HVAE(PretrainedMixin, nn.Module):
         if self.text_map is not None:
             params = params + self.map_top(self.text_map(y, shape[2:]))
         mu, logvar = params.chunk(2, dim=1)
-        return mu, soft_clamp(logvar, self.config.logvar_bound)
+        return mu, clamp_logvar(logvar, self.config.logvar_bound)
 
     def _shift(
         self, h: torch.Tensor, cond: torch.Tensor | None, y: torch.Tensor | None, index: int,
@@ -473,8 +501,12 @@ class HVAE(PretrainedMixin, nn.Module):
         bottom_up: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
         y: torch.Tensor | None = None,
         temperature: float = 1.0,
+        noise: list[torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, list[LevelStats]]:
         """Sample z_L … z_1 from the posterior (given ``bottom_up``) or the prior (``temperature`` scales its std).
+
+        ``noise``: the standard normal draws to use, one tensor per level, top first (default: fresh draws), so a
+        pass can be repeated exactly or compared with another implementation fed the same noise.
 
         Returns the parameters of p(x|z_1) and the level statistics, top level first.
         """
@@ -499,7 +531,7 @@ class HVAE(PretrainedMixin, nn.Module):
                 # evaluated at the sample, so the per-unit KLs stay analytic (arprior.py)
                 mu_d, logvar_d = bottom_up[level]
                 mu_q, logvar_q = (mu_d, logvar_d) if level == top else merge_gaussians(mu_d, logvar_d, mu_p, logvar_p)
-                z = mu_q + torch.randn_like(mu_q) * torch.exp(0.5 * logvar_q)
+                z = mu_q + _draw(noise, top - level, mu_q) * torch.exp(0.5 * logvar_q)
                 if ar is not None:
                     mu_p, logvar_p = ar(z, mu_p, logvar_p, h)
             else:
@@ -507,7 +539,7 @@ class HVAE(PretrainedMixin, nn.Module):
                 if ar is not None:
                     z, mu_p, logvar_p = ar.sample(mu_p, logvar_p, h, temperature)
                 else:
-                    z = mu_p + temperature * torch.randn_like(mu_p) * torch.exp(0.5 * logvar_p)
+                    z = mu_p + temperature * _draw(noise, top - level, mu_p) * torch.exp(0.5 * logvar_p)
             levels.append(LevelStats(z, mu_q, logvar_q, mu_p, logvar_p))
             if level == top and cond is not None:
                 offsets = self._offsets(z)
@@ -534,11 +566,11 @@ class HVAE(PretrainedMixin, nn.Module):
             return bernoulli_log_likelihood(params, (x > 0).to(params.dtype))  # binarized at mid-grey
         mean, second = params.chunk(2, dim=1)
         if kind == "logistic":
-            return discretized_logistic_log_likelihood(x, mean, soft_clamp(second, self.config.logvar_bound))
+            return discretized_logistic_log_likelihood(x, mean, clamp_logvar(second, self.config.logvar_bound))
         # Gaussian density on dequantized pixels; + log(bin width) per dimension makes it a bound on the
         # discrete likelihood (Theis et al. 2016), comparable in bits/dim with the others.
         noisy = x + (torch.rand_like(x) * 2 - 1) * HALF_BIN
-        logvar = soft_clamp(second, self.config.logvar_bound)
+        logvar = clamp_logvar(second, self.config.logvar_bound)
         return gaussian_log_likelihood(noisy, mean, logvar) + x[0].numel() * math.log(2 * HALF_BIN)
 
     def mean_image(self, params: torch.Tensor) -> torch.Tensor:
@@ -589,6 +621,15 @@ class HVAE(PretrainedMixin, nn.Module):
         """Mean images in [0, 1] decoded from one posterior sample."""
         params, _ = self.top_down(len(x), self.bottom_up(x), y)
         return self.mean_image(params)
+
+
+def _draw(noise: list[torch.Tensor] | None, index: int, like: torch.Tensor) -> torch.Tensor:
+    """``noise[index]`` (checked against ``like``'s shape), or a fresh standard normal draw shaped like ``like``."""
+    if noise is None:
+        return torch.randn_like(like)
+    if tuple(noise[index].shape) != tuple(like.shape):
+        raise ValueError(f"noise[{index}] has shape {tuple(noise[index].shape)}, expected {tuple(like.shape)}")
+    return noise[index].to(like)
 
 
 def _repeat(t: torch.Tensor, n: int) -> torch.Tensor:
