@@ -25,11 +25,12 @@ import pytest
 from gencore.registry import get
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ["dcgan-tutorial", "m1-hyperspectral", "vqgan-negatives", "ganwriting-music"]
+PACKAGES = ["dcgan-tutorial", "hvae-captcha", "m1-hyperspectral", "vqgan-negatives", "ganwriting-music"]
 
 #: The run directory each README's examples load (the default ``--output-dir`` of its training command).
 RUN = {
     "dcgan-tutorial": "runs/dcgan-tutorial",
+    "hvae-captcha": "runs/hvae-captcha",
     "m1-hyperspectral": "runs/m1-hyperspectral",
     "vqgan-negatives": "runs/vqgan-negatives/transformer",
     "ganwriting-music": "runs/ganwriting-music",
@@ -72,6 +73,10 @@ def workdir(request, tmp_path_factory, one_thread) -> Path:
     if package == "vqgan-negatives":
         _train(package, "train-vqgan", root / "runs/vqgan-negatives/vqgan")
         _train(package, "train-transformer", root / RUN[package], f"vqgan={str(root / 'runs/vqgan-negatives/vqgan')!r}")
+    elif package == "hvae-captcha":  # text-aware, as `hvae-captcha train` builds it by default
+        from hvae_captcha.cli import CONDITIONED_DEFAULTS
+
+        _train(package, "train", root / RUN[package], "model.conditioned=true", *CONDITIONED_DEFAULTS)
     else:
         _train(package, get(package).command().name, root / RUN[package])
     if package == "m1-hyperspectral":
@@ -110,6 +115,7 @@ def test_readme_python_blocks_run(workdir, monkeypatch, request):
 def _pipeline(package: str):
     return {
         "dcgan-tutorial": ("dcgan_tutorial", "DCGANPipeline"),
+        "hvae-captcha": ("hvae_captcha", "HVAEPipeline"),
         "m1-hyperspectral": ("m1_hyperspectral", "M1Pipeline"),
         "vqgan-negatives": ("vqgan_negatives", "NegativesPipeline"),
         "ganwriting-music": ("ganwriting_music", "GanwritingPipeline"),
@@ -153,12 +159,14 @@ def test_pipelines_return_what_they_document(workdir, request):
     images = pipe(num_images=3, seed=1, **kwargs)
     assert len(images) == 3 and all(isinstance(im, Image.Image) for im in images)
     tensor = pipe(num_images=3, seed=1, output_type="pt", **kwargs)
-    assert tensor.shape[0] == 3 and float(tensor.min()) >= -1 and float(tensor.max()) <= 1
+    low = 0.0 if package == "hvae-captcha" else -1.0  # hvae's decoder means are in [0, 1]
+    assert tensor.shape[0] == 3 and float(tensor.min()) >= low and float(tensor.max()) <= 1
     assert images[0].size == tuple(tensor.shape[-1:-3:-1])
     assert images[0].mode == ("L" if tensor.shape[1] == 1 else "RGB")
     again = np.asarray(pipe(num_images=3, seed=1, **kwargs)[2])
     assert np.array_equal(np.asarray(images[2]), again)  # seeded
-    expected = np.round((tensor[2].permute(1, 2, 0).squeeze(-1).numpy() + 1) * 127.5).astype(np.uint8)
+    pixels = tensor[2].permute(1, 2, 0).squeeze(-1).numpy()
+    expected = np.round(pixels * 255 if low == 0 else (pixels + 1) * 127.5).astype(np.uint8)
     assert np.abs(np.asarray(images[2]).astype(int) - expected).max() <= 1
 
 

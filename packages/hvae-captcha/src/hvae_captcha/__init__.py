@@ -16,11 +16,13 @@ if TYPE_CHECKING:
         parse_layers,
     )
     from hvae_captcha.model import HVAE, parameter_table
+    from hvae_captcha.pipeline import HVAEPipeline
 
 __version__ = package_version("hvae-captcha", __file__)  # pyproject.toml's version
 
 __all__ = [
     "HVAE",
+    "HVAEPipeline",
     "PRESETS",
     "DataConfig",
     "EvalConfig",
@@ -47,5 +49,6 @@ __getattr__, __dir__ = lazy_exports(
             "parse_layers",
         ],
         "hvae_captcha.model": ["HVAE", "parameter_table"],
+        "hvae_captcha.pipeline": ["HVAEPipeline"],
     },
 )

@@ -240,43 +240,19 @@ def sample(run: str, num: int, text: str | None, temperature: float, seed: int, 
            batch_size: int | None, device: str) -> None:  # fmt: skip
     """Write a grid of NUM samples from RUN (a run directory, or a model/ folder, also copied alone): decoder
     means."""
-    import torch
-
     from gencore.viz import save_image_grid
-    from hvae_captcha import runs
+    from hvae_captcha.pipeline import HVAEPipeline, to_pil
 
-    model = runs.load_model(run, resolve_device(device))
-    if text is not None and not model.config.conditioned:
-        raise ConfigError("--text needs a model trained with --conditioned")
-    if text is not None:  # lower-cased for a model trained on lower-cased texts, as the folder texts were
-        from hvae_captcha.data import case_rule
-
-        text = case_rule(text, model.config.vocabulary)
-    drawn = None
-    try:
-        if text is None and model.config.conditioned:  # a text and a layout per sample from the run's prior
-            drawn, layouts = runs.text_prior(run, model).sample(num, seed)
-            texts = drawn
-        else:
-            texts = [text] * num if text is not None else None
-            layouts = runs.sampling_layouts(run, model, texts, seed)
-        torch.manual_seed(seed)
-        step = batch_size or num
-        images = torch.cat([model.sample(len(range(i, min(i + step, num))), texts[i : i + step] if texts else None,
-                                         temperature, layouts=layouts[i : i + step] if layouts else None)[0].cpu()
-                            for i in range(0, num, step)])  # fmt: skip
-    except ValueError as exc:  # a character outside the vocabulary, a text too long
-        raise ConfigError(str(exc)) from None
-    cfg = model.config
+    pipe = HVAEPipeline.from_pretrained(run, resolve_device(device))
+    images, texts = pipe.sample(num, text, temperature, seed, batch_size)
+    drawn = texts if text is None else None  # drawn from the run's text prior
+    cfg = pipe.model.config
     save_image_grid(images, output, nrow=_grid_columns(cfg.width, cfg.height))
     if save_dir is not None:
-        from PIL import Image
-
         folder = Path(save_dir)
         folder.mkdir(parents=True, exist_ok=True)
-        pixels = (images.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-        for i, image in enumerate(pixels):
-            Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(folder / f"{i:06d}.png")
+        for i, image in enumerate(to_pil(images)):
+            image.save(folder / f"{i:06d}.png")
         click.echo(f"wrote {num} images to {folder}")
     shown = f" (texts from the run's text prior: {' '.join(drawn[:8])}{' ...' * (num > 8)})" if drawn else ""
     click.echo(f"wrote {output}{shown}")

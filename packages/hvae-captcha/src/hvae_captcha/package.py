@@ -38,5 +38,5 @@ SPEC = PackageSpec(
         ("sample", "runs/hvae-captcha-demo", "-n", "16", "-o", "runs/hvae-captcha-demo/samples.png"),
     ),
     demo_outputs=("runs/hvae-captcha-demo/samples.png",),
-    loader="hvae_captcha.runs:load_model",
+    loader="hvae_captcha.pipeline:HVAEPipeline.from_pretrained",
 )
