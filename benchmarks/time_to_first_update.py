@@ -1,0 +1,87 @@
+"""Time from the command to the first update of every registered training command, with its default data and
+configuration (issue 23's goal: at most 10 s), as a user's whole process.
+
+    python benchmarks/time_to_first_update.py [--packages dcgan-tutorial,...] [--out benchmarks/results/...json]
+
+Each command runs as its console script in a fresh folder with `--max-steps 2 --log-every 1` (everything else
+default), so its first console line of training is the first update; the script records the seconds from the
+process start to that line, and to the process's end (the final evaluation and export included). The prior of
+vqgan-negatives trains on the first stage trained just before it. Writes JSON and prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from gencore.registry import packages
+
+
+def _script(name: str) -> str:
+    here = Path(sys.executable).parent / name
+    return str(here) if here.exists() else (shutil.which(name) or name)
+
+
+def timed_run(argv: list[str], cwd: Path, timeout: float) -> dict:
+    """Run ``argv``; the seconds to the first update line and to the end, and the line itself."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "GENCORE_PROGRESS": "0"}
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    first, first_line, lines = None, "", []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line.rstrip())
+        if first is None and line.strip().startswith("step 1/"):  # the Trainer's console line of update 1
+            first, first_line = time.perf_counter() - start, line.strip()
+        if time.perf_counter() - start > timeout:
+            proc.kill()
+            break
+    code = proc.wait()
+    return {
+        "seconds_to_first_update": None if first is None else round(first, 1),
+        "seconds_total": round(time.perf_counter() - start, 1), "exit_code": code,
+        "first_update_line": first_line[:160], "last_lines": lines[-3:],
+    }  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--packages", default="", help="Comma-separated package names [default: all].")
+    parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--out", default="benchmarks/results/time_to_first_update.json")
+    args = parser.parse_args()
+    wanted = {p for p in args.packages.split(",") if p}
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for name, spec in packages().items():
+            if wanted and name not in wanted:
+                continue
+            for command in spec.train_commands:
+                label = spec.label(command)
+                run = root / label
+                argv = [_script(spec.name), *command.head(), "--output-dir", str(run), "--max-steps", "2",
+                        "--log-every", "1"]  # fmt: skip
+                if command.trains_on is not None:  # the prior trains on the first stage trained just before
+                    first_stage, option = command.trains_on
+                    argv += [option, str(root / spec.label(spec.command(first_stage)))]
+                results[label] = {"command": " ".join(argv[1:]).replace(str(root), "RUN_ROOT"),
+                                  **timed_run(argv, root, args.timeout)}  # fmt: skip
+                print(label, results[label]["seconds_to_first_update"], results[label]["seconds_total"], flush=True)
+    report = {"goal_seconds_to_first_update": 10, "results": results,
+              "machine": {"python": platform.python_version(), "cpus": os.cpu_count()}}  # fmt: skip
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
