@@ -84,3 +84,18 @@ def test_the_cache_can_be_turned_off(tmp_path, tiny_config, cache, monkeypatch):
         train_set, _ = prepare_data(config)
         load_or_train_feature_net(tmp_path / name, train_set, config, save=True)
     assert len(calls) == 2 and not cache.exists()
+
+
+def test_a_cache_entry_holding_other_files_is_left_alone(tmp_path, tiny_config, cache, monkeypatch, capsys):
+    """The cache folder may be one the user pointed $GENCORE_CACHE at: only a model folder of ours is replaced."""
+    config = tiny_config(tmp_path / "a", FAST)
+    train_set, _ = prepare_data(config)
+    images, labels = train_set.images, train_set.labels
+    key = feature_net_key(images, labels, len(train_set.classes), 2, config.train.seed)
+    entry = cache / "dcgan-feature-net" / key
+    entry.mkdir(parents=True)
+    (entry / "mine.txt").write_text("the user's")
+    load_or_train_feature_net(tmp_path / "a", train_set, config, save=True)
+    assert (entry / "mine.txt").read_text() == "the user's" and sorted(p.name for p in entry.iterdir()) == ["mine.txt"]
+    assert "feature network not cached" in capsys.readouterr().out
+    assert (tmp_path / "a" / "feature_net" / "manifest.json").is_file()  # the run itself is unaffected

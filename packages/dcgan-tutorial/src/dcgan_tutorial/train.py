@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from dcgan_tutorial.features import FeatureNet, train_feature_net
 from dcgan_tutorial.model import build_models
 from gencore.data import announce
 from gencore.distributed import is_launch_main, sharded_map
-from gencore.errors import CheckpointError
+from gencore.errors import CheckpointError, OutputError
 from gencore.fileio import cache_dir
 from gencore.losses import d_loss, g_loss, gradient_penalty
 from gencore.memory import require_batch_memory, require_memory, require_model_memory, tensor_bytes
@@ -168,11 +167,12 @@ def load_or_train_feature_net(
     if net is None:
         net, _ = train_feature_net(images, labels, classes, steps=steps, seed=seed, device=device)
         if save and config.eval.feature_cache:
+            # an earlier entry (a damaged one too) is a model folder of ours and is replaced atomically; a
+            # folder holding anything else is left alone (OutputError), as is a read-only or full cache
             try:
-                shutil.rmtree(cached, ignore_errors=True)
                 net.save_pretrained(cached)
-            except OSError as exc:  # a read-only or full cache never stops a run
-                announce(f"note: feature network not cached ({exc.strerror or exc}: {cached})")
+            except (OSError, OutputError) as exc:
+                announce(f"note: feature network not cached ({getattr(exc, 'strerror', None) or exc}: {cached})")
     if save:
         net.save_pretrained(path)
     return net
