@@ -30,11 +30,15 @@ bench: $(STAMP)
 	$(PY) benchmarks/perlin.py
 
 # Publishable sdists and wheels of every package into dist/: release metadata (gencore>=X, not a file:// path to
-# this clone; see packages/*/hatch_build.py), checked by twine check --strict.
+# this clone; see packages/*/hatch_build.py), checked by twine check --strict. Only earlier builds of these
+# packages are replaced; anything else in dist/ is left alone and not checked.
 dist: $(STAMP)
-	rm -rf dist
-	for p in packages/*/; do GENCORE_RELEASE=1 $(PY) -m build --no-isolation --outdir dist $$p || exit 1; done
-	$(PY) -m twine check --strict dist/*
+	@set -e; built=""; for p in packages/*/; do \
+	  n=$$(grep -m1 '^name = ' $$p/pyproject.toml | cut -d'"' -f2 | tr '-' '_'); \
+	  rm -f dist/$$n-*.whl dist/$$n-*.tar.gz; \
+	  GENCORE_RELEASE=1 $(PY) -m build --no-isolation --outdir dist $$p; \
+	  built="$$built $$(ls dist/$$n-*.whl dist/$$n-*.tar.gz)"; \
+	done; $(PY) -m twine check --strict $$built
 
 clean-venv:
 	rm -rf $(VENV)
