@@ -7,7 +7,7 @@ The reference is not part of this repository: pass a local checkout of CompVis/t
 ``Net2NetTransformer``) need pytorch-lightning and are not, so this script assembles their state dicts under the
 same key names (``encoder.*``, ``quantize.embedding.weight``, ``loss.discriminator.*``, ``transformer.*``,
 ``first_stage_model.*``, ``cond_stage_model.*``). mingpt.py imports ``transformers.top_k_top_p_filtering`` (used
-only by its sampling helpers, not here); when the ``transformers`` package is absent a placeholder module that
+only by its sampling helpers, not here); when the ``transformers`` package is absent a stand-in module that
 defines only that name is put in ``sys.modules`` for this process.
 
 For each configuration the script
@@ -68,13 +68,13 @@ def import_reference(root: Path) -> dict[str, types.ModuleType]:
     try:
         import transformers  # noqa: F401
     except ImportError:
-        placeholder = types.ModuleType("transformers")
+        stand_in = types.ModuleType("transformers")
 
         def top_k_top_p_filtering(*args, **kwargs):
-            raise NotImplementedError("placeholder: not used by this benchmark")
+            raise RuntimeError("the benchmark's stand-in for transformers.top_k_top_p_filtering was called")
 
-        placeholder.top_k_top_p_filtering = top_k_top_p_filtering
-        sys.modules["transformers"] = placeholder
+        stand_in.top_k_top_p_filtering = top_k_top_p_filtering
+        sys.modules["transformers"] = stand_in
     sys.path.insert(0, str(root))
     import importlib
 
