@@ -4,8 +4,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# One pytest-xdist worker per core; each file's tests stay on one worker, so a module's fixture (a trained run, a
+# fresh venv) is built once. PYTEST_WORKERS=0 runs the suite in this process.
+PYTEST_WORKERS ?= auto
 
-.PHONY: demo test lint bench dist clean-venv
+.PHONY: demo demo-full test lint bench dist clean-venv
 
 $(STAMP): constraints.txt requirements-dev.txt $(wildcard packages/*/pyproject.toml)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,8 +22,13 @@ $(STAMP): constraints.txt requirements-dev.txt $(wildcard packages/*/pyproject.t
 demo: $(STAMP)
 	$(VENV)/bin/gencore demo-all
 
+# The commands behind the figures of each package's README, at their sizes (hours; `gencore demo-all --list --full`
+# prints them with each package's estimate); the page is runs/demo-full/index.html.
+demo-full: $(STAMP)
+	$(VENV)/bin/gencore demo-all --full
+
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check packages tests benchmarks

@@ -10,6 +10,7 @@ tests/test_gpu_check.py) iterate the registry, so what this file checks is what 
 from __future__ import annotations
 
 import ast
+import dataclasses
 import importlib
 import importlib.metadata
 import importlib.util
@@ -458,6 +459,71 @@ def test_demo_all_lists_and_refuses_unknown_packages():
     assert listed.exit_code == 0 and listed.output.startswith("m1-hyperspectral train "), listed.output
     unknown = CliRunner().invoke(main, ["demo-all", "--only", "m2"])
     assert unknown.exit_code == 2 and "no registered package named m2" in unknown.output
+
+
+@pytest.mark.parametrize("name", sorted(packages()))
+def test_every_package_has_a_full_demo_whose_steps_parse(name):
+    """`make demo-full` (`gencore demo-all --full`) runs the commands behind each README's figures: every step
+    parses against the package's CLI, writes only under runs/<package>-full (so it never resumes the short demo's
+    runs), and the package states how long its README says they take."""
+    from gencore.demos import check_demo_step
+
+    spec = packages()[name]
+    assert spec.demo_full and spec.demo_full_minutes >= 1, f"{name} has no full demo (or no duration)"
+    for step in spec.demo_full:
+        check_demo_step(spec, step)
+        paths = [a for a in step if a.startswith("runs/")]
+        assert paths, f"{name}: full demo step writes outside runs/: {step}"
+        assert all(p.startswith(f"runs/{name}-full") for p in paths), f"{name}: {step}"
+    assert spec.demo_full_outputs and all(p.startswith(f"runs/{name}-full") for p in spec.demo_full_outputs)
+    assert not set(spec.demo) & set(spec.demo_full), f"{name}: the full demo repeats a short demo step"
+
+
+def test_the_root_readme_states_the_full_demo_duration_of_the_registry():
+    """The duration the root README gives for `make demo-full` is the sum of the packages' own estimates."""
+    total = sum(spec.demo_full_minutes for spec in packages().values())
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "make demo-full" in text and f"about {total} min" in text, total
+
+
+def test_a_demo_step_must_be_a_list_and_a_full_demo_needs_its_duration():
+    base = SPECS["gencore"]
+    with pytest.raises(RegistryError, match="a demo step must be a non-empty list of strings"):
+        dataclasses.replace(base, demo=("demo",))  # a bare string, not ("demo",)
+    with pytest.raises(RegistryError, match="a demo step must be a non-empty list of strings"):
+        dataclasses.replace(base, demo_full=((),), demo_full_minutes=1)
+    with pytest.raises(RegistryError, match=r"needs its duration \(demo_full_minutes\)"):
+        dataclasses.replace(base, demo_full_minutes=0)
+
+
+def test_demo_all_full_runs_the_full_steps_and_writes_its_own_page(tmp_path, monkeypatch):
+    """--full runs demo_full (not demo) and writes runs/demo-full/index.html with those steps, leaving the short
+    demo's page alone; the steps themselves are replaced by a stand-in that records them."""
+    from click.testing import CliRunner
+
+    import gencore.demos as demos
+    from gencore.cli import main
+
+    ran = []
+    monkeypatch.setattr(demos.subprocess, "run", lambda argv, check: ran.append(argv[2:]) or _Done(0))
+    monkeypatch.chdir(tmp_path)
+    listed = CliRunner().invoke(main, ["demo-all", "--list", "--full", "--only", "gencore"])
+    assert listed.exit_code == 0 and listed.output.startswith("# gencore: about 1 min"), listed.output
+    done = CliRunner().invoke(main, ["demo-all", "--full", "--only", "gencore"])
+    assert done.exit_code == 0, done.output
+    assert ran == [["gencore", *step] for step in SPECS["gencore"].demo_full]
+    assert " s wall, 0 s CPU: gencore demo --output-dir runs/gencore-full" in done.output, done.output
+    page = (tmp_path / "runs/demo-full/index.html").read_text(encoding="utf-8")
+    assert "runs/gencore-full" in page and "runs/gencore-demo" not in page
+    assert not (tmp_path / "runs/demo/index.html").exists()
+    monkeypatch.setattr(demos.subprocess, "run", lambda argv, check: _Done(3))
+    failed = CliRunner().invoke(main, ["demo-all", "--full", "--only", "gencore"])
+    assert failed.exit_code != 0 and "demo step failed with exit code 3: gencore demo" in failed.output
+
+
+class _Done:
+    def __init__(self, returncode: int) -> None:
+        self.returncode = returncode
 
 
 @pytest.mark.parametrize("name", sorted(packages()))

@@ -177,7 +177,7 @@ def test_damaged_metrics_csv_is_repaired_and_the_original_kept(tmp_path):
     good = "step,loss\n1,0.5\n2,0.4\n"
     path.write_bytes(good.encode() + b"3,0.3\n\x00\x00\x00\n4,oops\n5,0.1,extra\n")
     warnings = []
-    MetricsLogger(tmp_path, tensorboard=False, resume_step=10, warn=warnings.append)
+    MetricsLogger(tmp_path, resume_step=10, warn=warnings.append)
     assert path.read_text() == good + "3,0.3\n"
     assert "3 unreadable line(s)" in warnings[0]
     assert (tmp_path / "metrics.csv.damaged").read_bytes().endswith(b"5,0.1,extra\n")

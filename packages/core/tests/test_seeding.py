@@ -44,3 +44,66 @@ def test_the_global_state_is_restored_also_after_an_exception():
         torch.rand(10)
         raise RuntimeError
     assert torch.equal(torch.get_rng_state(), state)
+
+
+@pytest.fixture
+def two_fake_cuda_devices(monkeypatch):
+    """torch.cuda with two devices whose default generators are CPU generators: what local_rng does to a CUDA
+    device's generator (seed, save, restore) is then visible without a GPU."""
+    generators = (torch.Generator().manual_seed(100), torch.Generator().manual_seed(101))
+    monkeypatch.setattr(torch.cuda, "default_generators", generators)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: len(generators))
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "get_rng_state", lambda device="cuda": generators[device].get_state())
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda state, device="cuda": generators[device].set_state(state))
+    return generators
+
+
+@pytest.mark.parametrize(("device", "index"), [("cuda:0", 0), ("cuda:1", 1), ("cuda", 1), (torch.device("cuda", 0), 0)])
+def test_the_accelerator_generator_is_seeded_for_the_block_and_restored(two_fake_cuda_devices, device, index):
+    """Dropout on CUDA draws from the device's generator: it must be seeded like the CPU one (issue 24)."""
+    gens = two_fake_cuda_devices
+    before = [g.get_state() for g in gens]
+    expected = torch.rand(5, generator=torch.Generator().manual_seed(9))
+    with local_rng(9, device):
+        assert torch.equal(torch.rand(5, generator=gens[index]), expected)  # seeded with the block's seed
+        assert torch.equal(gens[1 - index].get_state(), before[1 - index])  # the other device untouched
+    assert all(torch.equal(g.get_state(), s) for g, s in zip(gens, before))  # both as they were
+
+
+def test_the_accelerator_generator_is_restored_after_an_exception(two_fake_cuda_devices):
+    state = two_fake_cuda_devices[0].get_state()
+    with pytest.raises(RuntimeError), local_rng(0, "cuda:0"):
+        torch.rand(3, generator=two_fake_cuda_devices[0])
+        raise RuntimeError
+    assert torch.equal(two_fake_cuda_devices[0].get_state(), state)
+
+
+@pytest.mark.parametrize("device", [None, "cpu", torch.device("cpu"), "meta"])
+def test_the_cpu_and_meta_devices_touch_no_accelerator_generator(monkeypatch, device):
+    def refuse(*args, **kwargs):
+        raise AssertionError("an accelerator generator was touched for a CPU loop")
+
+    for name in ("get_rng_state", "set_rng_state", "manual_seed", "current_device"):
+        monkeypatch.setattr(torch.cuda, name, refuse)
+    torch.manual_seed(5)
+    state = torch.get_rng_state()
+    expected = _fit(3)
+    with local_rng(3, device) as gen:
+        net = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5))
+        out = net(torch.randn(8, 4, generator=gen))
+    assert torch.equal(net[0].weight, expected[0]) and torch.equal(out, expected[1])
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_a_one_device_accelerator_is_seeded_through_its_module(monkeypatch):
+    """MPS: no per-device generators and no current_device(); its module's manual_seed seeds the one device."""
+    generator = torch.Generator().manual_seed(100)
+    before = generator.get_state()
+    monkeypatch.setattr(torch.mps, "manual_seed", lambda seed: generator.manual_seed(seed))
+    monkeypatch.setattr(torch.mps, "get_rng_state", lambda device="mps": generator.get_state())
+    monkeypatch.setattr(torch.mps, "set_rng_state", lambda state, device="mps": generator.set_state(state))
+    expected = torch.rand(5, generator=torch.Generator().manual_seed(9))
+    with local_rng(9, "mps"):
+        assert torch.equal(torch.rand(5, generator=generator), expected)
+    assert torch.equal(generator.get_state(), before)

@@ -124,3 +124,23 @@ def test_transformer_resume_is_exact(trained_pipeline, tmp_path, tiny_gpt_config
     vq_dir = trained_pipeline[0]
     assert_resume_exact(lambda out, steps: build_trainer(tiny_gpt_config(out, vq_dir, f"train.max_steps={steps}"))[0],
                         tmp_path, stop_at=2, total=4)  # fmt: skip
+
+
+def test_lazy_codes_are_those_of_the_fixed_chunks_whatever_asks_first():
+    from vqgan_negatives.config import QuantizerConfig, VQModelConfig
+    from vqgan_negatives.model import VQModel
+    from vqgan_negatives.train_transformer import ENCODE_CHUNK, LazyCodePairs, LazyCodes, encode_codes
+
+    torch.manual_seed(0)
+    vq = VQModel(VQModelConfig(resolution=16, ch=8, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(),
+                             quantizer=QuantizerConfig(codebook_size=16, codebook_dim=4))).eval()  # fmt: skip
+    cond, target = torch.rand(3 * ENCODE_CHUNK + 3, 1, 16, 16) * 2 - 1, torch.rand(3 * ENCODE_CHUNK + 3, 1, 16, 16)
+    eager = [encode_codes(vq, x, batch_size=ENCODE_CHUNK) for x in (cond, target)]
+    lazy = LazyCodes(vq, cond, target)
+    c, t = lazy.get(torch.tensor([ENCODE_CHUNK + 1, 2]))
+    assert lazy.done.tolist() == [True, True, False, False]  # only the chunks asked for were encoded
+    assert torch.equal(c, eager[0][[ENCODE_CHUNK + 1, 2]]) and torch.equal(t, eager[1][[ENCODE_CHUNK + 1, 2]])
+    pairs = LazyCodePairs(LazyCodes(vq, cond, target), list(range(len(target)))[::-1])
+    assert torch.equal(pairs.cond, eager[0].flip(0)) and torch.equal(pairs.target, eager[1].flip(0))
+    batch = torch.stack([pairs[i] for i in (0, 5)])
+    assert torch.equal(pairs.codes(batch)[1], eager[1][batch])

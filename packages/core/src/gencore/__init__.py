@@ -2,7 +2,8 @@
 
 Modules: ``nn`` (blocks), ``losses`` (GAN/VAE/style), ``train`` (Trainer on Accelerate), ``checkpoint``
 (safetensors, atomic, verified), ``config`` (dataclass configs), ``data`` (datasets, robust image loading),
-``metrics`` (Fréchet distance, KID, IW-ELBO...), ``viz`` (PNG grids and plots), ``noise`` (Perlin noise),
+``metrics`` (Fréchet distance, KID, IW-ELBO...), ``inception`` (standard FID from an Inception v3 file on disk),
+``viz`` (PNG grids and plots), ``noise`` (Perlin noise),
 ``augment`` (DiffAugment), ``paths`` (output paths that stay inside their root, BOM/CRLF-proof text reading),
 ``weights`` (foreign weight files loaded strictly, one-line mismatch errors), ``cli`` (shared click options),
 ``distributed`` (evaluation split over ranks, buffer sync, rank fingerprints), ``memory`` (what a model, a batch
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
         demos,
         distributed,
         errors,
+        inception,
         losses,
         memory,
         metrics,
@@ -64,6 +66,7 @@ __all__ = [
     "data",
     "distributed",
     "errors",
+    "inception",
     "losses",
     "memory",
     "modelcard",

@@ -18,7 +18,7 @@ import math
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import click
@@ -36,6 +36,7 @@ from gencore.config import (
     to_dict,
 )
 from gencore.errors import CheckpointError, ConfigError, GencoreError
+from gencore.train.config import TrainConfig
 
 __all__ = [
     "Command", "Group", "add_alias", "training_options", "config_from_options", "print_config", "run_fit", "main",
@@ -254,11 +255,19 @@ def add_alias(group: click.Group, command: click.Command, name: str, canonical: 
     group.add_command(alias, name)
 
 
+@dataclass
+class _TrainSection:
+    """The ``train`` section that every run config nests: where the shared flags made by :func:`config_options`
+    read their type and help."""
+
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
 def training_options(
     defaults_output_dir: str | None = None, exclude: tuple[str, ...] = ()
 ) -> Callable[[Callable[..., T]], Callable[..., T]]:
     """Add ``--config --set --print-config --output-dir --seed --resume --max-steps --batch-size --precision
-    --channels-last --compile --log-every --sample-every --eval-every --checkpoint-every`` to a command.
+    --channels-last --compile --log-every --sample-every --eval-every --checkpoint-every --report-to`` to a command.
 
     ``exclude`` names options (by parameter name, e.g. ``"eval_every"``) that the command defines itself with a
     meaning of its own; the command then pops them before :func:`config_from_options`.
@@ -304,6 +313,8 @@ def training_options(
             ("checkpoint_every", click.option("--checkpoint-every", type=click.IntRange(min=0), default=None,
                                               metavar="N", help="Full training state every N updates, 0 = only at "
                                               "the end (train.checkpoint_every).")),
+            ("report_to", config_options(_TrainSection, ConfigFlag("--report-to", "train.report_to",
+                                                                   metavar="TRACKER[,TRACKER]"))),
         ]  # fmt: skip
         unknown = set(exclude) - {name for name, _ in options}
         if unknown:
@@ -460,18 +471,23 @@ def demo(**options: Any) -> None:
 @main.command("demo-all")
 @click.option("--only", multiple=True, metavar="PACKAGE", help="Only this package's demo (repeatable).")
 @click.option("--list", "list_only", is_flag=True, help="Print the demo steps without running them.")
-def demo_all(only: tuple[str, ...], list_only: bool) -> None:
-    """Run the demo of every installed package, in order (what `make demo` runs): each package's registry entry
-    lists its steps; each step resumes its run directory, so running it again continues."""
-    from gencore.demos import check_demo_step, demo_specs, run_demos
+@click.option("--full", is_flag=True, help="The commands behind each package README's figures, at their sizes "
+              "(what `make demo-full` runs; hours, see --list --full), report in runs/demo-full/.")
+def demo_all(only: tuple[str, ...], list_only: bool, full: bool) -> None:
+    """Run the demo of every installed package, in order (what `make demo` runs, about 10 minutes on 2 CPU
+    cores): each package's registry entry lists its steps; each step resumes its run directory, so running it
+    again continues."""
+    from gencore.demos import check_demo_step, demo_specs, demo_steps, run_demos
 
     if list_only:
-        for spec in demo_specs(only):
-            for step in spec.demo:
+        for spec in demo_specs(only, full):
+            if full:
+                click.echo(f"# {spec.name}: about {spec.demo_full_minutes} min by its README's figures")
+            for step in demo_steps(spec, full):
                 check_demo_step(spec, step)
                 click.echo(f"{spec.name} {' '.join(step)}")
         return
-    timings = run_demos(only, echo=click.echo)
+    timings = run_demos(only, echo=click.echo, full=full)
     click.echo(f"demo done: {len(timings)} steps in {sum(t for _, t in timings) / 60:.1f} min")
 
 

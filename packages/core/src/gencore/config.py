@@ -243,8 +243,22 @@ class Renamed:
 
 
 def renamed_keys(cls: type) -> tuple[Renamed, ...]:
-    """The renamed keys a run config class declares (its ``renamed_keys`` class attribute; none by default)."""
-    return tuple(getattr(cls, "renamed_keys", ()))
+    """The renamed keys a run config class declares (its ``renamed_keys`` class attribute; none by default), and
+    those its sections declare, under the section's name (``TrainConfig``'s ``tensorboard`` as ``train.tensorboard``
+    in every run config that nests it as ``train``)."""
+    own = tuple(getattr(cls, "renamed_keys", ()))
+    if not dataclasses.is_dataclass(cls):
+        return own
+    nested = []
+    hints = _type_hints(cls)
+    for f in dataclasses.fields(cls):
+        section = hints.get(f.name)
+        if isinstance(section, type) and dataclasses.is_dataclass(section):
+            for rename in renamed_keys(section):
+                targets = tuple(f"{f.name}.{t}" for t in rename.targets)
+                new = targets[0] if isinstance(rename.new, str) else targets
+                nested.append(Renamed(f"{f.name}.{rename.old}", new, rename.convert))
+    return own + tuple(nested)
 
 
 def _note(text: str) -> None:

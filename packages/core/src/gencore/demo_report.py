@@ -13,6 +13,7 @@ import csv
 import html
 import json
 import os
+import struct
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,16 +27,22 @@ __all__ = ["REPORT", "write_report", "package_section"]
 REPORT = Path("runs/demo/index.html")
 NEWEST = 3  # PNGs shown of a folder output
 MAX_NUMBERS = 24  # numbers shown per JSON file
+#: Pictures up to this size (pixels) fit the page's box (max-width 100% of 72rem, max-height 36rem) unscaled.
+FITS = (1024, 576)
+SMALL = 192  # a picture smaller than this (pixels) is drawn larger, by a whole factor (a 64-pixel sample is tiny)
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; padding: 0 1rem; color: #222; }
 h1 { font-size: 1.6rem; } h2 { font-size: 1.25rem; margin-top: 2.5rem; border-bottom: 1px solid #ccc; }
-figure { display: inline-block; margin: 0.5rem 1rem 0.5rem 0; vertical-align: top; }
-img { max-width: 32rem; max-height: 24rem; image-rendering: pixelated; border: 1px solid #ddd; }
+figure { display: inline-block; margin: 0.5rem 1rem 0.5rem 0; vertical-align: top; max-width: 100%; }
+img { width: auto; height: auto; max-width: 100%; max-height: 36rem; border: 1px solid #ddd; }
+img.pixels { image-rendering: pixelated; }
 figcaption, .muted { color: #666; font-size: 0.85rem; }
 table { border-collapse: collapse; margin: 0.5rem 0; font-size: 0.9rem; }
 td, th { border: 1px solid #ddd; padding: 0.2rem 0.6rem; text-align: left; }
 code { background: #f4f4f4; padding: 0.05rem 0.3rem; }
+td.secs { white-space: nowrap; }
+code.step { background: none; padding: 0; line-height: 1.5; } code.step span { white-space: nowrap; }
 """
 
 
@@ -46,6 +53,42 @@ def _pngs(path: Path) -> list[Path]:
         found = sorted(path.rglob("*.png"), key=lambda p: (p.stat().st_mtime, p.as_posix()))
         return found[-NEWEST:]
     return []
+
+
+def _png_size(path: Path) -> tuple[int, int] | None:
+    """Width and height of a PNG file from its header (None if it is not a readable PNG)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(24)
+    except OSError:
+        return None
+    if len(head) < 24 or not head.startswith(b"\x89PNG\r\n\x1a\n") or head[12:16] != b"IHDR":
+        return None
+    width, height = struct.unpack(">II", head[16:24])
+    return width, height
+
+
+def _figure(png: Path, base: Path) -> str:
+    """A picture with its path as caption. Its size in the tag reserves its place while the page loads; one that
+    fits the box is drawn with hard pixels, a small one enlarged by a whole factor (sample grids of 16-pixel
+    images stay sharp, also on high-density screens), a larger one scaled down smoothly (nearest-neighbour
+    scaling down makes plot text illegible)."""
+    rel = Path(os.path.relpath(png, base)).as_posix()
+    size = _png_size(png)
+    attrs = ""
+    if size is not None:
+        fits = size[0] <= FITS[0] and size[1] <= FITS[1]
+        attrs = f' width="{size[0]}" height="{size[1]}"' + (' class="pixels"' if fits else "")
+        zoom = SMALL // max(size)
+        if zoom > 1:
+            attrs += f' style="width: {size[0] * zoom}px"'
+    return (f'<figure><img src="{html.escape(rel)}"{attrs} alt="{html.escape(png.as_posix())}">'
+            f"<figcaption>{html.escape(png.as_posix())}</figcaption></figure>")  # fmt: skip
+
+
+def _step(words: Sequence[str]) -> str:
+    """A command line whose lines break between arguments only (not after the hyphens of ``--max-steps``)."""
+    return '<code class="step">' + " ".join(f"<span>{html.escape(word)}</span>" for word in words) + "</code>"
 
 
 def _numbers(data: Any, prefix: str = "") -> Iterable[tuple[str, Any]]:
@@ -121,15 +164,12 @@ def package_section(spec: PackageSpec, timings: Mapping[str, float], base: Path)
     for step in spec.demo:
         shown = f"{spec.name} {' '.join(step)}"
         took = timings.get(shown)
-        parts.append(f"<tr><td><code>{html.escape(shown)}</code></td>"
-                     f"<td>{'' if took is None else f'{took:.0f} s'}</td></tr>")  # fmt: skip
+        seconds = "" if took is None else f'<td class="secs">{took:.0f} s</td>'
+        parts.append(f"<tr><td>{_step((spec.name, *step))}</td>{seconds}</tr>")
     parts.append("</table>")
     for output in spec.demo_outputs:
         path = Path(output)
-        for png in _pngs(path):
-            rel = Path(os.path.relpath(png, base)).as_posix()
-            parts.append(f'<figure><img src="{html.escape(rel)}" alt="{html.escape(png.as_posix())}">'
-                         f"<figcaption>{html.escape(png.as_posix())}</figcaption></figure>")  # fmt: skip
+        parts.extend(_figure(png, base) for png in _pngs(path))
         if path.is_file() and path.suffix.lower() == ".json":
             parts.append(_json_table(path))
         if not path.exists():
@@ -143,13 +183,17 @@ def write_report(specs: Sequence[PackageSpec], timings: Mapping[str, float], pat
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     total = sum(timings.values())
+    if timings:
+        made = (f"{len(timings)} steps, {total / 60:.1f} min of this run (steps resumed from an earlier run take "
+                "seconds). Made by <code>gencore demo-all</code>.")  # fmt: skip
+    else:
+        made = "Written by <code>gencore demo-report</code> from the runs under <code>runs/</code> (no step was run)."
     index = " · ".join(f'<a href="#{html.escape(s.name)}">{html.escape(s.name)}</a>' for s in specs)
     body = "\n".join(package_section(spec, timings, path.parent) for spec in specs)
     page = (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>gencore demos</title>'
         f"<style>{_STYLE}</style></head><body>\n<h1>Demos of the generative-model packages</h1>\n"
-        f'<p class="muted">{len(timings)} steps, {total / 60:.1f} min of this run (steps resumed from an earlier '
-        f"run take seconds). Made by <code>gencore demo-all</code>.</p>\n<p>{index}</p>\n{body}\n</body></html>\n"
+        f'<p class="muted">{made}</p>\n<p>{index}</p>\n{body}\n</body></html>\n'
     )
     atomic_write_text(path, page)
     return path

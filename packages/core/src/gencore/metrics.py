@@ -1,8 +1,9 @@
 """Sample-quality and likelihood metrics over features from a pluggable extractor.
 
-No pretrained Inception weights can be downloaded on these machines, so the Fréchet distance and KID here take
-features from any callable (``extractor(images) -> (N, D)``), by default a classifier trained by the package on
-its own data. Values are comparable only between runs that use the same extractor.
+The Fréchet distance and KID here take features from any callable (``extractor(images) -> (N, D)``): a
+classifier trained by the package on its own data (the packages' default, since no weights can be downloaded
+here), or Inception v3 from a weight file on disk for the standard FID (:mod:`gencore.inception`). Values are
+comparable only between runs that use the same extractor.
 """
 
 from __future__ import annotations
@@ -46,7 +47,10 @@ def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
 def frechet_distance(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:
     """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a^1/2 S_b S_a^1/2)^1/2) of Gaussians fitted to two feature sets.
 
-    Symmetric square roots by eigendecomposition: exact for the PSD covariances involved and free of the complex
+    In float64. With few samples for the dimension (N_a * N_b <= D^2, e.g. FID on fewer than 2048 images), the
+    trace of the cross term is the nuclear norm of the centred cross-Gram matrix X_a X_b^T / sqrt((N_a-1)(N_b-1)),
+    an N_a x N_b problem: the nonzero eigenvalues of S_a S_b are the squared singular values of that matrix. Else
+    symmetric square roots by eigendecomposition, exact for the PSD covariances involved and free of the complex
     round-off that ``scipy.linalg.sqrtm`` can produce.
     """
     a, b = np.asarray(feats_a, dtype=np.float64), np.asarray(feats_b, dtype=np.float64)
@@ -55,10 +59,16 @@ def frechet_distance(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:
     if len(a) < 2 or len(b) < 2:
         raise ValueError("need at least 2 samples per set")
     mu_a, mu_b = a.mean(0), b.mean(0)
-    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    root_a = _psd_sqrt(np.atleast_2d(cov_a))
-    cross = _psd_sqrt(root_a @ np.atleast_2d(cov_b) @ root_a)
-    value = float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * np.trace(cross))
+    if len(a) * len(b) <= a.shape[1] ** 2:
+        xa, xb = a - mu_a, b - mu_b
+        trace_a, trace_b = (xa**2).sum() / (len(a) - 1), (xb**2).sum() / (len(b) - 1)
+        cross_trace = np.linalg.svd(xa @ xb.T, compute_uv=False).sum() / math.sqrt((len(a) - 1) * (len(b) - 1))
+    else:
+        cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+        root_a = _psd_sqrt(cov_a)
+        trace_a, trace_b = np.trace(cov_a), np.trace(cov_b)
+        cross_trace = np.trace(_psd_sqrt(root_a @ cov_b @ root_a))
+    value = float(((mu_a - mu_b) ** 2).sum() + trace_a + trace_b - 2 * cross_trace)
     return max(value, 0.0)
 
 

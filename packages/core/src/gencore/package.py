@@ -8,7 +8,7 @@ from gencore.registry import FaultJob, PackageSpec, TrainCommand
 #: A few hundred shapes, batch 16, a 2-sample evaluation bound every 4 updates.
 TINY = (
     "num_images=128", "train.batch_size=16", "train.eval_every=4", "iw_samples=2", "train.progress_bar=false",
-    "train.tensorboard=false",
+    "train.report_to=none",
 )  # fmt: skip
 
 SPEC = PackageSpec(
@@ -22,5 +22,9 @@ SPEC = PackageSpec(
     fault_job=FaultJob("demo", steps=8),
     demo=(("demo", "--output-dir", "runs/gencore-demo", "--resume", "auto"),),
     demo_outputs=("runs/gencore-demo/samples", "runs/gencore-demo/losses.png"),
+    # the README's figures are of the short demo itself (1,500 updates, 22 s)
+    demo_full=(("demo", "--output-dir", "runs/gencore-full", "--resume", "auto"),),
+    demo_full_outputs=("runs/gencore-full/samples", "runs/gencore-full/losses.png"),
+    demo_full_minutes=1,
     loader="gencore.checkpoint:load_model",
 )

@@ -173,17 +173,28 @@ class PackageSpec:
     # console script; a run directory under ``runs/`` named after the package, resumed when run again
     demo: tuple[tuple[str, ...], ...] = ()
     demo_outputs: tuple[str, ...] = ()  # what a person opens afterwards (paths relative to the working directory)
+    # ``make demo-full`` (``gencore demo-all --full``): the commands behind the headline figures of the package's
+    # README, at the README's sizes, in order; their run directories are under ``runs/<package>-full/``
+    demo_full: tuple[tuple[str, ...], ...] = ()
+    demo_full_outputs: tuple[str, ...] = ()
+    #: what ``demo_full`` takes, in minutes, by the README's own figures for its commands (an estimate: the
+    #: README timed each command alone, mostly with one thread on a shared 2-core machine)
+    demo_full_minutes: int = 0
     # "module:attr" of ``load(path, device="cpu")``: a trained run or model folder -> what the package infers with
     # (its pipeline's from_pretrained, or a load function)
     loader: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "train_commands", tuple(self.train_commands))
+        for step in (*self.demo, *self.demo_full):  # checked before tuple(): a bare string would become its letters
+            if not step or isinstance(step, str) or not all(isinstance(a, str) for a in step):
+                raise RegistryError(f"package {self.name!r}: a demo step must be a non-empty list of strings")
         object.__setattr__(self, "demo", tuple(tuple(step) for step in self.demo))
         object.__setattr__(self, "demo_outputs", tuple(self.demo_outputs))
-        for step in self.demo:
-            if not step or not all(isinstance(a, str) for a in step):
-                raise RegistryError(f"package {self.name!r}: a demo step must be a non-empty list of strings")
+        object.__setattr__(self, "demo_full", tuple(tuple(step) for step in self.demo_full))
+        object.__setattr__(self, "demo_full_outputs", tuple(self.demo_full_outputs))
+        if self.demo_full and self.demo_full_minutes < 1:
+            raise RegistryError(f"package {self.name!r}: a full demo needs its duration (demo_full_minutes)")
         names = [c.name for c in self.train_commands]
         if not names or len(set(names)) != len(names):
             raise RegistryError(f"package {self.name!r}: training commands must be given once each, got {names}")

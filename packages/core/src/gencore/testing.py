@@ -56,7 +56,7 @@ def make_gan_trainer(run_dir: str | Path, *, nan_at: int | None = None, **overri
         grad_accum_steps=2,
         log_every=2,
         checkpoint_every=5,
-        tensorboard=False,
+        report_to="none",
         progress_bar=False,
         grad_clip=1.0,
     )

@@ -107,41 +107,65 @@ def sample(run: str, num: int, seed: int, output: str, save_dir: str | None, bat
     "--output",
     type=click.Path(file_okay=False),
     default=None,
-    help="Where to write evaluation.json and the sample grid [default: RUN/eval].",
+    help="Where to write evaluation.json (evaluation_inception.json) and the sample grid [default: RUN/eval].",
 )
 @click.option("--seed", type=SEED, default=1, show_default=True, help="Seed of the generated images' noise.")
 @click.option("--batch-size", type=click.IntRange(1, 65536), default=256, show_default=True,
               help="Images per generator call (the figures do not depend on it).")  # fmt: skip
+@click.option("--features", type=click.Choice(["net", "inception"]), default="net", show_default=True,
+              help="net: the feature network trained here on the run's data; inception: standard FID/KID on "
+              "Inception v3 from --inception-weights or the torch hub cache (never downloaded).")  # fmt: skip
+@click.option("--inception-weights", type=click.Path(dir_okay=False), default=None,
+              help="torchvision's Inception v3 weight file [default: inception_v3_google-0cc3c7bd.pth in the "
+              "torch hub cache's checkpoints/].")  # fmt: skip
 @device_option
-def evaluate(run: str, num: int, output: str | None, seed: int, batch_size: int, device: str) -> None:
-    """Fréchet distance and KID of RUN's generator against held-out real images, with the real-vs-real floor."""
+def evaluate(run: str, num: int, output: str | None, seed: int, batch_size: int, device: str, features: str = "net",
+             inception_weights: str | None = None) -> None:  # fmt: skip
+    """Fréchet distance and KID of RUN's generator against held-out real images, with the real-vs-real floor.
+
+    --features inception gives the standard FID on Inception v3 features (a weight file on disk, see the README).
+    """
     from dcgan_tutorial.config import GANConfig
     from dcgan_tutorial.diagnostics import image_diagnostics, real_floor
     from dcgan_tutorial.train import generate, load_or_train_feature_net, prepare_data
     from gencore.config import from_dict
     from gencore.viz import save_image_grid
 
+    if inception_weights is not None and features != "inception":
+        raise ConfigError("--inception-weights is only read with --features inception")
     run_dir = Path(run)
     if not (run_dir / "config.json").is_file():
         raise ConfigError(f"{run} is not a run directory (no config.json)")
     config = from_dict(GANConfig, read_json(run_dir / "config.json"))
     where = resolve_device(device)
+    if features == "inception":  # before any work: a missing weight file fails at once
+        from gencore.inception import load_inception
+
+        inception = load_inception(inception_weights, where)
     train_set, holdout = prepare_data(config)
-    net = load_or_train_feature_net(run_dir, train_set, config, save=True, device=where)
+    if features == "net":
+        net = load_or_train_feature_net(run_dir, train_set, config, save=True, device=where)
     generator = _generator(run, where)
     fake = generate(generator, num, seed=seed, device=where, batch_size=batch_size)
     real = holdout.images[:num]
-    metrics = {**image_diagnostics(net, fake, real, len(train_set.classes)),
-               **real_floor(net, train_set.images[: len(real)], real)}  # fmt: skip
-    metrics["fd_over_floor"] = metrics["fd"] / max(metrics["fd_floor"], 1e-12)
+    if features == "inception":
+        from dcgan_tutorial.diagnostics import inception_diagnostics
+
+        metrics = inception_diagnostics(inception, fake, real, train_set.images[: len(real)])
+        metrics["features"] = f"inception_v3 ({inception.source})"
+    else:
+        metrics = {**image_diagnostics(net, fake, real, len(train_set.classes)),
+                   **real_floor(net, train_set.images[: len(real)], real)}  # fmt: skip
+        metrics["fd_over_floor"] = metrics["fd"] / max(metrics["fd_floor"], 1e-12)
     metrics.update({"generated": num, "held_out_real": len(real), "data": config.data.source, "seed": seed})
     out = Path(output) if output else run_dir / "eval"
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "evaluation.json", metrics)
+    result = out / ("evaluation_inception.json" if features == "inception" else "evaluation.json")
+    write_json(result, metrics)
     save_image_grid(fake[:64].cpu() * 0.5 + 0.5, out / "samples.png")
     for key, value in metrics.items():
         click.echo(f"{key:>15}: {value:.4g}" if isinstance(value, float) else f"{key:>15}: {value}")
-    click.echo(f"wrote {out / 'evaluation.json'} and {out / 'samples.png'}")
+    click.echo(f"wrote {result} and {out / 'samples.png'}")
 
 
 @main.command()

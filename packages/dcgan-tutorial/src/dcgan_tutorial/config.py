@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar, Literal
 
 from gencore.config import Renamed
@@ -66,19 +66,34 @@ class DataConfig:
     holdout_fraction: float = 0.2  # held out for evaluation (real-vs-real floor, Fréchet distance)
 
 
+#: Training-time evaluation sized to the run (:func:`sized_eval`): runs shorter than EVAL_MIN_STEPS updates do not
+#: evaluate unless asked, and the feature network gets one step per FEATURE_STEP_EVERY updates, from
+#: MIN_FEATURE_STEPS to FULL_FEATURE_STEPS (the full length, also what `dcgan-tutorial evaluate` trains for a run
+#: that did not evaluate). With these the evaluation stays under a tenth of a default run's time (README).
+EVAL_MIN_STEPS = 1000
+FEATURE_STEP_EVERY = 50
+MIN_FEATURE_STEPS = 20
+FULL_FEATURE_STEPS = 300
+
+
 @dataclass
 class EvalConfig:
     """The periodic diversity/coverage diagnostic and the final evaluation's feature network."""
 
     samples: int = 512  # generated images per evaluation
     batch_size: int = 256  # generated images per batch; the batches are split over the processes
-    feature_steps: int = 300  # training steps of the evaluation feature network (see features.py)
+    # training steps of the evaluation feature network (see features.py); unset = sized to the run: one per 50
+    # updates, from 20 to 300 (`dcgan-tutorial evaluate` on a run that did not evaluate: 300)
+    feature_steps: int | None = None
     # reuse a feature network trained before on the same data, classes, steps and seed (kept in the user's cache,
     # $GENCORE_CACHE or ~/.cache/gencore; verified before use); false = train one for this run
     feature_cache: bool = True
+    # evaluate during and at the end of training (feature network, real-vs-real floor, eval/* metrics); unset =
+    # when the run has at least 1,000 updates or eval.feature_steps is set; false = never (`evaluate` still works)
+    during_training: bool | None = None
 
     def __post_init__(self) -> None:
-        if self.samples < 2 or self.batch_size < 1 or self.feature_steps < 0:
+        if self.samples < 2 or self.batch_size < 1 or (self.feature_steps is not None and self.feature_steps < 0):
             raise ValueError("eval.samples must be >= 2, eval.batch_size >= 1 and eval.feature_steps >= 0")
 
 
@@ -107,3 +122,18 @@ class GANConfig:
         Renamed("tips.ema_decay", "optim.ema_decay"), Renamed("eval_samples", "eval.samples"),
         Renamed("eval_batch", "eval.batch_size"), Renamed("feature_steps", "eval.feature_steps"),
     )  # fmt: skip
+
+
+def sized_eval(config: GANConfig) -> EvalConfig:
+    """``config.eval`` with the values that default to the run's length filled in: ``during_training`` (true from
+    EVAL_MIN_STEPS updates on, or when ``feature_steps`` is set) and, when the run evaluates, ``feature_steps``
+    (one per FEATURE_STEP_EVERY updates, clamped to [MIN_FEATURE_STEPS, FULL_FEATURE_STEPS]). Values set by the
+    user are kept as they are; a run that does not evaluate keeps ``feature_steps`` unset."""
+    e, steps = config.eval, config.train.max_steps
+    during = e.during_training
+    if during is None:
+        during = steps >= EVAL_MIN_STEPS or e.feature_steps is not None
+    feature_steps = e.feature_steps
+    if during and feature_steps is None:
+        feature_steps = min(max(steps // FEATURE_STEP_EVERY, MIN_FEATURE_STEPS), FULL_FEATURE_STEPS)
+    return replace(e, during_training=during, feature_steps=feature_steps)

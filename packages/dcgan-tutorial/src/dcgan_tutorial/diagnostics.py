@@ -6,6 +6,9 @@
   the generated images, by the feature network's prediction (only for data with two or more classes).
 * ``fd``/``kid``: Fréchet distance and KID between generated and held-out real images; ``fd_floor`` is the same
   distance between two real sets (training vs held-out images), the best a generator can hope for.
+* ``fid``/``kid`` with ``evaluate --features inception`` (:func:`inception_diagnostics`): the same figures on the
+  2048-d pool features of torchvision's Inception v3 (gencore.inception), the standard FID, comparable across
+  runs and data sets that use the same weight file.
 """
 
 from __future__ import annotations
@@ -60,3 +63,27 @@ def real_floor(net: FeatureNet, real_a: torch.Tensor, real_b: torch.Tensor) -> d
         "fd_floor": frechet_distance(fa, fb),
         "kid_floor": kernel_inception_distance(fa, fb, subsets=10, subset_size=min(n, 500))[0],
     }
+
+
+INCEPTION_BATCH = 32  # images per Inception call; independent of --batch-size, whose batches of 299 px would be large
+
+
+def inception_diagnostics(
+    net: torch.nn.Module, fake: torch.Tensor, real: torch.Tensor, real_train: torch.Tensor
+) -> dict[str, float]:
+    """fid/kid of ``fake`` against ``real`` and their floor (``real_train`` against ``real``) on Inception features.
+
+    Every image is first rounded to 8 bits as ``sample --save-dir`` writes it, so ``fid`` is the figure an external
+    FID tool gives on the saved files with the same weights and resizing.
+    """
+    from gencore.inception import inception_features, to_uint8
+
+    f_fake, f_real, f_train = (inception_features(net, to_uint8(x), INCEPTION_BATCH) for x in (fake, real, real_train))
+
+    def kid(a: torch.Tensor, b: torch.Tensor) -> float:
+        return kernel_inception_distance(a, b, subsets=10, subset_size=min(len(a), len(b), 1000))[0]
+
+    out = {"fid": frechet_distance(f_fake, f_real), "fid_floor": frechet_distance(f_train, f_real)}
+    out["fid_over_floor"] = out["fid"] / max(out["fid_floor"], 1e-12)
+    out.update({"kid": kid(f_fake, f_real), "kid_floor": kid(f_train, f_real)})
+    return out

@@ -10,7 +10,7 @@ TINY = (
     "model.image_size=16", "model.ngf=8", "model.ndf=8", "model.nz=16", "data.num_images=96",
     "eval.samples=64", "eval.feature_steps=20", "train.batch_size=16", "train.max_steps=4", "train.log_every=2",
     "train.checkpoint_every=2", "train.eval_every=0", "train.sample_every=0", "train.progress_bar=false",
-    "train.tensorboard=false",
+    "train.report_to=none",
 )  # fmt: skip
 
 SPEC = PackageSpec(
@@ -28,5 +28,17 @@ SPEC = PackageSpec(
         ("collapse-demo", "--output-dir", "runs/dcgan-collapse-demo", "--steps", "1000"),
     ),
     demo_outputs=("runs/dcgan-tutorial-demo/samples", "runs/dcgan-collapse-demo/collapse.png"),
+    # README "Evaluation" table (default 3,000 updates ≈ 2.5 min; 10,000 with EMA ≈ 20 min) and the collapse demo
+    demo_full=(
+        ("train", "--output-dir", "runs/dcgan-tutorial-full/default", "--resume", "auto"),
+        ("evaluate", "runs/dcgan-tutorial-full/default", "-n", "1000"),
+        ("train", "--output-dir", "runs/dcgan-tutorial-full/ema", "--max-steps", "10000", "--ema", "0.999",
+         "--resume", "auto"),
+        ("evaluate", "runs/dcgan-tutorial-full/ema", "-n", "1000"),
+        ("collapse-demo", "--output-dir", "runs/dcgan-tutorial-full/collapse", "--steps", "2000"),
+    ),
+    demo_full_outputs=("runs/dcgan-tutorial-full/default/samples", "runs/dcgan-tutorial-full/ema/samples",
+                       "runs/dcgan-tutorial-full/collapse/collapse.png"),
+    demo_full_minutes=25,
     loader="dcgan_tutorial.pipeline:DCGANPipeline.from_pretrained",
 )

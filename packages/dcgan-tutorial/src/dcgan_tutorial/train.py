@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +16,9 @@ import torch
 from accelerate import Accelerator
 from torch import nn
 
-from dcgan_tutorial.config import GANConfig
+from dcgan_tutorial.config import EVAL_MIN_STEPS, FULL_FEATURE_STEPS, GANConfig, sized_eval
 from dcgan_tutorial.data import ImageSet, TensorPairs, load_source, train_holdout
-from dcgan_tutorial.diagnostics import feature_diagnostics, real_floor
+from dcgan_tutorial.diagnostics import feature_diagnostics
 from dcgan_tutorial.features import FeatureNet, train_feature_net
 from dcgan_tutorial.model import build_models
 from gencore.data import announce
@@ -25,6 +27,7 @@ from gencore.errors import CheckpointError, OutputError
 from gencore.fileio import cache_dir
 from gencore.losses import d_loss, g_loss, gradient_penalty
 from gencore.memory import require_batch_memory, require_memory, require_model_memory, tensor_bytes
+from gencore.metrics import frechet_distance, kernel_inception_distance
 from gencore.nn import evaluating
 from gencore.progress import progress
 from gencore.sampling import sampling_model
@@ -150,22 +153,29 @@ def load_or_train_feature_net(
     """The run's feature network: loaded from ``run_dir/feature_net``, else from the user's cache (the same data,
     classes, steps and seed trained it before: :func:`feature_net_key`, ``eval.feature_cache``), else trained (on
     ``device``; the same network as on the CPU up to the device's arithmetic); saved into the run (and the cache)
-    when ``save``. The network is returned on ``device``."""
+    when ``save``. The network is returned on ``device``. ``eval.feature_steps`` unset (a run that did not evaluate
+    during training): the full FULL_FEATURE_STEPS. One line says where the network came from and in how long."""
     path = run_dir / "feature_net"
+    start = time.perf_counter()
     if (path / "manifest.json").is_file():
-        return FeatureNet.from_pretrained(path, map_location=str(device)).eval()
+        net = FeatureNet.from_pretrained(path, map_location=str(device)).eval()
+        announce(f"feature network of the run: {path} in {time.perf_counter() - start:.1f} s")
+        return net
     images, labels, classes = train_set.images, train_set.labels, len(train_set.classes)
     steps, seed = config.eval.feature_steps, config.train.seed
+    steps = FULL_FEATURE_STEPS if steps is None else steps
     cached = cache_dir("dcgan-feature-net", feature_net_key(images, labels, classes, steps, seed))
     net = None
     if config.eval.feature_cache and (cached / "manifest.json").is_file():
         try:
             net = FeatureNet.from_pretrained(cached, map_location=str(device)).eval()
-            announce(f"feature network from the cache: {cached}")
+            announce(f"feature network from the cache: {cached} in {time.perf_counter() - start:.1f} s")
         except CheckpointError as exc:  # damaged: trained again, and the entry replaced
             announce(f"note: cached feature network not used ({exc}); training it again")
     if net is None:
-        net, _ = train_feature_net(images, labels, classes, steps=steps, seed=seed, device=device)
+        net, _ = train_feature_net(images, labels, classes, steps=steps, seed=seed, device=device,
+                                   measure_accuracy=False)
+        announce(f"feature network trained ({steps} steps) in {time.perf_counter() - start:.1f} s")
         if save and config.eval.feature_cache:
             # an earlier entry (a damaged one too) is a model folder of ours and is replaced atomically; a
             # folder holding anything else is left alone (OutputError), as is a read-only or full cache
@@ -194,7 +204,11 @@ def require_memory_for(config: GANConfig) -> None:
 
 
 def build_trainer(config: GANConfig) -> Trainer:
-    """Data, models, optimizers, feature network and the Trainer for ``config`` (nothing trained yet)."""
+    """Data, models, optimizers, feature network and the Trainer for ``config`` (nothing trained yet).
+
+    The evaluation is sized to the run (:func:`dcgan_tutorial.config.sized_eval`); the sized values are part of the
+    config saved with the run. A run that does not evaluate trains no feature network and has no ``eval_fn``."""
+    config = dataclasses.replace(config, eval=sized_eval(config))
     seed_everything(config.train.seed)
     require_memory_for(config)
     train_set, holdout = prepare_data(config)
@@ -204,28 +218,78 @@ def build_trainer(config: GANConfig) -> Trainer:
         "G": torch.optim.Adam(generator.parameters(), config.optim.lr_g, betas=betas),
         "D": torch.optim.Adam(discriminator.parameters(), config.optim.lr_d, betas=betas),
     }
-    run_dir = Path(config.train.output_dir)
-    # Trained before the loop (evaluation runs under no_grad) and saved with the run, so resumed runs and
-    # `dcgan-tutorial evaluate` measure with the very same features.
-    net = load_or_train_feature_net(run_dir, train_set, config, save=is_launch_main())
-    floor = real_floor(net, train_set.images[: len(holdout.images)], holdout.images)
-    real_features, _ = net.predict(holdout.images)  # the network is frozen: once is enough
-
-    def evaluate(trainer: Trainer) -> dict[str, float]:
-        e = config.eval
-        f_fake, p_fake = generated_features(sampling_model(trainer, "G"), net, e.samples, seed=1,
-                                            batch_size=e.batch_size, accelerator=trainer.accelerator)  # fmt: skip
-        return {**feature_diagnostics(net, f_fake, p_fake, real_features, len(train_set.classes)), **floor}
+    clock = EvalClock()
+    evaluate = build_evaluation(config, train_set, holdout, clock) if config.eval.during_training else None
 
     def samples(trainer: Trainer) -> torch.Tensor:
         return generate(sampling_model(trainer, "G"), 64, seed=0, device=trainer.accelerator.device) * 0.5 + 0.5
+
+    def export(trainer: Trainer, result: FitResult) -> None:
+        export_models(trainer, result)
+        if result.completed:
+            trainer.print(clock.summary(trainer.elapsed_s()))
 
     return Trainer(
         config.train, {"G": generator, "D": discriminator}, optimizers, make_step(config),
         TensorPairs(train_set, flip=True),
         ema={"G": config.optim.ema_decay} if config.optim.ema_decay > 0 else None,
-        sample_fn=samples, eval_fn=evaluate, run_config=config, export_fn=export_models,
+        sample_fn=samples, eval_fn=evaluate, run_config=config, export_fn=export,
     )  # fmt: skip
+
+
+@dataclasses.dataclass
+class EvalClock:
+    """Seconds a run spends on evaluation, for the closing line that says so (none: the run did not evaluate)."""
+
+    setup_s: float | None = None  # feature network (trained, cached or the run's own) and the real images' figures
+    eval_s: float = 0.0
+    evaluations: int = 0
+
+    def summary(self, loop_s: float) -> str:
+        """The closing line: the seconds spent on evaluation in this process, of those of the evaluation's set-up
+        plus the training loop (``loop_s``), e.g. ``evaluation: 27.5 s of 391.0 s (7%): feature network and real
+        images 21.5 s, 6 evaluations 6.0 s; training loop 369.5 s``; or a note that the run did not evaluate."""
+        if self.setup_s is None:
+            return (f"evaluation: none during training (eval.during_training=false: the default below "
+                    f"{EVAL_MIN_STEPS} updates; `dcgan-tutorial evaluate RUN` measures afterwards); "
+                    f"training loop {loop_s:.1f} s")  # fmt: skip
+        spent, total = self.setup_s + self.eval_s, self.setup_s + loop_s
+        return (f"evaluation: {spent:.1f} s of {total:.1f} s ({spent / max(total, 1e-9):.0%}): feature network and "
+                f"real images {self.setup_s:.1f} s, {self.evaluations} evaluations {self.eval_s:.1f} s; training loop "
+                f"{loop_s:.1f} s")  # fmt: skip
+
+
+def build_evaluation(config: GANConfig, train_set: ImageSet, holdout: ImageSet, clock: EvalClock):
+    """The Trainer's ``eval_fn``: diversity, coverage, fd and kid of ``eval.samples`` generated images against the
+    held-out images, with the real-vs-real floor. The feature network is trained (or loaded) here, before the loop
+    (evaluation runs under no_grad), and saved with the run, so resumed runs and `dcgan-tutorial evaluate` measure
+    with the very same features; the held-out images' features and the floor are computed once."""
+    start = time.perf_counter()
+    net = load_or_train_feature_net(Path(config.train.output_dir), train_set, config, save=is_launch_main())
+    real_features, _ = net.predict(holdout.images)  # the network is frozen: once is enough
+    floor = _floor(net.predict(train_set.images[: len(holdout.images)])[0], real_features)
+    clock.setup_s = time.perf_counter() - start
+
+    def evaluate(trainer: Trainer) -> dict[str, float]:
+        began, e = time.perf_counter(), config.eval
+        f_fake, p_fake = generated_features(sampling_model(trainer, "G"), net, e.samples, seed=1,
+                                            batch_size=e.batch_size, accelerator=trainer.accelerator)  # fmt: skip
+        out = {**feature_diagnostics(net, f_fake, p_fake, real_features, len(train_set.classes)), **floor}
+        clock.eval_s += time.perf_counter() - began
+        clock.evaluations += 1
+        return out
+
+    return evaluate
+
+
+def _floor(f_train: torch.Tensor, f_real: torch.Tensor) -> dict[str, float]:
+    """fd and kid between the features of training and held-out images (diagnostics.real_floor's figures, from
+    features already computed)."""
+    n = min(len(f_train), len(f_real))
+    return {
+        "fd_floor": frechet_distance(f_train, f_real),
+        "kid_floor": kernel_inception_distance(f_train, f_real, subsets=10, subset_size=min(n, 500))[0],
+    }
 
 
 def export_models(trainer: Trainer, result: FitResult) -> None:

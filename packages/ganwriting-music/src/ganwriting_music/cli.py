@@ -385,16 +385,27 @@ def export_mashcima(run: str, output: str, sets: int, class_names: str, style_fr
 @click.option("--classifier-steps", type=click.IntRange(1, 10**6), default=600, show_default=True,
               help="Updates of the symbol classifier trained here for the Fréchet distance.")  # fmt: skip
 @click.option("--seed", type=SEED, default=0, show_default=True)
+@click.option("--features", type=click.Choice(["classifier", "inception"]), default="classifier", show_default=True,
+              help="Features of the Fréchet distance: the symbol classifier trained here, or Inception v3 (standard "
+              "FID) from --inception-weights or the torch hub cache (never downloaded).")  # fmt: skip
+@click.option("--inception-weights", type=click.Path(dir_okay=False), default=None,
+              help="torchvision's Inception v3 weight file [default: inception_v3_google-0cc3c7bd.pth in the "
+              "torch hub cache's checkpoints/].")  # fmt: skip
 @device_option
-def evaluate(run: str, classifier_steps: int, seed: int, device: str) -> None:
+def evaluate(run: str, classifier_steps: int, seed: int, device: str, features: str = "classifier",
+             inception_weights: str | None = None) -> None:  # fmt: skip
     """Recognizer accuracy on generated images and Fréchet distance on features of a classifier trained here on
-    the run's real training images; writes RUN/eval/evaluation.json."""
+    the run's real training images (or on Inception v3: --features inception); writes RUN/eval/evaluation.json
+    (evaluation_inception.json)."""
     from ganwriting_music.evaluate import evaluate_run
 
-    result = evaluate_run(run, classifier_steps, seed, resolve_device(device))
+    if inception_weights is not None and features != "inception":
+        raise ConfigError("--inception-weights is only read with --features inception")
+    result = evaluate_run(run, classifier_steps, seed, resolve_device(device), features, inception_weights)
     for key, value in result.items():
         click.echo(f"{key:40s} {value:.4f}" if isinstance(value, float) else f"{key:40s} {value}")
-    click.echo(f"wrote {Path(run) / 'eval' / 'evaluation.json'}")
+    name = "evaluation_inception.json" if features == "inception" else "evaluation.json"
+    click.echo(f"wrote {Path(run) / 'eval' / name}")
 
 
 @main.command("classifier-study")

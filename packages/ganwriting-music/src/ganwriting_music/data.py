@@ -11,6 +11,10 @@ a class index and a writer index per image. The generator draws its style from o
 * Class folders: ``<root>/<class>/*.png`` (one writer, named after the root) or ``<root>/<writer>/<class>/*.png``.
   A folder holds images or sub-folders, never both (gencore.data.refuse_mixed): loose images beside class or
   writer folders, or image sub-folders inside a class folder, are refused instead of silently left out.
+  Rendering the original preset's 4 fonts at 128×128 takes about 15 s on one CPU thread, so the training set is
+  kept in the user's cache (``gencore.fileio.cache_dir()``, folder ``ganwriting-music-glyphs``) under a hash of
+  everything it depends on (:func:`glyph_key`); a later run with the same settings and seed reads the very same
+  images from there (verified against the entry's manifest; a damaged entry is rendered again and replaced).
 * Index file: lines ``path<TAB>class[<TAB>writer]`` (written by ``ganwriting-music read-classes``); UTF-8 with or
   without a byte-order mark, LF or CRLF. Paths are relative to the index file's folder, absolute ones are read as
   they are (gencore.paths.listed_path).
@@ -22,7 +26,9 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import io
+import json
 import math
 import re
 import zlib
@@ -37,6 +43,7 @@ from PIL import Image, ImageDraw, ImageFont
 from torch.utils.data import Dataset
 
 from ganwriting_music.config import CLASSES, FONTS, DataConfig
+from gencore.checkpoint import atomic_dir, load_tree, save_tree, verify_dir
 from gencore.data import (
     IMAGE_EXTENSIONS,
     announce,
@@ -46,13 +53,16 @@ from gencore.data import (
     refuse_mixed,
     split_indices,
 )
-from gencore.errors import DataError
+from gencore.distributed import is_launch_main
+from gencore.errors import CheckpointError, DataError, OutputError
+from gencore.fileio import cache_dir
 from gencore.paths import listed_path, read_text_lines
 
 __all__ = [
     "AMBIGUOUS_CLASSES", "CLASS_ALIASES", "CODEPOINTS", "HOMUS_TO_SMUFL", "SymbolSet", "resolve_class",
     "nearest_classes", "StyleDataset", "canonical_class", "load_font", "render_glyph",
-    "augment", "font_symbols", "read_class_folders", "write_index", "read_index", "parse_homus", "render_strokes",
+    "augment", "font_symbols", "cached_font_symbols", "read_class_folders", "write_index", "read_index",
+    "parse_homus", "render_strokes",
     "read_homus", "load_source", "fit_square", "split_by_writer", "train_test_split",
 ]  # fmt: skip
 
@@ -461,6 +471,59 @@ def font_symbols(config: DataConfig, fonts: Sequence[str], seed: int = 0, per_cl
     return SymbolSet(torch.cat(images), torch.cat(labels), torch.cat(writers), list(config.classes), list(fonts))
 
 
+#: Part of the cache key of a rendered glyph set: raise it when rendering or augmentation changes what given settings
+#: and seed give, so that no set made by the earlier code is reused.
+GLYPH_CACHE_VERSION = 1
+GLYPH_CACHE = "ganwriting-music-glyphs"  # the folder under gencore.fileio.cache_dir()
+_CACHE_PRODUCER = "ganwriting-music glyph cache"
+
+
+def glyph_key(config: DataConfig, fonts: Sequence[str], seed: int) -> str:
+    """The hash that names a :func:`font_symbols` set in the cache: the fonts, classes, size, count and
+    augmentation settings, the seed and the versions of what draws the images (verovio's fonts, Pillow, torch)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import PIL
+
+    try:
+        verovio = version("verovio")
+    except PackageNotFoundError:  # pragma: no cover - a dependency; font_symbols names it if it is missing
+        verovio = "?"
+    fields = ("image_size", "classes", "samples_per_class", "rotation", "scale", "shear", "elastic", "elastic_grid",
+              "stroke", "writer_pen")  # fmt: skip
+    record = {name: getattr(config, name) for name in fields}
+    record.update(version=GLYPH_CACHE_VERSION, fonts=list(fonts), seed=seed, torch=torch.__version__,
+                  pillow=PIL.__version__, verovio=verovio)  # fmt: skip
+    return hashlib.sha256(json.dumps(record, sort_keys=True, default=list).encode()).hexdigest()[:32]
+
+
+def cached_font_symbols(config: DataConfig, fonts: Sequence[str], seed: int = 0) -> SymbolSet:
+    """:func:`font_symbols` of ``fonts``: from the user's cache when the same settings made it before
+    (:func:`glyph_key`), else rendered (and cached by the launch's main process; a read-only or full cache only
+    gets a note). The images are the same either way."""
+    fonts = list(fonts)
+    entry = cache_dir(GLYPH_CACHE, glyph_key(config, fonts, seed))
+    if (entry / "manifest.json").is_file():
+        try:
+            verify_dir(entry)
+            tree = load_tree(entry, "glyphs")
+            if tree["classes"] != list(config.classes) or tree["writer_names"] != fonts:
+                raise CheckpointError(f"{entry} holds other classes or fonts")
+            return SymbolSet(tree["images"], tree["labels"], tree["writers"], tree["classes"], tree["writer_names"])
+        except (CheckpointError, DataError, KeyError, TypeError) as exc:
+            announce(f"note: cached glyphs not used ({exc}); rendering them again")
+    data = font_symbols(config, fonts, seed)
+    if is_launch_main():
+        tree = {"images": data.images, "labels": data.labels, "writers": data.writers, "classes": data.classes,
+                "writer_names": data.writer_names}  # fmt: skip
+        try:
+            with atomic_dir(entry, overwrite=True, producer=_CACHE_PRODUCER) as tmp:
+                save_tree(tree, tmp, "glyphs")
+        except (OSError, OutputError) as exc:
+            announce(f"note: rendered glyphs not cached ({getattr(exc, 'strerror', None) or exc}: {entry})")
+    return data
+
+
 # --- class folders and index files ------------------------------------------------------------------------------
 
 
@@ -707,7 +770,7 @@ def load_source(config: DataConfig, seed: int = 0, writers: Sequence[str] | None
     """The configured data: embedded fonts (``writers`` or ``config.fonts``), an index file, class folders or
     HOMUS files (all writers)."""
     if config.source == "fonts":
-        return font_symbols(config, list(writers or config.fonts), seed)
+        return cached_font_symbols(config, list(writers or config.fonts), seed)
     path = Path(config.source)
     if path.is_file():
         data = load_images(read_index(path, config.classes), config.classes, config.image_size, config.bad_files)

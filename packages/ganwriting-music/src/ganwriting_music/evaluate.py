@@ -3,7 +3,8 @@
 * Evaluation: the GAN's recognizer and an independent :class:`~ganwriting_music.model.SymbolClassifier` (trained
   here on the real training images) classify images generated for the test images' classes in their writers'
   styles; the Fréchet distance is taken between that classifier's features of real test images and of the
-  generated ones (gencore.metrics.frechet_distance).
+  generated ones (gencore.metrics.frechet_distance), or with ``features="inception"`` the standard FID on
+  Inception v3 features from a weight file on disk (gencore.inception; the glyphs repeated to three channels).
 * Classifier study: the symbol classifier trained on the original images, on as many generated images, and on
   both, tested on a writer (font) that neither the GAN nor the classifiers saw.
 """
@@ -86,7 +87,7 @@ def train_classifier(
     (each batch moved there) and returned there."""
     if len(images) < 2:
         raise DataError("the classifier needs at least two training images")
-    with local_rng(seed) as gen:
+    with local_rng(seed, device) as gen:
         model = SymbolClassifier(num_classes, channels).to(device)
         opt = torch.optim.Adam(model.parameters(), lr=lr)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
@@ -190,12 +191,29 @@ def variation(nets: Networks, data: SymbolSet, pool: SymbolSet, k: int, seed: in
 
 
 def evaluate_run(
-    run: str | Path, classifier_steps: int = 600, seed: int = 0, device: str | torch.device = "cpu"
+    run: str | Path,
+    classifier_steps: int = 600,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    features: str = "classifier",
+    inception_weights: str | Path | None = None,
 ) -> dict[str, float]:
     """Recognizer accuracy on generated images, the Fréchet distance and how often a writer classifier names the
-    reference writer of a generated image; written to ``RUN/eval/evaluation.json``. The networks run and the
-    classifiers train on ``device``."""
+    reference writer of a generated image; written to ``RUN/eval/evaluation.json`` (``evaluation_inception.json``
+    with Inception features). The networks run and the
+    classifiers train on ``device``.
+
+    ``features``: ``classifier`` (the distance on the symbol classifier's features: ``frechet_distance*``) or
+    ``inception`` (standard FID on Inception v3 from ``inception_weights`` or the torch hub cache: ``fid*``)."""
+    if features not in ("classifier", "inception"):
+        raise ValueError(f"features must be classifier or inception, got {features!r}")
     run = Path(run)
+    inception = None
+    if features == "inception":  # before any work: a missing weight file fails at once
+        from gencore.inception import inception_features, load_inception, to_uint8
+
+        inception = load_inception(inception_weights, device)
+    key = "fid" if features == "inception" else "frechet_distance"
     config = run_config(run)
     nets = load_networks(run, device)
     train_set, test_set = prepare_data(config)
@@ -205,15 +223,20 @@ def evaluate_run(
     real = test_set.floats()
     clf = train_classifier(train_set.floats(), train_set.labels, len(train_set.classes), classifier_steps,
                            seed=seed, device=device)  # fmt: skip
+
+    def fd(a: torch.Tensor, b: torch.Tensor) -> float:  # the Fréchet distance on the chosen features
+        if inception is not None:  # on 8-bit images, like the PNGs of `generate --save-dir` that external tools read
+            fa, fb = (inception_features(inception, to_uint8(x), 32) for x in (a, b))
+            return frechet_distance(fa, fb)
+        return frechet_distance(classifier_features(clf, a), classifier_features(clf, b))
+
     result = {
         "gan_recognizer_acc_fake": recognizer_accuracy(nets.rec, fake, test_set.labels),
         "gan_recognizer_acc_real": recognizer_accuracy(nets.rec, real, test_set.labels),
         "classifier_acc_fake": accuracy(clf, fake, test_set.labels),
         "classifier_acc_real": accuracy(clf, real, test_set.labels),
-        "frechet_distance": frechet_distance(classifier_features(clf, real), classifier_features(clf, fake)),
-        "frechet_distance_real_train_vs_test": frechet_distance(
-            classifier_features(clf, train_set.floats()[: len(real)]), classifier_features(clf, real)
-        ),
+        key: fd(real, fake),
+        f"{key}_real_train_vs_test": fd(train_set.floats()[: len(real)], real),
         "images": len(real),
         **variation(nets, test_set, train_set, k, seed + 2),
     }
@@ -228,12 +251,12 @@ def evaluate_run(
         held = font_symbols(config.data, unseen, seed=config.train.seed)
         fake_unseen, _ = synthesize_like(nets, held, held, k, seed + 1)
         result["classifier_acc_fake_unseen_writer"] = accuracy(clf, fake_unseen, held.labels)
-        result["frechet_distance_unseen_writer"] = frechet_distance(
-            classifier_features(clf, held.floats()), classifier_features(clf, fake_unseen)
-        )
+        result[f"{key}_unseen_writer"] = fd(held.floats(), fake_unseen)
+    if inception is not None:
+        result["features"] = f"inception_v3 ({inception.source})"
     out = run / "eval"
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "evaluation.json", result)
+    write_json(out / ("evaluation_inception.json" if inception is not None else "evaluation.json"), result)
     return result
 
 

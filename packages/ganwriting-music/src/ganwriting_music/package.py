@@ -16,7 +16,7 @@ TINY = (
     "model.k_refs=2", "model.gen_channels=4", "model.dis_channels=4", "model.rec_channels=4", "model.rec_downsample=1",
     "model.style_dim=8",
     "model.class_dim=4", "model.noise_dim=4", "train.batch_size=8", "train.log_every=1", "train.progress_bar=false",
-    "train.tensorboard=false", "train.max_epochs=2", "train.checkpoint_every_epochs=1", "train.eval_every_epochs=1",
+    "train.report_to=none", "train.max_epochs=2", "train.checkpoint_every_epochs=1", "train.eval_every_epochs=1",
     "train.sample_every_epochs=1", "eval.samples=8", "loss.w_l1=1.0", "optim.lr_d=1e-3", "optim.lr_g=1e-3",
     "optim.lr_r=1e-3",
 )  # fmt: skip
@@ -40,13 +40,30 @@ SPEC = PackageSpec(
     # it counts epochs: 24 training images, batch 8 -> 3 updates an epoch, saved every epoch; it keeps every
     # epoch's state by default (start epochs), two in the fault job so that pruning is exercised too
     fault_job=FaultJob("train", steps=9, epochs=3),
+    # about 3 minutes: --preset cpu at 32x32 for 5 epochs (360 updates); the Petaluma grid (a font the GAN never
+    # saw) and the evaluation. The classifier study is left to the full demo (25-30 min a seed)
     demo=(
-        ("train", "auto", "--preset", "cpu", "--epochs", "10", "--output-dir", "runs/ganwriting-music-demo"),
+        ("train", "auto", "--preset", "cpu", "--size", "32", "--epochs", "5", "--eval-every", "5", "--save-every",
+         "5", "--output-dir", "runs/ganwriting-music-demo"),
         ("generate", "runs/ganwriting-music-demo", "--class", "all", "--style-from", "font:Petaluma", "-n", "40",
          "-o", "runs/ganwriting-music-demo/petaluma.png"),
-        ("evaluate", "runs/ganwriting-music-demo", "--classifier-steps", "400"),
-        ("classifier-study", "runs/ganwriting-music-demo", "--steps", "400"),
+        ("evaluate", "runs/ganwriting-music-demo", "--classifier-steps", "200"),
     ),
-    demo_outputs=("runs/ganwriting-music-demo/petaluma.png", "runs/ganwriting-music-demo/evaluation.json"),
+    demo_outputs=("runs/ganwriting-music-demo/samples", "runs/ganwriting-music-demo/petaluma.png",
+                  "runs/ganwriting-music-demo/eval/evaluation.json"),
+    # README "Headline": --preset cpu, 30 epochs (2,374 s), its evaluation, the Petaluma grid and the classifier
+    # study's three seeds (25-30 min each)
+    demo_full=(
+        ("train", "auto", "--preset", "cpu", "--output-dir", "runs/ganwriting-music-full", "--set",
+         "train.log_every=36"),
+        ("evaluate", "runs/ganwriting-music-full", "--classifier-steps", "400"),
+        ("generate", "runs/ganwriting-music-full", "--class", "all", "--style-from", "font:Petaluma", "-n", "40",
+         "-o", "runs/ganwriting-music-full/petaluma.png"),
+        ("classifier-study", "runs/ganwriting-music-full", "--steps", "400", "--seed", "0"),
+        ("classifier-study", "runs/ganwriting-music-full", "--steps", "400", "--seed", "1"),
+        ("classifier-study", "runs/ganwriting-music-full", "--steps", "400", "--seed", "2"),
+    ),
+    demo_full_outputs=("runs/ganwriting-music-full/samples", "runs/ganwriting-music-full/petaluma.png"),
+    demo_full_minutes=130,
     loader="ganwriting_music.pipeline:GanwritingPipeline.from_pretrained",
 )

@@ -12,11 +12,18 @@
   instead of being silently left out.
 
 Images are kept as uint8 (N, C, H, W) in memory and served as float tensors in [-1, 1].
+
+Rendering the default 8192 CAPTCHAs takes about 15 s on one CPU thread, so a rendered set is kept in the user's
+cache (``gencore.fileio.cache_dir()``, folder ``hvae-captcha-renders``) under a hash of everything it depends on
+(:func:`render_key`): a later run with the same data settings, size and seed reads the very same images, texts and
+layouts from there instead (verified against its manifest; a damaged entry is rendered again and replaced).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +34,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from gencore.checkpoint import atomic_dir, load_tree, save_tree, verify_dir
 from gencore.data import (
     IMAGE_EXTENSIONS,
     announce,
@@ -36,7 +44,9 @@ from gencore.data import (
     refuse_mixed,
     split_indices,
 )
-from gencore.errors import DataError
+from gencore.distributed import is_launch_main
+from gencore.errors import CheckpointError, DataError, OutputError
+from gencore.fileio import cache_dir
 from gencore.paths import safe_join, safe_name
 from hvae_captcha.config import DataConfig, ModelConfig
 
@@ -271,13 +281,75 @@ class CaptchaData:
         return CaptchaData(self.images[index], [self.texts[i] for i in index], layouts)
 
 
+#: Part of the cache key of a rendered set: raise it when rendering changes what given settings and seed give, so
+#: that no set rendered by the earlier code is reused.
+RENDER_CACHE_VERSION = 1
+RENDER_CACHE = "hvae-captcha-renders"  # the folder under gencore.fileio.cache_dir()
+_CACHE_PRODUCER = "hvae-captcha render cache"
+
+
+def render_key(data: DataConfig, model: ModelConfig, alphabet: str, seed: int) -> str:
+    """The hash that names a rendered set in the cache: the render settings, the alphabet, the count, the seed, the
+    model's size and channels, the bytes of any font files and the versions of the captcha library and Pillow
+    (what :func:`render_captchas` and the resize to the model depend on)."""
+    import captcha
+    import PIL
+
+    digest = hashlib.sha256(json.dumps({
+        "version": RENDER_CACHE_VERSION, "captcha": getattr(captcha, "__version__", "?"), "pillow": PIL.__version__,
+        "n": data.num_images, "seed": seed, "alphabet": alphabet, "text_length": data.text_length,
+        "canvas": [data.render_width, data.render_height], "font_sizes": list(data.font_sizes),
+        "fonts": list(data.fonts), "noise_dots": data.noise_dots, "noise_curve": data.noise_curve,
+        "size": [model.channels, model.height, model.width],
+    }, sort_keys=True).encode())  # fmt: skip
+    for font in data.fonts:
+        with contextlib.suppress(OSError):  # a missing font is _make_renderer's one-line error
+            digest.update(Path(font).read_bytes())
+    return digest.hexdigest()[:32]
+
+
+def _cached_render(entry: Path, n: int, item: tuple[int, int, int]) -> tuple[np.ndarray, list, list] | None:
+    """A rendered set from the cache entry ``entry``, or None (absent; damaged or of another shape: noted)."""
+    if not (entry / "manifest.json").is_file():
+        return None
+    try:
+        verify_dir(entry)
+        tree = load_tree(entry, "render")
+        images, texts, layouts = tree["images"], tree["texts"], tree["layouts"]
+        if tuple(images.shape) != (n, *item) or images.dtype != torch.uint8 or len(texts) != n or len(layouts) != n:
+            raise CheckpointError(f"{entry} holds {tuple(images.shape)} images, not {(n, *item)}")
+    except (CheckpointError, KeyError, TypeError) as exc:
+        announce(f"note: cached CAPTCHAs not used ({exc}); rendering them again")
+        return None
+    return images.numpy(), texts, layouts
+
+
+def render_data(data: DataConfig, model: ModelConfig, seed: int) -> tuple[np.ndarray, list[str], list[list[float]]]:
+    """The rendered images (uint8 (N, C, H, W) at the model's size), their texts and layouts: from the user's
+    cache when the same settings rendered them before (:func:`render_key`), else rendered (and cached, by the
+    launch's main process; a read-only or full cache only gets a note)."""
+    alphabet = data.alphabet or model.vocabulary
+    entry = cache_dir(RENDER_CACHE, render_key(data, model, alphabet, seed))
+    cached = _cached_render(entry, data.num_images, (model.channels, model.height, model.width))
+    if cached is not None:
+        return cached
+    images, texts, layouts = render_captchas(data, alphabet, data.num_images, seed)
+    arrays = np.stack([_to_array(img, model) for img in images])
+    if is_launch_main():
+        try:
+            with atomic_dir(entry, overwrite=True, producer=_CACHE_PRODUCER) as tmp:
+                save_tree({"images": torch.from_numpy(arrays), "texts": texts, "layouts": layouts}, tmp, "render")
+        except (OSError, OutputError) as exc:
+            announce(f"note: rendered CAPTCHAs not cached ({getattr(exc, 'strerror', None) or exc}: {entry})")
+    return arrays, texts, layouts
+
+
 def load_data(data: DataConfig, model: ModelConfig, seed: int) -> CaptchaData:
-    """The configured images at the model's size: rendered (``source = "render"``) or read from a folder."""
+    """The configured images at the model's size: rendered (``source = "render"``, :func:`render_data`) or read
+    from a folder."""
     layouts = None
     if data.source == "render":
-        alphabet = data.alphabet or model.vocabulary
-        images, texts, layouts = render_captchas(data, alphabet, data.num_images, seed)
-        arrays = np.stack([_to_array(img, model) for img in images])
+        arrays, texts, layouts = render_data(data, model, seed)
     else:
         if model.conditioned and model.text_layout == "rendered":
             raise DataError(f"model.text_layout='rendered' needs rendered data (the renderer knows where each "

@@ -84,7 +84,7 @@ def train_reader(
 
     The reader is built and the batches and shifts drawn on the CPU (so the same for every device), then trained
     on ``device``, each batch moved there; it is returned on ``device``."""
-    with local_rng(seed) as generator:
+    with local_rng(seed, device) as generator:
         reader = CaptchaReader(config).to(device)
         targets = reader.targets(texts).to(device)
         opt = torch.optim.Adam(reader.parameters(), 2e-3)

@@ -147,7 +147,7 @@ def train_classifier(
 
     The model is built and the batches and flips drawn on the CPU (the same for every device), then it is trained
     on ``device``, each batch moved there; it is returned on ``device``."""
-    with local_rng(seed) as gen:
+    with local_rng(seed, device) as gen:
         model = MoleculeClassifier(ClassifierConfig(in_channels=positives.shape[1])).to(device)
         opt = torch.optim.Adam(model.parameters(), 1e-3)
         half = batch_size // 2

@@ -256,10 +256,12 @@ def _real_images(source: str, pipe, num: int, seed: int):
 @click.option("-n", "--num", type=click.IntRange(4, 4096), default=32, show_default=True, help="Images per cell.")
 @click.option("-o", "--output", type=click.Path(file_okay=False), default="validation", show_default=True)
 @click.option("--real", default="molecules", show_default=True, help="Reference molecules: molecules | a folder.")
+@click.option("--batch-size", type=click.IntRange(1, 4096), default=64, show_default=True,
+              help="Images per model call, in generation (the samples depend on it, as in sample) and scoring.")
 @_sampling_options
 @device_option
-def experiment(models: tuple[str, ...], conditions: tuple[str, ...], num: int, output: str, real: str, device: str,
-               **options: Any) -> None:  # fmt: skip
+def experiment(models: tuple[str, ...], conditions: tuple[str, ...], num: int, output: str, real: str,
+               batch_size: int, device: str, **options: Any) -> None:  # fmt: skip
     """Compare models x conditioning kinds: OUTPUT/grid.png (rows: 4 conditions, 4 samples) and scores.csv."""
     from vqgan_negatives.negatives import parse_condition, run_experiment
     from vqgan_negatives.sample import load_pipeline
@@ -274,7 +276,7 @@ def experiment(models: tuple[str, ...], conditions: tuple[str, ...], num: int, o
             p.name = f"{Path(models[i]).parent.name}/{p.name}"
     reference = _real_images(real, pipes[0], 256, seed=12345)
     rows = run_experiment(pipes, conditions, reference, output, num, options["temperature"],
-                          options["top_k"] or None, options["seed"], log=click.echo)  # fmt: skip
+                          options["top_k"] or None, options["seed"], log=click.echo, batch_size=batch_size)  # fmt: skip
     eligible = [r for r in rows if r["pass_rate"] >= 0.5] or rows
     best = min(eligible, key=lambda r: r["kid"])
     click.echo(f"best: {best['model']} with {best['condition']} (kid {best['kid']}, pass rate {best['pass_rate']})")

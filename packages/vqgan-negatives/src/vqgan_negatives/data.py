@@ -206,7 +206,12 @@ class PerlinParams:
 def _perlin_fields(size: int, params: PerlinParams, seeds: list[int]) -> torch.Tensor:
     """(len(seeds), 1, size, size) images in [-1, 1]: ``noise.pnoise2`` values (:mod:`gencore.noise`), contrast,
     optional threshold."""
+    threads = torch.get_num_threads()
     field_ = perlin_grid((size, size), params.scale, params.octaves, params.persistence, params.lacunarity, seeds)
+    # Numba's parallel kernel sets the shared OpenMP pool to every core, which torch's operations then use too,
+    # whatever OMP_NUM_THREADS / torch.set_num_threads said: a step with one thread too many on a busy or
+    # single-core machine ran several times slower (e.g. the prior's encoding after its Perlin conditioning).
+    torch.set_num_threads(threads)
     field_ = field_ * np.float32(params.contrast)
     if params.threshold is not None:
         field_ = np.where(field_ < params.threshold, np.float32(-1), np.float32(1))

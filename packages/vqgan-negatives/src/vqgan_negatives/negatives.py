@@ -64,6 +64,11 @@ def image_features(images: torch.Tensor, net: RandomFeatureLoss | None = None) -
     return torch.cat(feats, 1)
 
 
+def _features_in_batches(images: torch.Tensor, net: RandomFeatureLoss, batch_size: int) -> torch.Tensor:
+    # features are per image, so the batches only bound the memory of the activations
+    return torch.cat([image_features(chunk, net) for chunk in images.split(batch_size)])
+
+
 def run_experiment(
     pipelines: Sequence[Pipeline],
     conditions: Sequence[str],
@@ -75,8 +80,12 @@ def run_experiment(
     seed: int = 0,
     clean_config: CleanConfig | None = None,
     log: Callable[[str], None] = print,
+    batch_size: int = 64,
 ) -> list[dict]:
     """Generate ``n`` images per (model, condition) and score them; writes ``grid.png`` and ``scores.csv``.
+
+    ``batch_size`` images go through a model at a time: the generator (whose samples depend on it, as with
+    ``sample``: a seed and a batch size give the same images) and the KID feature network (whose features do not).
 
     Scores: ``kid`` between generated and real molecules (random-feature KID, lower = closer to molecule
     statistics, i.e. a harder negative), ``pass_rate`` (fraction the cleaner keeps, duplicates and memorised copies
@@ -88,16 +97,16 @@ def run_experiment(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     net = RandomFeatureLoss()
-    real_feats = image_features(real, net)
+    real_feats = _features_in_batches(real, net, batch_size)
     rows, tiles = [], []
     for pipe in pipelines:
         res, ch = pipe.vq.config.resolution, pipe.vq.config.in_channels
         for spec in conditions:
             kind, params = parse_condition(spec)
             cond = conditioning_images(kind, n, res, ch, params, seed)
-            images = generate(pipe.vq, pipe.gpt, cond, temperature, top_k, seed).cpu()  # scored on the CPU
+            images = generate(pipe.vq, pipe.gpt, cond, temperature, top_k, seed, batch_size).cpu()  # scored on the CPU
             verdicts = clean(images, clean_config, real)
-            kid, _ = kernel_inception_distance(image_features(images, net), real_feats, subsets=10,
+            kid, _ = kernel_inception_distance(_features_in_batches(images, net, batch_size), real_feats, subsets=10,
                                                subset_size=min(n, len(real)))  # fmt: skip
             row = {"model": pipe.name, "first_stage": pipe.first_stage, "condition": spec, "n": n, "kid": round(kid, 5),
                    "pass_rate": round(verdicts.count("kept") / n, 3),

@@ -2,8 +2,10 @@
 
 Training pairs: each molecule image is the target; its conditioning image is made from it by
 :func:`~vqgan_negatives.data.condition_from_target` (blurred ink map + Perlin noise), so that at generation time a
-Perlin image is read as a layout of where strokes go. Both are encoded once, before training (the first stage is
-frozen), and the GPT learns p(target codes | conditioning codes).
+Perlin image is read as a layout of where strokes go. Both are encoded by the frozen first stage, each image once:
+on demand, when a batch first needs it (:class:`LazyCodes`, in fixed chunks of :data:`ENCODE_CHUNK` images, so a
+pair's codes do not depend on when it was first asked for, and a resumed run reads the same ones), so the first
+update does not wait for the whole data set to be encoded. The GPT learns p(target codes | conditioning codes).
 
 ``python -m vqgan_negatives.train_transformer [options]`` is the same as ``vqgan-negatives train-transformer``.
 """
@@ -28,7 +30,8 @@ from vqgan_negatives.data import PerlinParams, condition_from_target, load_train
 from vqgan_negatives.model import VQModel
 from vqgan_negatives.transformer import CondGPT
 
-__all__ = ["load_vqgan", "encode_codes", "build_trainer", "run_training", "CodePairs", "validation_loss"]
+__all__ = ["load_vqgan", "encode_codes", "build_trainer", "run_training", "CodePairs", "LazyCodes", "LazyCodePairs",
+           "validation_loss"]  # fmt: skip
 
 
 def load_vqgan(path: str | Path) -> VQModel:
@@ -80,14 +83,84 @@ class CodePairs(torch.utils.data.Dataset):
         return self.cond[i], self.target[i]
 
 
-def make_pairs(config: TransformerRunConfig, vq: VQModel) -> tuple[CodePairs, CodePairs]:
-    """Training and held-out code pairs from the configured images."""
+#: Images the first stage encodes together. Fixed, and counted from image 0 of the data set, so that every image's
+#: codes come out of the same batch whatever asks for it first (a device's arithmetic may depend on the batch);
+#: small, so that the first batch of a shuffled epoch needs only a small part of the data set encoded.
+ENCODE_CHUNK = 8
+
+
+class LazyCodes:
+    """The codes of conditioning and target images (N, C, H, W), encoded by the frozen first stage on demand.
+
+    :meth:`get` encodes the chunks of :data:`ENCODE_CHUNK` images that hold the requested pairs and have not been
+    encoded yet (on the first stage's device) and keeps the codes, so each image is encoded once per run.
+    """
+
+    def __init__(self, vq: VQModel, cond: torch.Tensor, target: torch.Tensor) -> None:
+        if len(cond) != len(target):
+            raise ValueError(f"{len(cond)} conditioning images for {len(target)} targets")
+        self.vq, self.images = vq, (cond, target)
+        self.codes: torch.Tensor | None = None  # (N, 2, h*w) once the first chunk is encoded
+        self.done = torch.zeros(-(-len(target) // ENCODE_CHUNK), dtype=torch.bool)
+
+    def __len__(self) -> int:
+        return len(self.images[1])
+
+    @torch.no_grad()
+    def get(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(conditioning codes, target codes) of the pairs ``index`` (1-D, any device), on the CPU."""
+        index = index.detach().to("cpu", torch.long).flatten()
+        device = next(self.vq.parameters()).device
+        for chunk in torch.unique(index // ENCODE_CHUNK).tolist():
+            if self.done[chunk]:
+                continue
+            part = slice(chunk * ENCODE_CHUNK, (chunk + 1) * ENCODE_CHUNK)
+            got = torch.stack([self.vq.encode(x[part].to(device))[2].flatten(1).cpu() for x in self.images], 1)
+            if self.codes is None:
+                self.codes = torch.empty(len(self), 2, got.shape[-1], dtype=torch.long)
+            self.codes[part] = got
+            self.done[chunk] = True
+        assert self.codes is not None or len(index) == 0
+        picked = self.codes[index] if self.codes is not None else torch.empty(0, 2, 0, dtype=torch.long)
+        return picked[:, 0], picked[:, 1]
+
+
+class LazyCodePairs(torch.utils.data.Dataset):
+    """The pairs ``index`` of :class:`LazyCodes`. Items are the pairs' positions in the whole set (cheap: nothing
+    is encoded in a DataLoader worker); a step turns a batch of them into codes with :meth:`codes`. ``cond`` and
+    ``target`` encode every pair of the subset (evaluation)."""
+
+    def __init__(self, source: LazyCodes, index: list[int]) -> None:
+        self.source, self.index = source, torch.as_tensor(index, dtype=torch.long)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.index[i]
+
+    def codes(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(conditioning codes, target codes) of a batch of items, on the batch's device."""
+        cond, target = self.source.get(batch)
+        return cond.to(batch.device), target.to(batch.device)
+
+    @property
+    def cond(self) -> torch.Tensor:
+        return self.source.get(self.index)[0]
+
+    @property
+    def target(self) -> torch.Tensor:
+        return self.source.get(self.index)[1]
+
+
+def make_pairs(config: TransformerRunConfig, vq: VQModel) -> tuple[LazyCodePairs, LazyCodePairs]:
+    """Training and held-out code pairs from the configured images (encoded on demand: :class:`LazyCodes`)."""
     images = load_training_images(config.data, vq.config.resolution, config.train.seed)
     cond = condition_from_target(images, config.condition, seed=config.train.seed)
-    pairs_c, pairs_t = encode_codes(vq, cond), encode_codes(vq, images)
+    source = LazyCodes(vq, cond, images)
     train_idx, hold_idx = split_indices(len(images), [1 - config.data.holdout_fraction, config.data.holdout_fraction],
                                         seed=config.train.seed)  # fmt: skip
-    return CodePairs(pairs_c[train_idx], pairs_t[train_idx]), CodePairs(pairs_c[hold_idx], pairs_t[hold_idx])
+    return LazyCodePairs(source, train_idx), LazyCodePairs(source, hold_idx)
 
 
 def build_trainer(config: TransformerRunConfig) -> tuple[Trainer, VQModel]:
@@ -105,8 +178,8 @@ def build_trainer(config: TransformerRunConfig) -> tuple[Trainer, VQModel]:
     optimizer = torch.optim.AdamW(gpt.parameters(), o.lr, betas=(0.9, 0.95), weight_decay=o.weight_decay)
     perlin = perlin_images(8, vq.config.resolution, PerlinParams(seed=10_000), vq.config.in_channels)
 
-    def step(ctx: StepContext, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, Any]:
-        cond, target = batch
+    def step(ctx: StepContext, batch: torch.Tensor) -> dict[str, Any]:
+        cond, target = train_pairs.codes(batch)  # the pairs' positions -> their codes, encoded on first use
         loss = _loss(ctx.models["gpt"], cond, target)
         ctx.update("gpt", loss)
         return {"loss": loss}
@@ -131,7 +204,7 @@ def build_trainer(config: TransformerRunConfig) -> tuple[Trainer, VQModel]:
 
 @torch.no_grad()
 def validation_loss(
-    model: CondGPT, pairs: CodePairs, batch_size: int = 128, accelerator: Accelerator | None = None
+    model: CondGPT, pairs: CodePairs | LazyCodePairs, batch_size: int = 128, accelerator: Accelerator | None = None
 ) -> float:
     """Mean cross-entropy per target code over ``pairs`` (model in eval mode during the call).
 
@@ -139,9 +212,10 @@ def validation_loss(
     it on every process; all get the same value).
     """
     device = next(model.parameters()).device
+    all_cond, all_target = pairs.cond, pairs.target  # lazy pairs encode their images here, once
 
     def per_pair(start: int, stop: int) -> torch.Tensor:
-        cond, target = pairs.cond[start:stop].to(device), pairs.target[start:stop].to(device)
+        cond, target = all_cond[start:stop].to(device), all_target[start:stop].to(device)
         logits = model(cond, target[:, :-1])
         return torch.nn.functional.cross_entropy(logits.transpose(1, 2), target, reduction="none").mean(1)
 

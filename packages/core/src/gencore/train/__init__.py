@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 __getattr__, __dir__ = lazy_exports(
     __name__,
-    submodules=["config", "ema", "hooks", "logger", "rundir", "sampler", "trainer"],
+    submodules=["config", "ema", "hooks", "logger", "rundir", "sampler", "trackers", "trainer"],
     from_modules={
         "gencore.train.config": ["TrainConfig"],
         "gencore.train.ema": ["EMA"],

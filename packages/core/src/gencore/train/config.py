@@ -2,8 +2,40 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import InitVar, dataclass
+from typing import Any, ClassVar, Literal
+
+from gencore.config import Renamed
+from gencore.errors import ConfigError
+
+#: The experiment trackers ``train.report_to`` can name (metrics.csv is always written besides them).
+TRACKERS = ("tensorboard", "wandb", "mlflow")
+#: The words ``train.report_to`` takes on its own (not in a list).
+REPORT_TO_WORDS = ("auto", "all", "none")
+
+
+def parse_report_to(text: str) -> tuple[str, ...]:
+    """The words of a ``train.report_to`` value: ``("auto",)``, ``("all",)``, ``()`` for none, or tracker names
+    from a comma list (``"tensorboard,wandb"``); ValueError naming what is wrong."""
+    if not isinstance(text, str):
+        raise ValueError(f"report_to must be a string, got {text!r}")
+    names = [part.strip() for part in text.split(",")]
+    if len(names) == 1 and names[0] in REPORT_TO_WORDS:
+        return () if names[0] == "none" else (names[0],)
+    unknown = [n for n in names if n not in TRACKERS]
+    if unknown:
+        raise ValueError(
+            f"report_to: unknown tracker {unknown[0]!r} (one of {', '.join(TRACKERS)}, a comma list of them, "
+            f"or {', '.join(REPORT_TO_WORDS)})"
+        )
+    return tuple(dict.fromkeys(names))
+
+
+def _legacy_tensorboard(value: Any) -> str:
+    """``train.tensorboard`` of an earlier layout as ``train.report_to``: it meant TensorBoard when installed."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"train.tensorboard (now train.report_to): expected true or false, got {value!r}")
+    return "auto" if value else "none"
 
 
 @dataclass
@@ -34,12 +66,23 @@ class TrainConfig:
     early_stop_metric: str | None = None  # evaluation metric watched for early stopping
     early_stop_mode: Literal["min", "max"] = "min"
     patience: int = 0  # stop after this many evaluations without improvement (0: never)
-    tensorboard: bool = True  # also log to TensorBoard when it is installed
+    # trackers besides metrics.csv: auto (TensorBoard when installed), tensorboard, wandb, mlflow, a comma list,
+    # all (every installed one) or none
+    report_to: str = "auto"
     progress_bar: bool = True  # a tqdm bar on the main process when stderr is a terminal (GENCORE_PROGRESS=0: never)
     cpu: bool = False  # train on CPU even when an accelerator is present
     check_finite: bool = True  # refuse to apply a NaN/inf loss (costs one device sync per update)
+    # the earlier name of report_to, still taken from Python: True = "auto", False = "none"
+    tensorboard: InitVar[bool | None] = None
 
-    def __post_init__(self) -> None:
+    renamed_keys: ClassVar[tuple[Renamed, ...]] = (Renamed("tensorboard", "report_to", _legacy_tensorboard),)
+
+    def __post_init__(self, tensorboard: bool | None = None) -> None:
+        if tensorboard is not None:
+            if self.report_to != "auto":
+                raise ValueError("tensorboard is the earlier name of report_to: give report_to only")
+            self.report_to = _legacy_tensorboard(bool(tensorboard))
+        parse_report_to(self.report_to)
         for name in ("max_steps", "batch_size", "grad_accum_steps", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")

@@ -1,4 +1,4 @@
-"""metrics.csv (always), TensorBoard (when installed and wanted), written by the main process only."""
+"""metrics.csv, written by the main process only (the experiment trackers are in gencore.train.trackers)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ class MetricsLogger:
     def __init__(
         self,
         run_dir: Path,
-        tensorboard: bool = True,
         resume_step: int | None = None,
         warn: Callable[[str], None] | None = None,
     ) -> None:
@@ -40,14 +39,6 @@ class MetricsLogger:
             self._rewrite()
         elif self.path.exists():
             self.path.unlink()  # a fresh run in an old directory starts a fresh log
-        self.tb = None
-        if tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:
-                self.tb = None
-            else:
-                self.tb = SummaryWriter(str(Path(run_dir) / "tensorboard"), purge_step=resume_step)
 
     def _rewrite(self) -> None:
         tmp = self.path.with_suffix(".csv.tmp")
@@ -58,7 +49,7 @@ class MetricsLogger:
         tmp.replace(self.path)
 
     def log(self, step: int, values: dict[str, float]) -> None:
-        """Record ``values`` at ``step`` in the CSV file and TensorBoard."""
+        """Record ``values`` at ``step`` in the CSV file."""
         row: dict[str, Any] = {"step": step}
         row.update({k: (f"{v:.6g}" if isinstance(v, float) and math.isfinite(v) else v) for k, v in values.items()})
         new = [k for k in row if k not in self.columns]
@@ -69,16 +60,9 @@ class MetricsLogger:
         else:
             with open(self.path, "a", newline="") as fh:
                 csv.DictWriter(fh, fieldnames=self.columns).writerow(row)
-        if self.tb is not None:
-            for key, value in values.items():
-                if isinstance(value, (int, float)):
-                    self.tb.add_scalar(key, value, step)
 
     def close(self) -> None:
-        """Flush and close TensorBoard."""
-        if self.tb is not None:
-            self.tb.close()
-            self.tb = None
+        """Nothing to flush: every row is on disk when :meth:`log` returns (kept for the Trainer's end of run)."""
 
 
 def read_metrics(path: Path) -> tuple[list[str], list[dict[str, str]], int]:

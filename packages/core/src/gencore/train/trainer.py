@@ -61,6 +61,7 @@ from gencore.train.hooks import ExportHook, TrainerHook
 from gencore.train.logger import MetricsLogger, format_line
 from gencore.train.rundir import check_fresh_start, run_lock
 from gencore.train.sampler import ShardedBatchSampler
+from gencore.train.trackers import end_trackers, log_image, make_trackers, start_trackers
 
 __all__ = ["Trainer", "StepContext", "FitResult", "PREEMPTED_EXIT_CODE", "INTERRUPTED_EXIT_CODE", "seed_everything"]
 
@@ -221,7 +222,8 @@ class Trainer:
             compared on resume with its renamed keys read under their new names.
         collate_fn: optional DataLoader collate function.
         console_columns: the logged names shown in the console line (all of them by default); ``metrics.csv``
-            and TensorBoard always get every value. Evaluation values are named ``eval/<metric>``.
+            and the trackers of ``train.report_to`` always get every value. Evaluation values are named
+            ``eval/<metric>``.
         export_fn: ``export_fn(trainer, result)`` at the end of every :meth:`fit`, on the main process, still under
             the run lock and the signal handlers: write ``model/`` there (check ``result.completed``). The same as
             an :class:`~gencore.train.hooks.ExportHook` after ``hooks``.
@@ -261,7 +263,10 @@ class Trainer:
             self.run_config = to_dict(run_config)
         else:
             self.run_config = dict(run_config or {"train": config.__dict__})
-        self.accelerator = _make_accelerator(config)
+        # the package that owns the run config names the W&B project / MLflow experiment ("dcgan-tutorial")
+        owner = self._config_class.__module__.split(".")[0] if self._config_class is not None else "gencore"
+        self.project = owner.replace("_", "-")
+        self.accelerator = _make_accelerator(config, make_trackers(config.report_to, self.run_dir, self.project))
         acc = self.accelerator
 
         names = list(models)
@@ -548,10 +553,15 @@ class Trainer:
         ``export_fn`` given to the Trainer runs at the end, on the main process, inside that protection.
         """
         with self._locked(), _signal_flag(self):
-            result = self._fit(resume)
-            if self.is_main:
-                for hook in self.hooks:
-                    hook.on_fit_end(self, result)
+            try:
+                result = self._fit(resume)
+                if self.is_main:
+                    for hook in self.hooks:
+                        hook.on_fit_end(self, result)
+            except BaseException:
+                end_trackers(self.accelerator, "failed")
+                raise
+            end_trackers(self.accelerator, "completed" if result.completed else "stopped")
             self.accelerator.wait_for_everyone()
         return result
 
@@ -584,8 +594,8 @@ class Trainer:
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.run_dir / "config.json", json.dumps(self.run_config, indent=2, default=str) + "\n")
-            self.logger = MetricsLogger(self.run_dir, cfg.tensorboard, resume_step=self.step if start else None,
-                                        warn=self.print)  # fmt: skip
+            self.logger = MetricsLogger(self.run_dir, resume_step=self.step if start else None, warn=self.print)
+            start_trackers(acc, self.run_dir, self.project, self.run_config, self.step if start else None)
         reason = "max_steps" if self.step >= cfg.max_steps else None
         if reason is None and cfg.patience and self.bad_evals >= cfg.patience:
             reason = "early_stop"  # resuming a run that already stopped early does not train it further
@@ -736,6 +746,7 @@ class Trainer:
         shown = values if self.console_columns is None else {k: values[k] for k in self.console_columns if k in values}
         self.print(format_line(self.step, self.total_steps, dict(shown)))
         self.logger.log(self.step, dict(values))
+        self.accelerator.log(dict(values), step=self.step)
 
     def write_samples(self) -> Path | None:
         """Call ``sample_fn`` and write ``samples/step_N.png`` (main process)."""
@@ -751,6 +762,7 @@ class Trainer:
         for name, imgs in items:
             stem = f"{name}_step_{self.step:06d}" if name else f"step_{self.step:06d}"
             path = save_image_grid(imgs, self.run_dir / "samples" / f"{stem}.png")
+            log_image(self.accelerator, f"samples/{name}" if name else "samples", path, self.step)
         return path
 
     def evaluate(self) -> bool:
@@ -878,8 +890,9 @@ def _signal_flag(trainer: Trainer):
             signal.signal(s, h)
 
 
-def _make_accelerator(config: TrainConfig) -> Accelerator:
-    """A fresh Accelerator; the singleton state of an earlier Trainer in this process is reset first."""
+def _make_accelerator(config: TrainConfig, trackers: Sequence[Any] = ()) -> Accelerator:
+    """A fresh Accelerator logging to ``trackers`` (unstarted); the singleton state of an earlier Trainer in this
+    process is reset first."""
     from accelerate.state import AcceleratorState, GradientState
 
     # Accelerate keeps process-wide singletons and refuses a second Accelerator with other settings (a second
@@ -892,7 +905,7 @@ def _make_accelerator(config: TrainConfig) -> Accelerator:
     # The config decides precision and compilation, also under `accelerate launch --mixed_precision/--dynamo_backend`.
     try:
         acc = Accelerator(cpu=config.cpu, mixed_precision=config.precision, step_scheduler_with_optimizer=False,
-                          dynamo_backend=config.compile.upper())  # fmt: skip
+                          dynamo_backend=config.compile.upper(), log_with=list(trackers) or None)  # fmt: skip
     except ValueError as exc:
         from gencore.errors import ConfigError
 
