@@ -84,7 +84,7 @@ def ours_steps(steps: int, batch: int, device: str, data: torch.Tensor, fast: bo
             "model.image_size=64", "model.channels=3", "model.ngf=64", "model.ndf=64", f"train.batch_size={batch}",
             f"train.max_steps={steps}",
             f"train.output_dir={tmp!r}", "train.log_every=1000000", "train.checkpoint_every=0", "eval.feature_steps=1",
-            "train.progress_bar=false", "train.tensorboard=false", "data.num_images=160", "eval.samples=16",
+            "train.progress_bar=false", "train.report_to=none", "data.num_images=160", "eval.samples=16",
             f"train.cpu={str(device == 'cpu').lower()}", f"train.precision={'bf16' if fast else 'no'}",
         ]  # fmt: skip
         trainer = build_trainer(build_config(GANConfig, overrides=overrides))

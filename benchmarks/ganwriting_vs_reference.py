@@ -90,7 +90,7 @@ def ours_times(steps: int, batch: int, size: int, warmup: int) -> tuple[list[flo
         config = build_config(GanwritingConfig, overrides=[
             f"data.image_size={size}", f"data.samples_per_class={per_class}", f"train.batch_size={batch}",
             f"train.output_dir={tmp!r}", f"train.max_steps={warmup + steps + 1}", "train.progress_bar=false",
-            "train.tensorboard=false", "train.log_every=1000000", "eval_every_epochs=0", "data.test_fraction=0",
+            "train.report_to=none", "train.log_every=1000000", "eval_every_epochs=0", "data.test_fraction=0",
             "train.max_epochs=1000",
         ])  # fmt: skip
         trainer = build_trainer(config)

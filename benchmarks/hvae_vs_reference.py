@@ -126,7 +126,7 @@ def ours(data_overrides: list[str], batch: int, budget: float, seed: int, holdou
     """Calibrate our steps/s, then train for ``budget`` seconds through the Trainer and evaluate."""
     with tempfile.TemporaryDirectory() as tmp:
         common = [*ORIGINAL_SIZE, *data_overrides, f"train.batch_size={batch}", f"train.seed={seed}",
-                  "train.progress_bar=false", "train.tensorboard=false", "train.checkpoint_every=0",
+                  "train.progress_bar=false", "train.report_to=none", "train.checkpoint_every=0",
                   "train.eval_every=0", "train.sample_every=0", "train.log_every=1000000"]  # fmt: skip
         probe = build_trainer(build_config(HVAEConfig, overrides=[*common, f"train.output_dir='{tmp}/probe'",
                                                                   "train.max_steps=25"]))  # fmt: skip

@@ -53,7 +53,7 @@ def main() -> None:
             "train.batch_size=100", f"train.patience={args.patience}", f"train.max_steps={args.max_steps}",
             f"train.seed={args.seed}",
             f"train.output_dir={str(run)!r}", "train.progress_bar=false", "train.sample_every=0",
-            "train.checkpoint_every=0", "train.tensorboard=false",
+            "train.checkpoint_every=0", "train.report_to=none",
         ])  # fmt: skip
         t0 = time.perf_counter()
         result = run_training(config)

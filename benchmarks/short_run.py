@@ -113,8 +113,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="OMP/MKL threads of both processes.")
     parser.add_argument("--timeout", type=float, default=1800, help="Seconds before a run is killed.")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/short_run.json"))
-    parser.add_argument("--extra", nargs="*", default=[], help="More options for ours (e.g. --set eval.final=true).")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="A config override for ours, e.g. eval.during_training=true (repeatable).")
     args = parser.parse_args()
+    args.extra = [item for pair in args.overrides for item in ("--set", pair)]
     if not args.reference.is_file():
         raise SystemExit(f"--reference {args.reference}: no such file (pytorch/examples' dcgan/main.py)")
     threads = str(args.threads)
@@ -147,23 +149,35 @@ def main() -> None:
                 runs[kind].append(row)
                 print(f"repeat {r + 1}/{args.repeats} {kind}: {row}", file=sys.stderr, flush=True)
                 shutil.rmtree(work, ignore_errors=True)
+            if r + 1 < args.repeats:
+                summarize(runs, args)  # what was measured so far, in case the benchmark is stopped
+    summarize(runs, args)
+
+
+def summarize(runs: dict[str, list[dict]], args: argparse.Namespace) -> dict:
+    """Medians and ratios of the runs so far; written to ``args.out`` (after every repeat, so that a long
+    benchmark stopped early keeps what it measured) and returned."""
     ref_updates = {row["updates"] for row in runs["reference"]}
-    if ref_updates != {UPDATES}:
+    if ref_updates - {UPDATES}:
         raise SystemExit(f"the reference made {sorted(ref_updates)} updates, not {UPDATES}: its default changed?")
     medians = {kind: {"wall_s": median([r["wall_s"] for r in rows]), "cpu_s": median([r["cpu_s"] for r in rows])}
                for kind, rows in runs.items()}  # fmt: skip
     for kind in ("ours_cold", "ours_warm"):
-        keys = runs[kind][0]["phases"]
+        keys = runs[kind][0]["phases"] if runs[kind] else {}
         medians[kind]["phases"] = {k: median([r["phases"][k] for r in runs[kind] if r["phases"][k] is not None])
                                    for k in keys}  # fmt: skip
     ref = medians["reference"]
+
+    def ratio(kind: str, key: str) -> float | None:
+        return round(medians[kind][key] / ref[key], 2) if medians[kind][key] and ref[key] else None
+
     result = {
         "ours": " ".join(["dcgan-tutorial", *OURS, *args.extra]),
         "reference": " ".join(["python", "main.py", *REFERENCE]),
-        "updates": UPDATES, "threads": args.threads, "repeats": args.repeats, "goal": "ours/reference wall <= 1.5",
-        "median": medians,
-        "ratio_wall": {k: round(medians[k]["wall_s"] / ref["wall_s"], 2) for k in ("ours_cold", "ours_warm")},
-        "ratio_cpu": {k: round(medians[k]["cpu_s"] / ref["cpu_s"], 2) for k in ("ours_cold", "ours_warm")},
+        "updates": UPDATES, "threads": args.threads, "repeats": len(runs["reference"]),
+        "goal": "ours/reference wall <= 1.5", "median": medians,
+        "ratio_wall": {k: ratio(k, "wall_s") for k in ("ours_cold", "ours_warm")},
+        "ratio_cpu": {k: ratio(k, "cpu_s") for k in ("ours_cold", "ours_warm")},
         "runs": runs,
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
                     "load_average": os.getloadavg()},  # fmt: skip
@@ -171,6 +185,7 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
+    return result
 
 
 if __name__ == "__main__":

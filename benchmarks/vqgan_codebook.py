@@ -45,7 +45,7 @@ def main() -> None:
             cfg = build_config(VQGANConfig, overrides=[
                 f"train.max_steps={args.steps}", f"data.num_images={args.num_images}", "loss.disc_start=1000000",
                 "train.log_every=100", "train.checkpoint_every=0", "train.progress_bar=false",
-                "train.tensorboard=false", f"train.output_dir={tmp!r}", *overrides,
+                "train.report_to=none", f"train.output_dir={tmp!r}", *overrides,
             ])  # fmt: skip
             t0 = time.perf_counter()
             result = run_training(cfg)

@@ -89,7 +89,7 @@ def test_gencore_demo_on_two_processes_evaluates_each_image_once(tmp_path):
     run = tmp_path / "run"
     sets = ["num_images=128", "eval.iw_samples=3", "eval.batch_size=4", "train.eval_every=3",
             "train.checkpoint_every=3", "train.max_steps=6", "train.batch_size=8", "train.progress_bar=false",
-            "train.tensorboard=false", "train.log_every=3"]  # fmt: skip
+            "train.report_to=none", "train.log_every=3"]  # fmt: skip
     proc = launch_cpu_processes(["-m", "gencore.demo", "--output-dir", str(run),
                                  *(a for s in sets for a in ("--set", s))])  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

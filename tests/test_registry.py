@@ -363,7 +363,7 @@ def train(**options: Any) -> None:
     "toy_gen/package.py": '''from gencore.registry import FaultJob, PackageSpec, TrainCommand
 
 TINY = ("num_points=64", "model.hidden=8", "train.batch_size=16", "train.max_steps=4", "train.log_every=1",
-        "train.progress_bar=false", "train.tensorboard=false")
+        "train.progress_bar=false", "train.report_to=none")
 
 SPEC = PackageSpec(
     name="toy-gen",

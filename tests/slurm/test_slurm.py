@@ -28,7 +28,7 @@ SINGLE = REPO / "slurm" / "train_single_node.sbatch"
 MULTI = REPO / "slurm" / "train_multi_node.sbatch"
 MAX_STEPS = 100
 DEMO_ARGS = ["--set", "num_images=256", "--set", "train.log_every=5", "--set", "train.progress_bar=false",
-             "--set", "train.tensorboard=false"]  # fmt: skip
+             "--set", "train.report_to=none"]  # fmt: skip
 
 
 def job_env(run_dir: Path, **extra: str) -> dict[str, str]:

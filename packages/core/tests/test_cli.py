@@ -22,7 +22,7 @@ FAST = [
     "--set",
     "train.progress_bar=false",
     "--set",
-    "train.tensorboard=false",
+    "train.report_to=none",
 ]
 
 

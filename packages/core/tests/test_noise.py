@@ -135,3 +135,23 @@ def test_fade_keeps_the_dtype():
     t = np.linspace(0, 1, 5)
     assert fade(t).dtype == np.float64 and fade(t.astype(np.float32)).dtype == np.float32
     np.testing.assert_allclose(fade(t), 6 * t**5 - 15 * t**4 + 10 * t**3, atol=1e-15)
+
+
+def test_the_numba_kernel_leaves_torchs_thread_count_alone():
+    """Numba's parallel kernel resizes the OpenMP pool torch shares: a run limited to one thread (OMP_NUM_THREADS=1,
+    as on a shared machine) used every core afterwards. In a child process, so the parent's settings do not mask it;
+    it can fail only on a machine with more than one core."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, torch\n"
+        "from gencore.noise import pnoise2_grid\n"
+        "before = torch.get_num_threads()\n"
+        "pnoise2_grid(np.linspace(0, 4, 64), np.linspace(0, 4, 64), octaves=3, backend='numba')\n"
+        "print(before, torch.get_num_threads())\n"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["1", "1"]

@@ -55,7 +55,8 @@ def test_a_short_run_trains_no_feature_network_and_says_so(tmp_path, monkeypatch
     assert "evaluation: none during training" in capsys.readouterr().out
 
 
-def test_an_asked_for_evaluation_runs_and_is_timed(tmp_path, tiny_config, capsys):
+def test_an_asked_for_evaluation_runs_and_is_timed(tmp_path, tiny_config, capsys, monkeypatch):
+    monkeypatch.setenv("GENCORE_CACHE", str(tmp_path / "cache"))  # empty: the network is trained here
     config = tiny_config(tmp_path / "run", "train.max_steps=2")
     result = build_trainer(config).fit()
     assert {"fd", "fd_floor", "diversity"} <= set(result.metrics)

@@ -37,7 +37,7 @@ TINY_CLI = [
     "--set",
     "train.progress_bar=false",
     "--set",
-    "train.tensorboard=false",
+    "train.report_to=none",
 ]
 
 

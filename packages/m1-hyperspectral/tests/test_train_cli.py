@@ -15,7 +15,7 @@ from m1_hyperspectral.train import build_trainer, run_training
 TINY_FLAGS = [
     "--set", "data.synth.height=16", "--set", "data.synth.width=16", "--set", "data.synth.bands=12",
     "--set", "data.synth.scale=6", "--set", "model.hidden=[32, 32]", "--set", "model.latent=4",
-    "--set", "train.progress_bar=false", "--set", "train.tensorboard=false", "--set", "train.sample_every=0",
+    "--set", "train.progress_bar=false", "--set", "train.report_to=none", "--set", "train.sample_every=0",
     "--batch-size", "64",
 ]  # fmt: skip
 

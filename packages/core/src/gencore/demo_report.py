@@ -27,8 +27,10 @@ __all__ = ["REPORT", "write_report", "package_section"]
 REPORT = Path("runs/demo/index.html")
 NEWEST = 3  # PNGs shown of a folder output
 MAX_NUMBERS = 24  # numbers shown per JSON file
-#: Pictures up to this size (pixels) fit the page's box (max-width 100% of 72rem, max-height 36rem) unscaled.
+#: Pictures up to this size (pixels) fit their box unscaled: a file output's (max-width 100% of 72rem, max-height
+#: 36rem), and a folder's, whose newest pictures stand side by side as a progression (22rem by 18rem).
 FITS = (1024, 576)
+FITS_SERIES = (352, 288)
 SMALL = 192  # a picture smaller than this (pixels) is drawn larger, by a whole factor (a 64-pixel sample is tiny)
 
 _STYLE = """
@@ -36,6 +38,7 @@ body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; 
 h1 { font-size: 1.6rem; } h2 { font-size: 1.25rem; margin-top: 2.5rem; border-bottom: 1px solid #ccc; }
 figure { display: inline-block; margin: 0.5rem 1rem 0.5rem 0; vertical-align: top; max-width: 100%; }
 img { width: auto; height: auto; max-width: 100%; max-height: 36rem; border: 1px solid #ddd; }
+figure.series img { max-width: 22rem; max-height: 18rem; }
 img.pixels { image-rendering: pixelated; }
 figcaption, .muted { color: #666; font-size: 0.85rem; }
 table { border-collapse: collapse; margin: 0.5rem 0; font-size: 0.9rem; }
@@ -68,7 +71,7 @@ def _png_size(path: Path) -> tuple[int, int] | None:
     return width, height
 
 
-def _figure(png: Path, base: Path) -> str:
+def _figure(png: Path, base: Path, series: bool = False) -> str:
     """A picture with its path as caption. Its size in the tag reserves its place while the page loads; one that
     fits the box is drawn with hard pixels, a small one enlarged by a whole factor (sample grids of 16-pixel
     images stay sharp, also on high-density screens), a larger one scaled down smoothly (nearest-neighbour
@@ -77,12 +80,14 @@ def _figure(png: Path, base: Path) -> str:
     size = _png_size(png)
     attrs = ""
     if size is not None:
-        fits = size[0] <= FITS[0] and size[1] <= FITS[1]
+        box = FITS_SERIES if series else FITS
+        fits = size[0] <= box[0] and size[1] <= box[1]
         attrs = f' width="{size[0]}" height="{size[1]}"' + (' class="pixels"' if fits else "")
         zoom = SMALL // max(size)
         if zoom > 1:
             attrs += f' style="width: {size[0] * zoom}px"'
-    return (f'<figure><img src="{html.escape(rel)}"{attrs} alt="{html.escape(png.as_posix())}">'
+    figure = '<figure class="series">' if series else "<figure>"
+    return (f'{figure}<img src="{html.escape(rel)}"{attrs} alt="{html.escape(png.as_posix())}">'
             f"<figcaption>{html.escape(png.as_posix())}</figcaption></figure>")  # fmt: skip
 
 
@@ -169,7 +174,7 @@ def package_section(spec: PackageSpec, timings: Mapping[str, float], base: Path)
     parts.append("</table>")
     for output in spec.demo_outputs:
         path = Path(output)
-        parts.extend(_figure(png, base) for png in _pngs(path))
+        parts.extend(_figure(png, base, series=path.is_dir()) for png in _pngs(path))
         if path.is_file() and path.suffix.lower() == ".json":
             parts.append(_json_table(path))
         if not path.exists():

@@ -29,6 +29,8 @@ coordinates (what :func:`perlin_grid` does with its seed).
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 __all__ = ["pnoise2", "pnoise2_grid", "perlin_grid", "seed_offset", "HAVE_NUMBA", "perlin2d", "fade"]
@@ -243,7 +245,14 @@ def _grid_numba(x: np.ndarray, y: np.ndarray, freqs: list, amps: list, repeatx, 
     v = np.stack([p[2] for p in per_y])
     out = np.empty((len(x), y.shape[1], x.shape[1]), np.float32)
     amps = np.array(amps, np.float32)
+    torch = sys.modules.get("torch")  # never imported here: only restored when the caller uses it
+    threads = torch.get_num_threads() if torch is not None else None
     _grid_kernel(out, left, right, cols, yj, yjj, v, fade(v), amps, CORNER_GX, CORNER_GY, _ROWS_PER_TASK)
+    if threads is not None:
+        # Numba's parallel kernel sets the OpenMP pool it shares with torch to every core, whatever
+        # OMP_NUM_THREADS / torch.set_num_threads said: a training step after it ran with one thread per core,
+        # several times slower on a busy or shared machine (seen in the vqgan prior's first updates).
+        torch.set_num_threads(threads)
     return out
 
 

@@ -22,18 +22,21 @@ SPEC = PackageSpec(
                      presets={"tiny": TINY}),
     ),  # fmt: skip
     fault_job=FaultJob("train", steps=6),
+    # about 2 minutes: 1,200 updates, where the brick walls and pebbles of the default textures first show (at 600
+    # the samples were still grey noise); from 1,000 updates on, the run evaluates itself (fd, coverage ...)
     demo=(
-        ("train", "--output-dir", "runs/dcgan-tutorial-demo", "--max-steps", "600", "--resume", "auto",
-         "--sample-every", "200", "--eval-every", "200", "--checkpoint-every", "200"),
+        ("train", "--output-dir", "runs/dcgan-tutorial-demo", "--max-steps", "1200", "--resume", "auto",
+         "--sample-every", "400", "--eval-every", "400", "--checkpoint-every", "400"),
         ("collapse-demo", "--output-dir", "runs/dcgan-collapse-demo", "--steps", "1000"),
     ),
     demo_outputs=("runs/dcgan-tutorial-demo/samples", "runs/dcgan-collapse-demo/collapse.png"),
     # README "Evaluation" table (default 3,000 updates ≈ 2.5 min; 10,000 with EMA ≈ 20 min) and the collapse demo
     demo_full=(
-        ("train", "--output-dir", "runs/dcgan-tutorial-full/default", "--resume", "auto"),
+        ("train", "--output-dir", "runs/dcgan-tutorial-full/default", "--resume", "auto",
+         "--set", "eval.feature_steps=300"),
         ("evaluate", "runs/dcgan-tutorial-full/default", "-n", "1000"),
         ("train", "--output-dir", "runs/dcgan-tutorial-full/ema", "--max-steps", "10000", "--ema", "0.999",
-         "--resume", "auto"),
+         "--resume", "auto", "--set", "eval.feature_steps=300"),
         ("evaluate", "runs/dcgan-tutorial-full/ema", "-n", "1000"),
         ("collapse-demo", "--output-dir", "runs/dcgan-tutorial-full/collapse", "--steps", "2000"),
     ),

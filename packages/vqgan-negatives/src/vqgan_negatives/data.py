@@ -1,12 +1,20 @@
 """Data: molecule depictions rendered with RDKit, image folders, and conditioning images (Perlin, Gaussian, files).
 
 Images are float tensors (N, C, H, W) in [-1, 1] with white background = 1 and ink = -1, as drawn by RDKit.
+
+The rendered training molecules are kept in the user's cache (``gencore.fileio.cache_dir()``, folder
+``vqgan-negatives-molecules``) under a hash of what they depend on (:func:`molecule_key`): the prior, trained after
+its first stage with the same data settings, and any later run read the very same images instead of drawing them
+again (verified against the entry's manifest; a damaged entry is rendered again and replaced).
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
+import hashlib
 import io
+import json
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -17,8 +25,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from gencore.checkpoint import atomic_dir, load_tree, save_tree, verify_dir
 from gencore.data import IMAGE_EXTENSIONS, announce, count_summary, image_to_tensor, load_image
-from gencore.errors import ConfigError, DataError
+from gencore.distributed import is_launch_main
+from gencore.errors import CheckpointError, ConfigError, DataError, OutputError
+from gencore.fileio import cache_dir
 from gencore.memory import require_memory, tensor_bytes
 from gencore.noise import perlin_grid
 from gencore.paths import read_text_lines
@@ -31,6 +42,7 @@ __all__ = [
     "write_molecule_folder",
     "load_image_folder",
     "load_training_images",
+    "cached_molecule_images",
     "PerlinParams",
     "perlin_image",
     "perlin_images",
@@ -179,11 +191,59 @@ def load_image_folder(root: str | Path, size: int, channels: int = 1, limit: int
     return torch.stack([image_to_tensor(load_image(p, mode, (size, size))) for p in files])
 
 
+#: Part of the cache key of rendered molecules: raise it when rendering changes what given settings and seed give.
+MOLECULE_CACHE_VERSION = 1
+MOLECULE_CACHE = "vqgan-negatives-molecules"  # the folder under gencore.fileio.cache_dir()
+_CACHE_PRODUCER = "vqgan-negatives molecule cache"
+
+
+def molecule_key(n: int, options: RenderConfig, seed: int) -> str:
+    """The hash that names :func:`render_molecules`' images of the shipped SMILES list in the cache: the count, the
+    render settings, the seed and the versions of RDKit (drawing and the list), Pillow and NumPy (the order)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "?"
+
+    record = {"version": MOLECULE_CACHE_VERSION, "n": n, "seed": seed, "render": dataclasses.asdict(options),
+              "rdkit": installed("rdkit"), "pillow": installed("pillow"), "numpy": np.__version__}  # fmt: skip
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def cached_molecule_images(n: int, options: RenderConfig, seed: int = 0) -> torch.Tensor:
+    """:func:`render_molecules`' images: from the user's cache when the same settings drew them before
+    (:func:`molecule_key`), else rendered (and cached by the launch's main process; a read-only or full cache only
+    gets a note). The images are the same either way."""
+    entry = cache_dir(MOLECULE_CACHE, molecule_key(n, options, seed))
+    shape = (n, 3 if options.colour else 1, options.size, options.size)
+    if (entry / "manifest.json").is_file():
+        try:
+            verify_dir(entry)
+            images = load_tree(entry, "molecules")["images"]
+            if tuple(images.shape) != shape or images.dtype != torch.float32:
+                raise CheckpointError(f"{entry} holds {tuple(images.shape)} images, not {shape}")
+            return images
+        except (CheckpointError, KeyError, TypeError) as exc:
+            announce(f"note: cached molecules not used ({exc}); rendering them again")
+    images = render_molecules(n, options, seed).images
+    if is_launch_main():
+        try:
+            with atomic_dir(entry, overwrite=True, producer=_CACHE_PRODUCER) as tmp:
+                save_tree({"images": images}, tmp, "molecules")
+        except (OSError, OutputError) as exc:
+            announce(f"note: rendered molecules not cached ({getattr(exc, 'strerror', None) or exc}: {entry})")
+    return images
+
+
 def load_training_images(data: DataConfig, size: int, seed: int = 0) -> torch.Tensor:
-    """The configured training images at ``size``: rendered molecules or a folder (``data.source``)."""
+    """The configured training images at ``size``: rendered molecules (:func:`cached_molecule_images`) or a folder
+    (``data.source``)."""
     if data.source == "molecules":
         render = RenderConfig(**{**data.render.__dict__, "size": size, "colour": data.channels == 3})
-        return render_molecules(data.num_images, render, seed).images
+        return cached_molecule_images(data.num_images, render, seed)
     return load_image_folder(data.source, size, data.channels, limit=data.num_images or None)
 
 
@@ -206,12 +266,7 @@ class PerlinParams:
 def _perlin_fields(size: int, params: PerlinParams, seeds: list[int]) -> torch.Tensor:
     """(len(seeds), 1, size, size) images in [-1, 1]: ``noise.pnoise2`` values (:mod:`gencore.noise`), contrast,
     optional threshold."""
-    threads = torch.get_num_threads()
     field_ = perlin_grid((size, size), params.scale, params.octaves, params.persistence, params.lacunarity, seeds)
-    # Numba's parallel kernel sets the shared OpenMP pool to every core, which torch's operations then use too,
-    # whatever OMP_NUM_THREADS / torch.set_num_threads said: a step with one thread too many on a busy or
-    # single-core machine ran several times slower (e.g. the prior's encoding after its Perlin conditioning).
-    torch.set_num_threads(threads)
     field_ = field_ * np.float32(params.contrast)
     if params.threshold is not None:
         field_ = np.where(field_ < params.threshold, np.float32(-1), np.float32(1))
