@@ -82,3 +82,48 @@ def test_a_package_folder_copied_out_of_the_clone_builds_with_the_range(tmp_path
     _build(copy, tmp_path / "out", release=False, args=("--wheel",))
     (wheel,) = (tmp_path / "out").glob("*.whl")
     assert "Requires-Dist: gencore>=" in _wheel_metadata(wheel)
+
+
+def _fresh_venv(where: Path) -> Path:
+    """A new virtual environment that sees the test environment's third-party packages (torch, accelerate...)
+    through a .pth line, so nothing is downloaded; its editable gencore is invisible there (no import hooks)."""
+    import site
+    import venv
+
+    venv.EnvBuilder(with_pip=True).create(where)
+    py = where / "bin" / "python"
+    purelib = subprocess.run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    (Path(purelib) / "deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    return where
+
+
+@pytest.mark.slow
+def test_the_release_wheels_install_by_name_from_a_wheel_folder_and_train(dist, tmp_path):
+    """What a user of a package index gets: every package installed by its name from a folder of the release
+    wheels (no index, no clone beside it), then each CLI's --help and a tiny training run from that environment."""
+    from gencore.config import load_file
+    from gencore.registry import get
+
+    names = [load_file(ROOT / "packages" / f / "pyproject.toml")["project"]["name"] for f in FOLDERS]
+    env = _fresh_venv(tmp_path / "venv")
+    # --force-reinstall: the test environment's own gencore is visible through deps.pth and would otherwise count
+    # as installed; --no-deps: torch & co. come from deps.pth, not from the wheel folder
+    proc = subprocess.run([env / "bin" / "python", "-m", "pip", "install", "--no-index", "--find-links", dist,
+                           "--force-reinstall", "--no-deps", "--quiet", *names],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    for name in names:
+        spec = get(name)
+        probe = f"import {spec.import_name}, pathlib; print(pathlib.Path({spec.import_name}.__file__).resolve())"
+        where = subprocess.run([env / "bin" / "python", "-c", probe], capture_output=True, text=True, check=True)
+        assert Path(where.stdout.strip()).is_relative_to(env.resolve()), (name, where.stdout)
+        script = env / "bin" / spec.name
+        assert subprocess.run([script, "--help"], capture_output=True, timeout=120).returncode == 0, name
+        command = spec.command()
+        sets = [arg for kv in command.preset("tiny") for arg in ("--set", kv)]
+        run = tmp_path / "runs" / name
+        proc = subprocess.run([script, *command.head(), "--output-dir", run, *sets],
+                              capture_output=True, text=True, timeout=600)  # fmt: skip
+        assert proc.returncode == 0, (name, proc.stdout[-1500:] + proc.stderr[-1500:])
+        assert (run / "config.json").is_file() and (run / "metrics.csv").is_file(), name
