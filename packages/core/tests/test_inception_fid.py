@@ -18,23 +18,13 @@ from torchvision import models as torchvision_models
 
 from gencore.errors import CheckpointError, ConfigError, DataError
 from gencore.inception import INCEPTION_V3_FILE, InceptionFeatures, fid, load_inception, to_uint8
+from gencore.testing import random_inception_weights
 
 
 @pytest.fixture(scope="module")
 def inception_file(tmp_path_factory):
-    """A seeded random Inception v3 state dict saved as torchvision's file is (with the auxiliary head)."""
-    torch.manual_seed(0)
-    net = torchvision_models.inception_v3(weights=None, aux_logits=True, init_weights=False)
-    for module in net.modules():
-        if isinstance(module, nn.BatchNorm2d):
-            module.reset_running_stats()
-            module.momentum = None  # cumulative average over the calibration batch
-    net.train()
-    with torch.no_grad():
-        net(torch.rand(2, 3, 299, 299, generator=torch.Generator().manual_seed(1)) * 2 - 1)
-    path = tmp_path_factory.mktemp("inception") / "inception_random.pth"
-    torch.save(net.state_dict(), path)
-    return path
+    """A seeded random Inception v3 state dict (gencore.testing.random_inception_weights)."""
+    return random_inception_weights(tmp_path_factory.mktemp("inception") / "inception_random.pth")
 
 
 class TorchvisionWay(nn.Module):

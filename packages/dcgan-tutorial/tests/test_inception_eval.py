@@ -12,28 +12,16 @@ import math
 import pytest
 import torch
 from click.testing import CliRunner
-from torch import nn
-from torchvision import models as torchvision_models
 
 from dcgan_tutorial.cli import main
 from dcgan_tutorial.package import SPEC
+from gencore.testing import random_inception_weights
 
 
 @pytest.fixture(scope="module")
 def inception_file(tmp_path_factory):
-    """A random Inception v3 state dict without the auxiliary head (the other layout load_inception accepts)."""
-    torch.manual_seed(0)
-    net = torchvision_models.inception_v3(weights=None, aux_logits=False, init_weights=False)
-    for module in net.modules():
-        if isinstance(module, nn.BatchNorm2d):
-            module.reset_running_stats()
-            module.momentum = None
-    net.train()
-    with torch.no_grad():
-        net(torch.rand(2, 3, 299, 299, generator=torch.Generator().manual_seed(1)) * 2 - 1)
-    path = tmp_path_factory.mktemp("inception") / "inception_random.pth"
-    torch.save(net.state_dict(), path)
-    return path
+    """A seeded random Inception v3 state dict (gencore.testing.random_inception_weights)."""
+    return random_inception_weights(tmp_path_factory.mktemp("inception") / "inception_random.pth", aux_logits=False)
 
 
 @pytest.fixture(scope="module")

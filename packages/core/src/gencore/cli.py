@@ -336,6 +336,16 @@ def device_option(fn: Callable[..., T]) -> Callable[..., T]:
     )(fn)  # fmt: skip
 
 
+def inception_weights_option(fn: Callable[..., T]) -> Callable[..., T]:
+    """Add ``--inception-weights PATH`` (parameter ``inception_weights``) to an evaluation that offers
+    ``--features inception`` (:mod:`gencore.inception` reads the file; nothing is ever downloaded)."""
+    return click.option(
+        "--inception-weights", type=click.Path(dir_okay=False), default=None,
+        help="torchvision's Inception v3 weight file [default: inception_v3_google-0cc3c7bd.pth in the torch hub "
+        "cache's checkpoints/].",
+    )(fn)  # fmt: skip
+
+
 def _auto_device() -> Any:
     """What ``--device auto`` means here: the CUDA device when there is one, then Apple's MPS, else the CPU
     (gencore.devicecheck replaces it by the meta device for its dry runs)."""

@@ -141,6 +141,25 @@ def launch_cpu_processes(args: Sequence[str], processes: int = 2, timeout: float
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
+def random_inception_weights(path: str | Path, aux_logits: bool = True) -> Path:
+    """Save a seeded random torchvision Inception v3 state dict at ``path`` (an ImageNet file cannot be downloaded
+    here), its BatchNorm statistics set from two noise images so that its features have the scale of a trained
+    network's; ``aux_logits`` False gives the layout without the auxiliary head."""
+    from torchvision import models
+
+    torch.manual_seed(0)
+    net = models.inception_v3(weights=None, aux_logits=aux_logits, init_weights=False)
+    for module in net.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.reset_running_stats()
+            module.momentum = None  # a cumulative average over the calibration batch
+    net.train()
+    with torch.no_grad():
+        net(torch.rand(2, 3, 299, 299, generator=torch.Generator().manual_seed(1)) * 2 - 1)
+    torch.save(net.state_dict(), path)
+    return Path(path)
+
+
 def read_metrics(run_dir: str | Path) -> list[dict[str, str]]:
     """The rows of a run's ``metrics.csv`` (values as the logger wrote them: floats with 6 significant digits)."""
     with open(Path(run_dir) / "metrics.csv", newline="") as fh:

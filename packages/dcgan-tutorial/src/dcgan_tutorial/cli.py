@@ -19,6 +19,7 @@ from gencore.cli import (
     config_from_options,
     config_options,
     device_option,
+    inception_weights_option,
     resolve_device,
     run_fit,
     training_options,
@@ -115,9 +116,7 @@ def sample(run: str, num: int, seed: int, output: str, save_dir: str | None, bat
 @click.option("--features", type=click.Choice(["net", "inception"]), default="net", show_default=True,
               help="net: the feature network trained here on the run's data; inception: standard FID/KID on "
               "Inception v3 from --inception-weights or the torch hub cache (never downloaded).")  # fmt: skip
-@click.option("--inception-weights", type=click.Path(dir_okay=False), default=None,
-              help="torchvision's Inception v3 weight file [default: inception_v3_google-0cc3c7bd.pth in the "
-              "torch hub cache's checkpoints/].")  # fmt: skip
+@inception_weights_option
 @device_option
 def evaluate(run: str, num: int, output: str | None, seed: int, batch_size: int, device: str, features: str = "net",
              inception_weights: str | None = None) -> None:  # fmt: skip

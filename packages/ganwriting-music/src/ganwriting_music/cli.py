@@ -26,6 +26,7 @@ from gencore.cli import (
     config_from_options,
     config_options,
     device_option,
+    inception_weights_option,
     resolve_device,
     run_fit,
     training_options,
@@ -388,9 +389,7 @@ def export_mashcima(run: str, output: str, sets: int, class_names: str, style_fr
 @click.option("--features", type=click.Choice(["classifier", "inception"]), default="classifier", show_default=True,
               help="Features of the Fréchet distance: the symbol classifier trained here, or Inception v3 (standard "
               "FID) from --inception-weights or the torch hub cache (never downloaded).")  # fmt: skip
-@click.option("--inception-weights", type=click.Path(dir_okay=False), default=None,
-              help="torchvision's Inception v3 weight file [default: inception_v3_google-0cc3c7bd.pth in the "
-              "torch hub cache's checkpoints/].")  # fmt: skip
+@inception_weights_option
 @device_option
 def evaluate(run: str, classifier_steps: int, seed: int, device: str, features: str = "classifier",
              inception_weights: str | None = None) -> None:  # fmt: skip
