@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image, ImageDraw
 
+from gencore.checkpoint import load_model as gencore_load_model
 from gencore.checkpoint import verify_dir
 from gencore.config import build_config
 from hvae_captcha.cli import main
@@ -103,6 +104,9 @@ def test_a_model_folder_copied_alone_samples_reconstructs_and_evaluates(kaggle_r
     verify_dir(copy)  # the text prior and the run's config are listed in the manifest
     listed = set(json.loads((copy / "manifest.json").read_text())["files"])
     assert {"text_prior.json", "run_config.json", "config.json", "model.safetensors"} <= listed
+    # the layout every package's model folder has: it describes itself and loads without naming its class
+    assert {"model_info.json", "README.md"} <= listed
+    assert type(gencore_load_model(copy)).__name__ == "HVAE"
     for extra in ([], ["--text", texts[1]]):
         result = CliRunner().invoke(main, ["sample", str(copy), "-n", "3", "-o", str(tmp_path / "s.png"), *extra])
         assert result.exit_code == 0, result.output

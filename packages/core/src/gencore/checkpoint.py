@@ -44,6 +44,7 @@ from gencore.registry import packages
 __all__ = [
     "load_model",
     "atomic_dir",
+    "writing_model_folder",
     "atomic_file",
     "check_output_dir",
     "check_output_file",
@@ -381,6 +382,18 @@ def save_pretrained(
     An earlier model folder there is replaced (``overwrite``); a folder holding anything else is refused with
     OutputError, untouched.
     """
+    with writing_model_folder(model, directory, config, overwrite=overwrite):
+        pass
+    return Path(directory)
+
+
+@contextlib.contextmanager
+def writing_model_folder(
+    model: torch.nn.Module, directory: str | Path, config: dict[str, Any], overwrite: bool = True
+) -> Iterator[Path]:
+    """:func:`save_pretrained` for a package whose model folder holds more (a text prior, the run's config): yields
+    the folder being written, with the model's files already in it, for the caller to add its own; all of it lands
+    at once, under one manifest, when the block ends (nothing on an error)."""
     directory = Path(directory)
     info, card = describe(model, config)
     with atomic_dir(directory, overwrite=overwrite, producer=MODEL_PRODUCER) as tmp:
@@ -389,7 +402,7 @@ def save_pretrained(
         (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
         (tmp / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
         (tmp / CARD_FILE).write_text(card, encoding="utf-8")
-    return directory
+        yield tmp
 
 
 def load_model(directory: str | Path, map_location: str = "cpu") -> torch.nn.Module:

@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file as save_safetensors
 
-from gencore.checkpoint import MODEL_PRODUCER, atomic_dir
+from gencore.checkpoint import writing_model_folder
 from gencore.config import from_dict, to_dict
 from gencore.data import announce
 from gencore.losses import free_bits, kl_warmup
@@ -246,10 +245,7 @@ def save_model_folder(model: HVAE, directory: str | Path, config: HVAEConfig, pr
     ``config.json`` + ``model.safetensors`` (``HVAE.from_pretrained``), ``run_config.json`` (the run's whole
     config: the data settings that layouts are rendered with, the label rule and case, the seed and hold-out) and,
     for a text-aware model, ``text_prior.json`` (the texts and layouts sampling draws)."""
-    with atomic_dir(directory, overwrite=True, producer=MODEL_PRODUCER) as tmp:
-        state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
-        save_safetensors(state, str(tmp / "model.safetensors"))
-        (tmp / "config.json").write_text(json.dumps(to_dict(model.config), indent=2) + "\n")
+    with writing_model_folder(model, directory, to_dict(model.config)) as tmp:
         (tmp / RUN_CONFIG_FILE).write_text(json.dumps(to_dict(config), indent=2) + "\n")
         if prior is not None:
             prior.save(tmp / TEXT_PRIOR_FILE)
