@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import importlib
+import json
 from pathlib import Path
 
 import fault_jobs as jobs
@@ -30,6 +31,17 @@ def _images(run_dir: Path) -> dict[str, bytes]:
     return {p.relative_to(run_dir).as_posix(): p.read_bytes() for p in sorted((run_dir / "samples").rglob("*.png"))}
 
 
+def _training(run_dir: Path) -> dict[str, dict]:
+    """The training record of every exported model folder (its command line names the run directory: left out)."""
+    records = {}
+    for info in sorted((run_dir / "model").rglob("model_info.json")):
+        record = json.loads(info.read_text())["training"]
+        assert str(run_dir) in record.pop("command")
+        assert "## Training" in info.with_name("README.md").read_text()
+        records[info.parent.relative_to(run_dir).as_posix()] = record
+    return records
+
+
 def _sample(name: str, run_dir: Path, out: Path, seed: int) -> bytes:
     module, function = JOBS[name].entry.split(":")
     cli = getattr(importlib.import_module(module), function)
@@ -51,6 +63,11 @@ def test_same_seed_gives_the_same_run(tmp_path, name):
     assert jobs.state_digest(a) == jobs.state_digest(b)
     assert _metrics(a) == _metrics(b) and len(_metrics(a)) > 0
     assert _images(a) == _images(b) and len(_images(a)) > 0
+    records = _training(a)  # each model folder says how it was trained, the same for the same run
+    assert records and records == _training(b)
+    for record in records.values():
+        assert record["stopped_by"] in ("max_steps", "max_epochs", "early_stop") and record["updates"] > 0
+        assert JOBS[name].epochs is not None or record["updates"] == JOBS[name].steps
     if name in SAMPLE:
         # the same run twice: the figures of some packages name their run, so a and b differ in the title only;
         # their weights are equal above

@@ -22,7 +22,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -374,28 +374,31 @@ MODEL_PRODUCER = "gencore model"
 
 
 def save_pretrained(
-    model: torch.nn.Module, directory: str | Path, config: dict[str, Any], overwrite: bool = True
-) -> Path:
+    model: torch.nn.Module, directory: str | Path, config: dict[str, Any], overwrite: bool = True,
+    training: Mapping[str, Any] | None = None,
+) -> Path:  # fmt: skip
     """Write ``config.json`` + ``model.safetensors`` + ``model_info.json`` and the model card ``README.md``
-    (:mod:`gencore.modelcard`), with a manifest, atomically; returns the directory.
+    (:mod:`gencore.modelcard`; ``training``, a :func:`gencore.modelcard.training_record`, says how the model was
+    trained), with a manifest, atomically; returns the directory.
 
     An earlier model folder there is replaced (``overwrite``); a folder holding anything else is refused with
     OutputError, untouched.
     """
-    with writing_model_folder(model, directory, config, overwrite=overwrite):
+    with writing_model_folder(model, directory, config, overwrite=overwrite, training=training):
         pass
     return Path(directory)
 
 
 @contextlib.contextmanager
 def writing_model_folder(
-    model: torch.nn.Module, directory: str | Path, config: dict[str, Any], overwrite: bool = True
-) -> Iterator[Path]:
+    model: torch.nn.Module, directory: str | Path, config: dict[str, Any], overwrite: bool = True,
+    training: Mapping[str, Any] | None = None,
+) -> Iterator[Path]:  # fmt: skip
     """:func:`save_pretrained` for a package whose model folder holds more (a text prior, the run's config): yields
     the folder being written, with the model's files already in it, for the caller to add its own; all of it lands
     at once, under one manifest, when the block ends (nothing on an error)."""
     directory = Path(directory)
-    info, card = describe(model, config)
+    info, card = describe(model, config, training)
     with atomic_dir(directory, overwrite=overwrite, producer=MODEL_PRODUCER) as tmp:
         state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
         _st_save(state, str(tmp / "model.safetensors"))
@@ -476,9 +479,10 @@ class PretrainedMixin:
 
     config_class: type
 
-    def save_pretrained(self, directory: str | Path) -> Path:
-        """Save weights and config to ``directory`` (atomic)."""
-        return save_pretrained(self, directory, to_dict(self.config))  # type: ignore[arg-type]
+    def save_pretrained(self, directory: str | Path, training: Mapping[str, Any] | None = None) -> Path:
+        """Save weights and config to ``directory`` (atomic); ``training`` (``Trainer.training_record()``) goes
+        into its ``model_info.json`` and model card."""
+        return save_pretrained(self, directory, to_dict(self.config), training=training)  # type: ignore[arg-type]
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, map_location: str = "cpu") -> Any:

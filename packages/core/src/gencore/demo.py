@@ -195,7 +195,7 @@ def export_model(trainer: Trainer, result: FitResult) -> None:
     """Write ``<run>/model`` (the EMA weights) once training is over (the Trainer's ``export_fn``)."""
     if not result.completed:
         return
-    trainer.ema["vae"].shadow.save_pretrained(trainer.run_dir / "model")
+    trainer.ema["vae"].shadow.save_pretrained(trainer.run_dir / "model", training=trainer.training_record(result))
     trainer.print(
         f"done ({result.reason}) at step {result.step}: {trainer.run_dir}/model, samples/, losses.png, "
         f"metrics.csv; validation NLL <= {result.metrics.get('nll_bits_per_dim', float('nan')):.4f} bits/dim"

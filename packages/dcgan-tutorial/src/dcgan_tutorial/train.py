@@ -297,8 +297,9 @@ def export_models(trainer: Trainer, result: FitResult) -> None:
     if not result.completed:
         return
     run_dir = trainer.run_dir
-    sampling_model(trainer, "G").save_pretrained(run_dir / "model" / "generator")
-    trainer.unwrap("D").save_pretrained(run_dir / "model" / "discriminator")
+    record = trainer.training_record(result)
+    sampling_model(trainer, "G").save_pretrained(run_dir / "model" / "generator", training=record)
+    trainer.unwrap("D").save_pretrained(run_dir / "model" / "discriminator", training=record)
     m = result.metrics
     summary = ", ".join(f"{k} {m[k]:.4g}" for k in ("fd", "fd_floor", "kid", "diversity", "coverage") if k in m)
     trainer.print(f"done ({result.reason}) at step {result.step}: {run_dir}/samples, losses.png, model/; {summary}")

@@ -376,7 +376,7 @@ def export_networks(trainer: Trainer, result: FitResult, nets: Networks) -> None
     if "G" in trainer.ema:
         nets = copy.deepcopy(nets)
         nets.gen.load_state_dict(trainer.ema["G"].shadow.state_dict())
-    nets.save_pretrained(trainer.run_dir / "model")
+    nets.save_pretrained(trainer.run_dir / "model", training=trainer.training_record(result))
     m = result.metrics
     figures = ", ".join(f"{k} {m[k]:.3f}" for k in ("rec_acc_fake", "rec_acc_real") if k in m)
     done, into_next = epochs_done(trainer)

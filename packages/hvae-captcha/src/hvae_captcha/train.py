@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -240,12 +240,16 @@ def fit_text_prior(config: HVAEConfig, data: CaptchaData) -> TextPrior:
     return TextPrior.fit(data.texts, m.vocabulary, m.text_length, data.layouts if rendered else None, m.width)
 
 
-def save_model_folder(model: HVAE, directory: str | Path, config: HVAEConfig, prior: TextPrior | None = None) -> Path:
+def save_model_folder(
+    model: HVAE, directory: str | Path, config: HVAEConfig, prior: TextPrior | None = None,
+    training: Mapping[str, Any] | None = None,
+) -> Path:  # fmt: skip
     """Write a model folder that samples, reconstructs and evaluates on its own, atomically (one manifest):
     ``config.json`` + ``model.safetensors`` (``HVAE.from_pretrained``), ``run_config.json`` (the run's whole
     config: the data settings that layouts are rendered with, the label rule and case, the seed and hold-out) and,
-    for a text-aware model, ``text_prior.json`` (the texts and layouts sampling draws)."""
-    with writing_model_folder(model, directory, to_dict(model.config)) as tmp:
+    for a text-aware model, ``text_prior.json`` (the texts and layouts sampling draws); ``training``
+    (``Trainer.training_record``) goes into the model card."""
+    with writing_model_folder(model, directory, to_dict(model.config), training=training) as tmp:
         (tmp / RUN_CONFIG_FILE).write_text(json.dumps(to_dict(config), indent=2) + "\n")
         if prior is not None:
             prior.save(tmp / TEXT_PRIOR_FILE)
@@ -259,7 +263,8 @@ def export_model(trainer: Trainer, result: FitResult, config: HVAEConfig) -> Non
     if not result.completed:
         return
     prior = fit_text_prior(config, trainer.loader.dataset.data) if config.model.conditioned else None
-    save_model_folder(sampling_model(trainer, "hvae"), trainer.run_dir / "model", config, prior)
+    save_model_folder(sampling_model(trainer, "hvae"), trainer.run_dir / "model", config, prior,
+                      trainer.training_record(result))  # fmt: skip
     if prior is not None:
         prior.save(trainer.run_dir / TEXT_PRIOR_FILE)
     m = result.metrics

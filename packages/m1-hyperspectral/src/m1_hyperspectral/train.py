@@ -261,15 +261,17 @@ class BestModel(TrainerHook):
         self.path, self.min_interval = run_dir / "model", min_interval
         self.model: M1 | None = None
         self.best: float | None = None
+        self.best_step: int | None = None
+        self.record: dict[str, Any] | None = None  # how the remembered weights were trained (the model card's)
         self.dirty, self.last_write = False, 0.0
 
     def state_dict(self) -> dict[str, float | None]:
-        """The best validation value so far."""
-        return {"best": self.best}
+        """The best validation value so far and its step."""
+        return {"best": self.best, "best_step": self.best_step}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore the best value of the resumed run."""
-        self.best = state.get("best")
+        self.best, self.best_step = state.get("best"), state.get("best_step")
 
     def on_evaluate(self, trainer: Trainer, metrics: Mapping[str, float], improved: bool | None) -> None:
         """Remember the current weights when ``valid_ll`` beats the best so far (main process keeps the copy).
@@ -282,7 +284,7 @@ class BestModel(TrainerHook):
             better = improved
         if not better:
             return
-        self.best = value
+        self.best, self.best_step = value, trainer.step
         if not trainer.is_main:
             return
         current = trainer.unwrap("M1")
@@ -290,6 +292,7 @@ class BestModel(TrainerHook):
             self.model = copy.deepcopy(current).cpu()
         else:
             self.model.load_state_dict({k: v.detach().cpu() for k, v in current.state_dict().items()})
+        self.record = trainer.training_record(metrics=metrics)  # its row is not in metrics.csv yet
         self.dirty = True
         if time.monotonic() - self.last_write > self.min_interval:
             self.write()
@@ -297,14 +300,21 @@ class BestModel(TrainerHook):
     def write(self) -> None:
         """Save the remembered best weights (atomic) if they changed since the last write."""
         if self.dirty and self.model is not None:
-            self.model.save_pretrained(self.path)
+            self.model.save_pretrained(self.path, training=self.record)
             self.dirty, self.last_write = False, time.monotonic()
 
     def on_fit_end(self, trainer: Trainer, result: FitResult) -> None:
-        """Write the best weights; with no finite validation value at all, the final ones."""
+        """Write the best weights, their card saying how long the run went on and how it ended; with no finite
+        validation value at all, the final weights."""
+        if not trainer.is_main:
+            return
+        if self.model is None and (self.path / "model_info.json").is_file() and self.best_step is not None:
+            self.model = M1.from_pretrained(self.path)  # resumed, no better one since: the card gets the run's end
+        if self.model is not None:
+            self.record, self.dirty = trainer.training_record(result, weights_step=self.best_step), True
         self.write()
         if not (self.path / "config.json").is_file():
-            trainer.unwrap("M1").save_pretrained(self.path)
+            trainer.unwrap("M1").save_pretrained(self.path, training=trainer.training_record(result))
 
 
 def build_trainer(config: M1RunConfig, prepared: Prepared | None = None) -> Trainer:

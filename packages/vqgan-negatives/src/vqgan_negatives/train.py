@@ -160,8 +160,9 @@ def export_models(trainer: Trainer, result: FitResult, which: str) -> None:
     atomic_write_text(run_dir / "perceptual.txt", which + "\n")
     if not result.completed:
         return
-    trainer.unwrap("vq").save_pretrained(run_dir / "model" / "vqgan")
-    trainer.unwrap("D").save_pretrained(run_dir / "model" / "discriminator")
+    record = trainer.training_record(result)
+    trainer.unwrap("vq").save_pretrained(run_dir / "model" / "vqgan", training=record)
+    trainer.unwrap("D").save_pretrained(run_dir / "model" / "discriminator", training=record)
     m = result.metrics
     summary = ", ".join(f"{k} {m[k]:.4g}" for k in ("psnr", "usage", "perplexity") if k in m)
     trainer.print(f"done ({result.reason}) at step {result.step}: {run_dir}/samples, model/vqgan; {summary}")

@@ -236,8 +236,8 @@ def export_models(trainer: Trainer, result: FitResult, vq: torch.nn.Module) -> N
     if not result.completed:
         return
     run_dir = Path(trainer.run_dir)
-    trainer.unwrap("gpt").save_pretrained(run_dir / "model" / "gpt")
-    vq.save_pretrained(run_dir / "model" / "vqgan")
+    trainer.unwrap("gpt").save_pretrained(run_dir / "model" / "gpt", training=trainer.training_record(result))
+    vq.save_pretrained(run_dir / "model" / "vqgan")  # a copy: how it was trained is in the first stage run's card
     val = result.metrics.get("val_loss")
     trainer.print(f"done ({result.reason}) at step {result.step}: {run_dir}/model; val_loss {val:.4g}")
 

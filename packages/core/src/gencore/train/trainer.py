@@ -328,6 +328,19 @@ class Trainer:
             return self.config.max_steps
         return min(self.config.max_steps, self.config.max_epochs * max(self.steps_per_epoch, 1))
 
+    def training_record(
+        self, result: FitResult | None = None, weights_step: int | None = None,
+        metrics: Mapping[str, float] | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """How the model exported now was trained, for ``save_pretrained(..., training=...)``: data settings,
+        seed, updates, how the run stopped (``result``), the step its weights are from (``weights_step``: now by
+        default) and that step's last evaluation, or ``metrics`` (:func:`gencore.modelcard.training_record`)."""
+        from gencore.modelcard import training_record
+
+        return training_record(self.run_dir, self.run_config, updates=self.step, epochs=self.epoch,
+                               reason=result.reason if result is not None else None, weights_step=weights_step,
+                               metrics=metrics)  # fmt: skip
+
     def elapsed_s(self) -> float:
         """Seconds of training so far, including the segments before a resume."""
         return self.elapsed + time.perf_counter() - self._t_fit
