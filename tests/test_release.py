@@ -75,6 +75,18 @@ def test_a_wheel_built_from_the_sdist_elsewhere_keeps_the_range(dist, tmp_path):
     assert "Requires-Dist: gencore>=" in _wheel_metadata(wheel)
 
 
+def test_a_plain_sdist_build_in_the_clone_carries_the_range(tmp_path):
+    """`python -m build --sdist` without GENCORE_RELEASE: the sdist is what gets uploaded, so it never names a path
+    into this clone (a wheel built here still does: that is `pip install ./packages/<name>`)."""
+    _build(ROOT / "packages" / "m1-hyperspectral", tmp_path / "out", release=False, args=("--sdist",))
+    (sdist,) = (tmp_path / "out").glob("*.tar.gz")
+    metadata = _sdist_metadata(sdist)
+    assert "Requires-Dist: gencore>=" in metadata and "file://" not in metadata
+    _build(ROOT / "packages" / "m1-hyperspectral", tmp_path / "wheel", release=False, args=("--wheel",))
+    (wheel,) = (tmp_path / "wheel").glob("*.whl")
+    assert "Requires-Dist: gencore @ file://" in _wheel_metadata(wheel)
+
+
 def test_a_package_folder_copied_out_of_the_clone_builds_with_the_range(tmp_path):
     """The metadata hook emits the range whenever no core lies beside the package, release flag or not."""
     copy = tmp_path / "hvae-captcha"

@@ -18,6 +18,7 @@ class _Page(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.images: list[str] = []
+        self.links: list[str] = []
         self.tags: set[str] = set()
         self.text: list[str] = []
 
@@ -25,6 +26,8 @@ class _Page(HTMLParser):
         self.tags.add(tag)
         if tag == "img":
             self.images.append(dict(attrs)["src"] or "")
+        if tag == "a":
+            self.links.append(dict(attrs)["href"] or "")
 
     def handle_data(self, data: str) -> None:
         self.text.append(data)
@@ -48,6 +51,10 @@ def _runs(root: Path) -> None:
     Image.new("RGB", (8, 8), "red").save(run / "s.png")
     (run / "result.json").write_text(json.dumps({"fd": 12.3456, "nested": {"kid": 0.01}, "list": [1, 2]}))
     (run / "metrics.csv").write_text("step,loss,eval/fd\n1,2.0,\n2,1.5,9.5\n3,1.25,\n")
+    for name, info in (("generator", '{"class": "toy.model:Gen", "parameters": 1234}'), ("broken", "{oops")):
+        (run / "model" / name).mkdir(parents=True)
+        (run / "model" / name / "model_info.json").write_text(info)
+        (run / "model" / name / "README.md").write_text("# Gen\n")
 
 
 def test_the_page_shows_pictures_figures_and_timings(tmp_path, monkeypatch):
@@ -68,6 +75,9 @@ def test_the_page_shows_pictures_figures_and_timings(tmp_path, monkeypatch):
     assert "12.35" in text and "nested.kid" in text and "0.01" in text  # the JSON's numbers
     assert "9.5" in text and "1.25" in text  # the last evaluation and the last logged loss
     assert "runs/toy-demo/no: not written" in text and "12 s" in text
+    cards = [href for href in page.links if href.endswith("README.md")]  # the model card, not the broken folder's
+    assert cards == ["../toy-demo/model/generator/README.md"] and (page_path.parent / cards[0]).is_file()
+    assert "Gen, 1,234 parameters" in text.replace("( ", "(")
 
 
 def test_demo_report_command_writes_the_page_from_existing_runs(tmp_path, monkeypatch):

@@ -3,7 +3,8 @@
 Written by ``gencore demo-all`` after its steps ran (and by ``gencore demo-report`` alone). For each package with a
 demo: the steps that ran (command and seconds), the PNG files among its :attr:`~gencore.registry.PackageSpec.
 demo_outputs` (a folder shows its newest PNGs), the numbers of its JSON outputs as a table, and the last logged
-values of each run directory's ``metrics.csv``. Images are linked by relative paths, so the folder ``runs/`` can
+values of each run directory's ``metrics.csv`` with a link to the model card of each model folder it exported
+(``model/**/README.md``: how it was trained and its metrics). Images are linked by relative paths, so the folder ``runs/`` can
 be moved or served as it is; no script, no network. Standard library only.
 """
 
@@ -139,6 +140,26 @@ def _last_metrics(run_dir: Path) -> str:
     return f"<p><code>{html.escape(path.as_posix())}</code> (last values)</p><table>{cells}</table>"
 
 
+def _model_cards(run_dir: Path, base: Path) -> str:
+    """Links to the model cards of the model folders ``run_dir`` exported (those with a ``model_info.json``)."""
+    links = []
+    for info_file in sorted((run_dir / "model").rglob("model_info.json")):
+        try:
+            info = json.loads(info_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        card = info_file.with_name("README.md")
+        if not card.is_file() or not isinstance(info, dict):
+            continue
+        rel = Path(os.path.relpath(card, base)).as_posix()
+        name = str(info.get("class", "")).rpartition(":")[2] or "model"
+        params = info.get("parameters")
+        size = f", {params:,} parameters" if isinstance(params, int) else ""
+        links.append(f'<li><a href="{html.escape(rel)}">{html.escape(card.as_posix())}</a> '
+                     f"({html.escape(name)}{size})</li>")  # fmt: skip
+    return f"<p>Model cards:</p><ul>{''.join(links)}</ul>" if links else ""
+
+
 def _float(text: str) -> Any:
     try:
         return float(text)
@@ -179,7 +200,8 @@ def package_section(spec: PackageSpec, timings: Mapping[str, float], base: Path)
             parts.append(_json_table(path))
         if not path.exists():
             parts.append(f'<p class="muted">{html.escape(output)}: not written</p>')
-    parts.extend(_last_metrics(run) for run in _run_dirs(spec))
+    for run in _run_dirs(spec):
+        parts.extend((_last_metrics(run), _model_cards(run, base)))
     return "\n".join(p for p in parts if p)
 
 
