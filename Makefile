@@ -39,7 +39,8 @@ bench: $(STAMP)
 
 # Publishable sdists and wheels of every package into dist/: release metadata (gencore>=X, not a file:// path to
 # this clone; see packages/*/hatch_build.py), checked by twine check --strict. Only earlier builds of these
-# packages are replaced; anything else in dist/ is left alone and not checked.
+# packages are replaced; anything else in dist/ is left alone and not checked. GENCORE_README_URL (the address that
+# serves the repository's files at the released commit) makes the READMEs' pictures absolute for the index page.
 dist: $(STAMP)
 	@set -e; built=""; for p in packages/*/; do \
 	  n=$$(grep -m1 '^name = ' $$p/pyproject.toml | cut -d'"' -f2 | tr '-' '_'); \

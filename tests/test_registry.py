@@ -228,7 +228,7 @@ def test_every_model_package_uses_the_same_hatch_hook() -> None:
             continue
         hook = pyproject["tool"]["hatch"]["metadata"]["hooks"]["custom"]
         assert hook["path"] == "hatch_build.py" and hook["gencore-min-version"], folder
-        assert pyproject["project"]["dynamic"] == ["dependencies"], folder
+        assert pyproject["project"]["dynamic"] == ["dependencies", "readme"], folder
         copies[folder] = (ROOT / "packages" / folder / "hatch_build.py").read_bytes()
     assert len(copies) >= 5
     reference = copies["dcgan-tutorial"]

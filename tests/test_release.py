@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = sorted(p.parent.name for p in ROOT.glob("packages/*/pyproject.toml"))
 
 
-def _build(source: Path, out: Path, release: bool, args: tuple[str, ...] = ()) -> None:
-    env = {**os.environ, "GENCORE_RELEASE": "1" if release else "0"}
+def _build(source: Path, out: Path, release: bool, args: tuple[str, ...] = (), readme_url: str = "") -> None:
+    env = {**os.environ, "GENCORE_RELEASE": "1" if release else "0", "GENCORE_README_URL": readme_url}
     proc = subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), *args, str(source)],
                           capture_output=True, text=True, timeout=300, env=env)  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
@@ -85,6 +85,23 @@ def test_a_plain_sdist_build_in_the_clone_carries_the_range(tmp_path):
     _build(ROOT / "packages" / "m1-hyperspectral", tmp_path / "wheel", release=False, args=("--wheel",))
     (wheel,) = (tmp_path / "wheel").glob("*.whl")
     assert "Requires-Dist: gencore @ file://" in _wheel_metadata(wheel)
+
+
+def test_readme_pictures_point_at_the_given_address_and_stay_as_written_without_one(tmp_path):
+    """An index shows the README from the metadata, where `docs/x.png` resolves to nothing: GENCORE_README_URL
+    makes every picture and file link absolute (code blocks untouched); without it the README is carried as is."""
+    import re
+
+    folder = ROOT / "packages" / "dcgan-tutorial"
+    _build(folder, tmp_path / "url", release=True, args=("--wheel",), readme_url="https://example.org/repo/v1/")
+    _build(folder, tmp_path / "plain", release=True, args=("--wheel",))
+    (with_url,), (plain,) = (tmp_path / "url").glob("*.whl"), (tmp_path / "plain").glob("*.whl")
+    described = _wheel_metadata(with_url).split("\n\n", 1)[1]
+    pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", described)
+    assert pictures and all(p.startswith("https://example.org/repo/v1/docs/img/") for p in pictures), pictures
+    readme = (folder / "README.md").read_text(encoding="utf-8")
+    assert _wheel_metadata(plain).split("\n\n", 1)[1].strip() == readme.strip()
+    assert 'images[0].save("sample.png")' in described  # code is not rewritten
 
 
 def test_a_package_folder_copied_out_of_the_clone_builds_with_the_range(tmp_path):
