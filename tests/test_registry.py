@@ -541,3 +541,20 @@ def test_gencore_loads_a_model_folder_through_its_loader(tmp_path):
 
     ShapesVAE(VAEConfig(latent_dim=2, channels=4)).save_pretrained(tmp_path / "model")
     assert isinstance(packages()["gencore"].load(str(tmp_path / "model")), ShapesVAE)
+
+
+@pytest.mark.parametrize("name", sorted(set(packages()) - {"gencore"}))
+@pytest.mark.parametrize("layout", ["model", "run"])
+def test_every_loader_refuses_another_packages_model_folder_by_name(tmp_path, name, layout):
+    """A model folder of another package (here gencore's demo VAE), given as a model folder or inside a run
+    directory, is refused with one line before any model of this package is built; it never loads."""
+    from gencore.demo import ShapesVAE, VAEConfig
+    from gencore.errors import GencoreError
+
+    folder = tmp_path / "run" / "model" if layout == "run" else tmp_path / "model"
+    ShapesVAE(VAEConfig(latent_dim=2, channels=4)).save_pretrained(folder)
+    given = tmp_path / "run" if layout == "run" else folder
+    with pytest.raises(GencoreError) as caught:
+        packages()[name].load(str(given))
+    message = str(caught.value)
+    assert "\n" not in message and str(given) in message, message

@@ -126,6 +126,12 @@ def test_pretrained_round_trip_and_mismatch(tmp_path):
     with pytest.raises(CheckpointError, match="does not match"):
         load_pretrained(tmp_path / "m", lambda cfg: nn.Linear(2, 2))
     save_pretrained(nn.Linear(2, 2), tmp_path / "lin", {"bogus_key": 1})
+    with pytest.raises(CheckpointError, match="Linear, not gencore's ShapesVAE"):  # refused by its description
+        ShapesVAE.from_pretrained(tmp_path / "lin")
+    from gencore.checkpoint import _write_manifest
+
+    (tmp_path / "lin" / "model_info.json").unlink()  # undescribed (an earlier version's): its config is checked
+    _write_manifest(tmp_path / "lin", "gencore model")
     with pytest.raises(CheckpointError, match="unknown config key bogus_key"):
         ShapesVAE.from_pretrained(tmp_path / "lin")
 
@@ -237,3 +243,40 @@ def test_load_model_refuses_what_it_cannot_trust(tmp_path, info, message):
         load_model(tmp_path / "m")
     if info is None:  # a folder of an earlier version still loads through its class
         assert isinstance(ShapesVAE.from_pretrained(tmp_path / "m"), ShapesVAE)
+
+
+def test_from_pretrained_refuses_a_folder_of_another_class_or_a_newer_format_before_building(tmp_path):
+    from gencore.checkpoint import check_model_info
+
+    class Other(ShapesVAE):
+        built = 0
+
+        def __init__(self, config):  # noqa: ANN001
+            Other.built += 1
+            super().__init__(config)
+
+    ShapesVAE(VAEConfig(latent_dim=4, channels=8)).save_pretrained(tmp_path / "m")
+    with pytest.raises(CheckpointError, match=r"holds gencore [\d.]*'s ShapesVAE, not .*Other"):
+        Other.from_pretrained(tmp_path / "m")
+    assert Other.built == 0  # refused by name, nothing was built
+    info_path = tmp_path / "m" / "model_info.json"
+    info = json.loads(info_path.read_text())
+    info_path.write_text(json.dumps({**info, "format": 99}))
+    with pytest.raises(CheckpointError, match="format 99 .* upgrade"):
+        check_model_info(tmp_path / "m", ShapesVAE)
+    info_path.unlink()  # a folder of an earlier version, before folders described themselves: loads as before
+    (tmp_path / "m" / "manifest.json").unlink()
+    from gencore.checkpoint import _write_manifest
+
+    _write_manifest(tmp_path / "m", "gencore model")
+    assert isinstance(ShapesVAE.from_pretrained(tmp_path / "m"), ShapesVAE)
+
+
+def test_a_run_directory_given_as_a_model_folder_names_the_model_folders_it_holds(tmp_path):
+    ShapesVAE(VAEConfig(latent_dim=4, channels=8)).save_pretrained(tmp_path / "run" / "model")
+    holds = r"run is not a model folder .* holds .*run/model \(gencore's ShapesVAE\)"
+    with pytest.raises(CheckpointError, match=holds):
+        ShapesVAE.from_pretrained(tmp_path / "run")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="incomplete: no manifest.json"):
+        ShapesVAE.from_pretrained(tmp_path / "empty")

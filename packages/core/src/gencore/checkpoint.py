@@ -38,7 +38,7 @@ from gencore.fileio import atomic_file, atomic_write_text, current_umask
 from gencore.fileio import follow_umask as _follow_umask
 from gencore.fileio import fsync_dir as _fsync_dir
 from gencore.memory import require_model_memory
-from gencore.modelcard import CARD_FILE, INFO_FILE, describe
+from gencore.modelcard import CARD_FILE, INFO_FILE, INFO_FORMAT, describe, distribution_of
 from gencore.registry import packages
 
 __all__ = [
@@ -127,6 +127,9 @@ def verify_dir(directory: str | Path) -> None:
     if not directory.is_dir():
         raise CheckpointError(f"checkpoint directory not found: {directory}")
     if not manifest.is_file():
+        inside = _model_folders_inside(directory)
+        if inside:  # e.g. another package's run directory given to a command of this one
+            raise CheckpointError(f"{directory} is not a model folder (no {MANIFEST}); it holds {inside}")
         raise CheckpointError(f"{directory} is incomplete: no {MANIFEST} (interrupted write?)")
     _, entries = _manifest_entries(directory)
     for name, meta in entries.items():
@@ -138,6 +141,18 @@ def verify_dir(directory: str | Path) -> None:
             raise CheckpointError(f"{path} is truncated or altered ({size} bytes, expected {meta['bytes']})")
         if _sha256(path) != meta["sha256"]:
             raise CheckpointError(f"{path} is corrupt (SHA-256 does not match the manifest)")
+
+
+def _model_folders_inside(directory: Path) -> str:
+    """The self-described model folders up to two levels below ``directory``, as ``path (package's Class)``."""
+    found = []
+    for info_file in sorted([*directory.glob(f"*/{INFO_FILE}"), *directory.glob(f"*/*/{INFO_FILE}")])[:4]:
+        try:
+            info = json.loads(info_file.read_text(encoding="utf-8"))
+            found.append(f"{info_file.parent} ({info.get('package') or '?'}'s {str(info['class']).rpartition(':')[2]})")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return ", ".join(found)
 
 
 def output_owner(directory: str | Path) -> str | None:
@@ -441,12 +456,41 @@ def load_model(directory: str | Path, map_location: str = "cpu") -> torch.nn.Mod
     return cls.from_pretrained(directory, map_location=map_location)
 
 
+def check_model_info(directory: str | Path, expected: type) -> None:
+    """Refuse, by name and before anything is built, a model folder whose ``model_info.json`` describes another
+    model than ``expected``: another package's, another class of the same package, or a newer folder format. A
+    folder of an earlier version (no ``model_info.json``) passes: its config and weights are checked as before."""
+    path = Path(directory) / INFO_FILE
+    if not path.is_file():
+        return
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+        module_name, _, qualname = str(info["class"]).partition(":")
+        fmt = int(info.get("format", INFO_FORMAT))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise CheckpointError(f"{path} is not a model description") from None
+    written = f"{info.get('package') or module_name.split('.')[0]} {info.get('version') or ''}".strip()
+    if fmt > INFO_FORMAT:
+        raise CheckpointError(
+            f"{directory} is a model folder of format {fmt} (written by {written}); this gencore reads format "
+            f"{INFO_FORMAT} and older: upgrade the package"
+        )
+    same_package = module_name.split(".")[0] == expected.__module__.split(".")[0]
+    if not same_package or qualname.rpartition(".")[2] != expected.__qualname__.rpartition(".")[2]:
+        want = f"{distribution_of(expected.__module__)[0] or expected.__module__}'s {expected.__qualname__}"
+        raise CheckpointError(f"{directory} holds {written}'s {qualname or info['class']}, not {want}")
+
+
 def load_pretrained(
-    directory: str | Path, build: Callable[[dict[str, Any]], torch.nn.Module], map_location: str = "cpu"
-) -> torch.nn.Module:
-    """Verify ``directory``, build a model from its ``config.json`` with ``build`` and load its weights strictly."""
+    directory: str | Path, build: Callable[[dict[str, Any]], torch.nn.Module], map_location: str = "cpu",
+    expected: type | None = None,
+) -> torch.nn.Module:  # fmt: skip
+    """Verify ``directory``, build a model from its ``config.json`` with ``build`` and load its weights strictly;
+    with ``expected``, a folder describing another model is refused first (:func:`check_model_info`)."""
     directory = Path(directory)
     verify_dir(directory)
+    if expected is not None:
+        check_model_info(directory, expected)
     try:
         config = json.loads((directory / "config.json").read_text(encoding="utf-8-sig"))
         check_depth(config, f"{directory / 'config.json'}")
@@ -498,7 +542,7 @@ class PretrainedMixin:
                                  training=False, error=CheckpointError)  # fmt: skip
             return cls(config)  # type: ignore[call-arg]
 
-        return load_pretrained(directory, build, map_location)
+        return load_pretrained(directory, build, map_location, expected=cls)
 
 
 # --- foreign files --------------------------------------------------------------------------------------------

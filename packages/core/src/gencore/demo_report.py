@@ -4,8 +4,8 @@ Written by ``gencore demo-all`` after its steps ran (and by ``gencore demo-repor
 demo: the steps that ran (command and seconds), the PNG files among its :attr:`~gencore.registry.PackageSpec.
 demo_outputs` (a folder shows its newest PNGs), the numbers of its JSON outputs as a table, and the last logged
 values of each run directory's ``metrics.csv`` with a link to the model card of each model folder it exported
-(``model/**/README.md``: how it was trained and its metrics). Images are linked by relative paths, so the folder ``runs/`` can
-be moved or served as it is; no script, no network. Standard library only.
+(``model/**/README.md``: how it was trained and its metrics). Images are linked by relative paths, so the folder
+``runs/`` can be moved or served as it is; no script, no network. Standard library only.
 """
 
 from __future__ import annotations

@@ -121,7 +121,7 @@ class M1(PretrainedMixin, nn.Module):
             require_memory_for(config, training=False, where=f"{directory}/config.json: ", error=CheckpointError)
             return cls(config)
 
-        return load_pretrained(directory, build, map_location)  # type: ignore[return-value]
+        return load_pretrained(directory, build, map_location, expected=cls)  # type: ignore[return-value]
 
     # --- normalisation ---------------------------------------------------------------------------------------
 
