@@ -88,7 +88,7 @@ def registered() -> dict[str, Package]:
 PACKAGES = registered()
 # every update logged (the step times come from metrics.csv), nothing else that would time disk or sampling
 QUIET = ("log_every=1", "checkpoint_every=0", "eval_every=0", "sample_every=0", "progress_bar=false",
-         "tensorboard=false")  # fmt: skip
+         "report_to=none")  # fmt: skip
 COMMON = [flag for setting in QUIET for flag in ("--set", f"train.{setting}")]
 
 
@@ -97,9 +97,9 @@ def variant_flags(variant: str) -> list[str]:
     tokens = variant.split("+")
     if tokens[0] not in PRECISIONS:
         raise SystemExit(f"variant {variant!r} must start with a precision: {', '.join(PRECISIONS)}")
-    flags = ["--precision", tokens[0]]
+    flags = ["--precision", tokens[0], "--channels-last" if "cl" in tokens[1:] else "--no-channels-last"]
     for token in tokens[1:]:
-        flags += ["--channels-last"] if token == "cl" else ["--compile", token]
+        flags += [] if token == "cl" else ["--compile", token]
     return flags
 
 

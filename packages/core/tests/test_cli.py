@@ -76,6 +76,49 @@ def test_demo_trains_writes_outputs_and_resumes(tmp_path):
     assert list_checkpoints(out / "checkpoints")[-1].name == "step_000030"
 
 
+def test_a_resumed_run_keeps_its_own_settings_and_only_the_command_line_changes_them(tmp_path, monkeypatch):
+    """--resume continues the run as it was started: a setting given then (here --seed, --set kl_warmup_steps) or
+    a default that changed since (simulated by editing the checkpoint's config, plus a key this version does not
+    know) is kept; --set and flags on the resume command still change what they name."""
+    out = tmp_path / "run"
+    first = ["demo", "--output-dir", str(out), "--batch-size", "16", *FAST, "--seed", "5",
+             "--set", "kl_warmup_steps=17", "--set", "train.checkpoint_every=4"]  # fmt: skip
+    assert run([*first, "--max-steps", "4"]).exit_code == 0
+    saved = out / "checkpoints" / "step_000004" / "config.json"
+    data = json.loads(saved.read_text())
+    data["val_fraction"], data["eval"]["gone_key"] = 0.25, 1  # "an earlier default", "an earlier key"
+    from gencore.checkpoint import _write_manifest
+
+    def save(config):
+        saved.write_text(json.dumps(config))
+        (saved.parent / "manifest.json").unlink()
+        _write_manifest(saved.parent, "gencore checkpoint")
+
+    save({**data, "loss": {"beta": 1}})  # a section this config does not have: another package's run
+    foreign = run(["demo", "--output-dir", str(out), "--resume", "auto", "--print-config", "json"])
+    assert json.loads(foreign.output)["train"]["seed"] == 0  # not taken: the Trainer refuses it as before
+    save(data)
+    elsewhere = tmp_path / "copy" / "step_000004"
+    import shutil
+
+    shutil.copytree(saved.parent, elsewhere)
+    warm = run(["demo", "--output-dir", str(tmp_path / "new"), "--resume", str(elsewhere), "--print-config", "json"])
+    assert json.loads(warm.output)["train"]["seed"] == 0  # a checkpoint of another run: this command's settings
+    again = ["demo", "--output-dir", str(out), *FAST, "--resume", "auto", "--max-steps", "6", "--print-config", "json"]
+    shown = json.loads(run(again).output)
+    assert shown["train"]["seed"] == 5 and shown["kl_warmup_steps"] == 17 and shown["val_fraction"] == 0.25
+    assert shown["train"]["max_steps"] == 6 and shown["train"]["output_dir"] == str(out)
+    assert "gone_key" not in shown["eval"]
+    changed = run([*again[:-2], "--set", "kl_warmup_steps=3", "--seed", "6", "--print-config", "json"])
+    assert json.loads(changed.output)["kl_warmup_steps"] == 3 and json.loads(changed.output)["train"]["seed"] == 6
+    fresh = json.loads(run(["demo", "--output-dir", str(tmp_path / "new"), "--print-config", "json"]).output)
+    assert fresh["train"]["seed"] == 0 and fresh["val_fraction"] == 0.1  # a fresh start takes the defaults
+    done = run(again[:-2])
+    assert done.exit_code == 0, done.output
+    note = next(line for line in done.output.splitlines() if "config differs" in line)
+    assert note.endswith("eval.gone_key: 1 -> (absent); train.max_steps: 4 -> 6"), note  # only what was asked or gone
+
+
 def test_layout_and_compile_flags_reach_the_run(tmp_path):
     out = tmp_path / "run"
     args = ["demo", "--output-dir", str(out), "--max-steps", "4", "--channels-last", "--compile", "aot_eager", *FAST]

@@ -11,6 +11,7 @@ import json
 import re
 
 import pytest
+import torch
 
 from gencore.checkpoint import list_checkpoints, verify_dir
 from gencore.config import from_dict
@@ -53,6 +54,8 @@ def test_two_process_cpu_training(tmp_path, tiny_cli):
     _, holdout = prepare_data(config)
     evaluated = holdout.subset(list(range(config.eval.samples)))
     model = HVAE.from_pretrained(run / "model")
+    if config.train.channels_last:  # evaluated in the run's own layout, rounding included (the default: NHWC)
+        model = model.to(memory_format=torch.channels_last)
     again = evaluate_model(model, evaluated, config.eval.iw_samples, config.eval.batch_size,
                            seed=config.train.seed + 1)  # fmt: skip
     for key in ("nll_bits_per_dim", "elbo_bits_per_dim", "psnr_db", "kl_level1_nats"):

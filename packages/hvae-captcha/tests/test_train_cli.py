@@ -155,13 +155,17 @@ def test_set_overrides_what_conditioned_turns_on(tmp_path, tiny_cli):
 
 
 def test_resuming_with_another_architecture_names_the_keys(tmp_path, tiny_cli):
-    """A conditioned run from before --conditioned turned glyphs on cannot resume with them: one line, exit 2,
-    naming the keys to repeat."""
+    """A conditioned run from before --conditioned turned glyphs on resumes as it was (a resumed run keeps its own
+    settings); asking it for glyphs on the command line cannot work: one line, exit 2, naming the keys."""
     run = tmp_path / "run"
     off = ["--set", "model.text_glyphs=false", "--set", "model.text_map_every_stage=false"]
     result = CliRunner().invoke(main, ["train", "--output-dir", str(run), "--conditioned", *tiny_cli, *off])
     assert result.exit_code == 0, result.output
     result = CliRunner().invoke(main, ["train", "--output-dir", str(run), "--conditioned", *tiny_cli,
+                                       "--max-steps", "5", "--resume", "auto"])  # fmt: skip
+    assert result.exit_code == 0 and "text_glyphs" not in result.output, result.output  # only max_steps changed
+    on = ["--set", "model.text_glyphs=true", "--set", "model.text_map_every_stage=true"]
+    result = CliRunner().invoke(main, ["train", "--output-dir", str(run), "--conditioned", *tiny_cli, *on,
                                        "--max-steps", "6", "--resume", "auto"])  # fmt: skip
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
     assert "model.text_glyphs: false -> true; model.text_map_every_stage: false -> true" in result.output

@@ -33,6 +33,7 @@ from gencore.config import (
     field_type,
     from_dict,
     load_file,
+    migrate_keys,
     to_dict,
 )
 from gencore.errors import CheckpointError, ConfigError, GencoreError
@@ -394,6 +395,11 @@ def config_from_options(cls: type[T], options: dict[str, Any]) -> tuple[T, str |
     preset) sits under the config file, which sits under ``--set`` and the flags: those of :func:`config_options`
     and ``options["flags"]`` (dotted key -> value, None = not given) for what a command converts itself. With
     ``--print-config`` the resolved config is printed (:func:`print_config`) and the command exits with code 0.
+
+    A resumed run keeps its own settings: with ``--resume`` (or ``options["resume_config"]``, ``"auto"`` for a
+    command that resumes another way) the config of the checkpoint it continues (:func:`resumed_run_config`) sits
+    above the defaults and the preset, and only ``--config``, ``--set`` and the flags change it, so a default that
+    changed since the run started does not change the run.
     """
     flags = {key: options.pop(name, None) for name, key in TRAIN_FLAGS.items()}
     ctx = click.get_current_context(silent=True)
@@ -402,7 +408,12 @@ def config_from_options(cls: type[T], options: dict[str, Any]) -> tuple[T, str |
             flags.update(param.config_values(options.pop(param.name, None)))
     flags.update(options.pop("flags", None) or {})
     base = options.pop("base", ())
-    config = build_config(cls, options.pop("config_file", None), options.pop("overrides", ()), flags, base=base)
+    config_file, overrides = options.pop("config_file", None), options.pop("overrides", ())
+    config = build_config(cls, config_file, overrides, flags, base=base)
+    resume = options.pop("resume", None)
+    run = resumed_run_config(cls, config, options.pop("resume_config", None) or resume)
+    if run:
+        config = build_config(cls, config_file, overrides, flags, base=base, run=run)
     print_format = options.pop("print_config", None)
     if print_format:
         click.echo(print_config(config, print_format, base), nl=False)
@@ -410,7 +421,6 @@ def config_from_options(cls: type[T], options: dict[str, Any]) -> tuple[T, str |
         if ctx is not None:
             ctx.exit(0)
         sys.exit(0)
-    resume = options.pop("resume", None)
     if resume not in (None, "", "auto"):
         from gencore.checkpoint import verify_dir
 
@@ -418,6 +428,58 @@ def config_from_options(cls: type[T], options: dict[str, Any]) -> tuple[T, str |
             raise CheckpointError(f"checkpoint not found: {resume}")
         verify_dir(resume)
     return config, resume
+
+
+def resumed_run_config(cls: type, config: Any, resume: str | None) -> dict[str, Any] | None:
+    """The settings of the run that ``resume`` continues: the ``config.json`` of its checkpoint in ``config``'s
+    run directory (``"auto"``: the newest one by name; the Trainer still verifies what it loads), with earlier key
+    names migrated, nested keys this version does not know left out and the run directory left to the command line.
+    None for a fresh start, a checkpoint from outside the run directory (a warm start from another run takes this
+    command's settings), a config with a section this config does not have (another package's run) or no
+    readable config: the Trainer then compares and reports as before."""
+    from pathlib import Path
+
+    out = getattr(getattr(config, "train", None), "output_dir", None)
+    if resume in (None, "") or out is None:
+        return None
+    checkpoints = Path(out) / "checkpoints"
+    if resume == "auto":
+        from gencore.checkpoint import list_checkpoints
+
+        candidates = list(reversed(list_checkpoints(checkpoints)))
+    elif Path(resume).resolve().parent == checkpoints.resolve():
+        candidates = [Path(resume)]
+    else:
+        return None
+    template = to_dict(cls())
+    for checkpoint in candidates:
+        try:
+            data = json.loads((checkpoint / "config.json").read_text(encoding="utf-8-sig"))
+        except (OSError, ValueError, RecursionError):
+            continue
+        if not isinstance(data, dict):
+            continue
+        data = migrate_keys(cls, data, note=None)
+        if not set(data) <= set(template):
+            return None
+        data = _known_keys(data, template)
+        data.get("train", {}).pop("output_dir", None)
+        return data
+    return None
+
+
+def _known_keys(data: dict[str, Any], template: dict[str, Any]) -> dict[str, Any]:
+    """``data`` without the keys that ``template`` (a config's defaults) does not have: a run's saved config may
+    hold keys of an earlier version that no longer mean anything."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in template:
+            continue
+        if isinstance(template[key], dict) and isinstance(value, dict):
+            out[key] = _known_keys(value, template[key])
+        else:
+            out[key] = value
+    return out
 
 
 def print_config(config: Any, fmt: str = "toml", base: tuple[str, ...] | list[str] = ()) -> str:

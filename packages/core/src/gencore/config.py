@@ -632,11 +632,15 @@ def build_config(
     overrides: list[str] | tuple[str, ...] = (),
     flags: dict[str, Any] | None = None,
     base: list[str] | tuple[str, ...] = (),
+    run: Mapping[str, Any] | None = None,
 ) -> T:
-    """Layer defaults < ``base`` (``key=value``: a preset) < ``config_file`` < ``overrides`` (``key=value``) <
-    ``flags`` (dotted keys, None = unset). Each layer's renamed keys are read under their new names."""
+    """Layer defaults < ``base`` (``key=value``: a preset) < ``run`` (a resumed run's own config) < ``config_file``
+    < ``overrides`` (``key=value``) < ``flags`` (dotted keys, None = unset). Each layer's renamed keys are read
+    under their new names."""
     data = to_dict(cls())
     layers: list[tuple[dict[str, Any], str]] = [(apply_overrides({}, base), "preset")]
+    if run:
+        layers.append((dict(run), "the resumed run's config.json"))
     if config_file is not None:
         layers.append((load_file(config_file), str(config_file)))
     for text in overrides:  # one by one: two --set of one key are not "both names set"

@@ -101,6 +101,7 @@ def _train_defaults() -> TrainConfig:
     return TrainConfig(
         output_dir="runs/dcgan-tutorial", max_steps=3000, batch_size=64, log_every=50, sample_every=500,
         eval_every=500, checkpoint_every=500,
+        channels_last=True,  # NHWC convolutions: 1.17x faster updates on CPU, same metrics over seeds (README "Speed")
     )  # fmt: skip
 
 

@@ -269,6 +269,8 @@ def train(start_epoch: str, **options: Any) -> None:
     from ganwriting_music.train import run_training
 
     options["base"] = PRESETS[options.pop("preset") or "original"]  # under --config, --set and the flags
+    if str(start_epoch) != "0":  # a continued run keeps its own settings (gencore.cli.config_from_options)
+        options["resume_config"] = "auto"
     config, resume = config_from_options(GanwritingConfig, options)
     run_fit(lambda: run_training(config, start_epoch, resume))
 

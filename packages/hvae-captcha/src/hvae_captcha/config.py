@@ -434,6 +434,8 @@ def _train_defaults() -> TrainConfig:
     return TrainConfig(
         output_dir="runs/hvae-captcha", max_steps=3000, batch_size=32, log_every=50, sample_every=500,
         eval_every=1000, checkpoint_every=500, grad_clip=200.0,  # of the per-dimension loss
+        # NHWC convolutions: 1.44x faster updates on CPU with the same metrics over seeds (README "Speed")
+        channels_last=True,
     )  # fmt: skip
 
 
