@@ -13,6 +13,7 @@ Bad input ends as ``error: <one line>`` on stderr with exit code 2 (a NaN stop: 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -513,11 +514,29 @@ def print_config(config: Any, fmt: str = "toml", base: tuple[str, ...] | list[st
 
 
 def run_fit(fit: Callable[[], Any]) -> None:
-    """Run a training function returning a :class:`~gencore.train.FitResult` and exit with its code."""
-    result = fit()
+    """Run a training function returning a :class:`~gencore.train.FitResult` and exit with its code; the process
+    group of a multi-process launch is closed before that (:func:`close_process_group`)."""
+    try:
+        result = fit()
+    finally:
+        close_process_group()
     code = getattr(result, "exit_code", 0)
     if code:
         sys.exit(code)
+
+
+def close_process_group() -> None:
+    """Destroy torch.distributed's default process group, if this process has one, before the interpreter exits:
+    left to interpreter shutdown, a gloo group's threads can abort a rank after its work is done ("terminate called
+    without an active exception", seen once in a two-process test), and PyTorch asks for it explicitly. Nothing
+    to do, and torch not imported, for a single process."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        with contextlib.suppress(Exception):  # a group already broken by another rank's failure: exiting anyway
+            dist.destroy_process_group()
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
