@@ -80,3 +80,53 @@ def test_sharded_map_with_a_bar_gives_the_same_result(terminal: Callable[[], _Te
 
     assert torch.equal(sharded_map(None, 10, fn, 3, desc="eval"), torch.arange(10))
     assert "eval" in stream.getvalue()
+
+
+def test_every_command_takes_quiet_and_it_turns_the_bars_off(terminal: Callable[[], _Terminal]) -> None:
+    """--quiet is added to every gencore command (gencore.cli.Command); a command that has its own keeps it."""
+    import click
+
+    from gencore.cli import Group
+
+    seen: list[bool] = []
+
+    @click.group(cls=Group)
+    def cli() -> None:
+        pass
+
+    @cli.command()
+    def work() -> None:
+        seen.append(progress_enabled())
+
+    @cli.command()
+    @click.option("--quiet", is_flag=True, help="its own meaning")
+    def own(quiet: bool) -> None:
+        seen.append(quiet)
+
+    terminal()
+    for args in (["work"], ["work", "--quiet"], ["own", "--quiet"]):
+        with pytest.raises(SystemExit) as done:
+            cli.main(args, prog_name="cli")
+        assert done.value.code == 0
+    assert seen == [True, False, True]
+    assert progress_enabled()  # outside a command again
+
+
+def test_every_package_command_lists_quiet() -> None:
+    import click
+    from click.testing import CliRunner
+
+    from gencore.registry import packages, resolve
+
+    def commands(group: click.Group, path: list[str]):  # noqa: ANN202
+        for name, command in group.commands.items():
+            if isinstance(command, click.Group):
+                yield from commands(command, [*path, name])
+            elif not command.hidden:
+                yield [*path, name]
+
+    for spec in packages().values():
+        cli = resolve(spec.cli)
+        for path in commands(cli, []):
+            shown = CliRunner().invoke(cli, [*path, "--help"]).output
+            assert "--quiet" in shown, f"{spec.name} {' '.join(path)}"

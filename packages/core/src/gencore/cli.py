@@ -38,6 +38,7 @@ from gencore.config import (
     to_dict,
 )
 from gencore.errors import CheckpointError, ConfigError, GencoreError
+from gencore.progress import QUIET_KEY
 from gencore.train.config import TrainConfig
 
 __all__ = [
@@ -197,7 +198,8 @@ def _one_line(exc: BaseException) -> str:
 
 
 class Command(click.Command):
-    """A click command whose user-input errors become one line and an exit code instead of a traceback."""
+    """A click command whose user-input errors become one line and an exit code instead of a traceback, with
+    ``--debug`` (full tracebacks) and ``--quiet`` (no progress bars: :mod:`gencore.progress`) on every command."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -205,8 +207,14 @@ class Command(click.Command):
             self.params.append(
                 click.Option(["--debug"], is_flag=True, help="Show full tracebacks instead of one-line errors.")
             )
+        self._owns_quiet = not any(p.name == "quiet" for p in self.params)
+        if self._owns_quiet:
+            self.params.append(click.Option(["--quiet"], is_flag=True, help="No progress bars (shown only on a "
+                                            "terminal anyway; also GENCORE_PROGRESS=0)."))  # fmt: skip
 
     def invoke(self, ctx: click.Context) -> Any:
+        if self._owns_quiet and ctx.params.pop("quiet", False):
+            ctx.meta[QUIET_KEY] = True
         debug = bool(ctx.params.pop("debug", False)) or os.environ.get("GENCORE_DEBUG") == "1"
         try:
             return super().invoke(ctx)

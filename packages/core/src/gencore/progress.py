@@ -2,7 +2,8 @@
 
 ``progress(iterable, total, desc)`` wraps ``iterable`` in a tqdm bar on standard error when a person can see it:
 on the main process only (``RANK``/``LOCAL_RANK`` unset or 0), when standard error is a terminal, and not when the
-caller passes ``disable=True`` (a command's ``--quiet``) or the environment sets ``GENCORE_PROGRESS=0``.
+caller passes ``disable=True``, the running click command was given ``--quiet`` (every gencore command has it:
+:class:`gencore.cli.Command`) or the environment sets ``GENCORE_PROGRESS=0``.
 Otherwise the iterable comes back unchanged, so tests, pipes and log files see no bar. Standard library only at
 import time (tqdm is imported when a bar is shown).
 """
@@ -14,14 +15,23 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
-__all__ = ["Counter", "batches", "progress", "progress_enabled"]
+__all__ = ["Counter", "QUIET_KEY", "batches", "progress", "progress_enabled"]
 
 T = TypeVar("T")
+#: Where a command's ``--quiet`` is kept: the click context's ``meta``, shared by the contexts of one invocation.
+QUIET_KEY = "gencore.quiet"
+
+
+def _quiet_command() -> bool:
+    click = sys.modules.get("click")  # never imported here: only a running click command can have --quiet
+    ctx = click.get_current_context(silent=True) if click is not None else None
+    return bool(ctx is not None and ctx.meta.get(QUIET_KEY))
 
 
 def progress_enabled(disable: bool = False) -> bool:
-    """Whether :func:`progress` shows a bar here: main process, stderr a terminal, not disabled."""
-    if disable or os.environ.get("GENCORE_PROGRESS", "1") == "0":
+    """Whether :func:`progress` shows a bar here: main process, stderr a terminal, not disabled (``disable``,
+    ``--quiet``, ``GENCORE_PROGRESS=0``)."""
+    if disable or os.environ.get("GENCORE_PROGRESS", "1") == "0" or _quiet_command():
         return False
     for name in ("RANK", "LOCAL_RANK"):
         if os.environ.get(name, "0") not in ("", "0"):
