@@ -468,7 +468,10 @@ def resumed_run_config(cls: type, config: Any, resume: str | None) -> dict[str, 
             continue
         if not isinstance(data, dict):
             continue
-        data = migrate_keys(cls, data, note=None)
+        try:
+            data = migrate_keys(cls, data, note=None)
+        except (ConfigError, TypeError, ValueError):
+            return None  # not this config's layout: the Trainer's comparison says what differs
         if not set(data) <= set(template):
             return None
         data = _known_keys(data, template)
