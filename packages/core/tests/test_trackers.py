@@ -161,6 +161,32 @@ def test_mlflow_file_store_holds_metrics_params_and_images_and_resume_continues_
     assert (run / "params" / "train.max_steps").read_text() == "4"  # MLflow keeps a parameter's first value
 
 
+def test_a_damaged_trackers_record_starts_a_new_run_and_a_failing_tracker_is_one_line(tmp_path, monkeypatch):
+    """trackers.json is a file of the run directory a user can edit or a crash can damage: an id that is no id
+    (W&B refused "../x" with a traceback) starts a new tracker run with a note; a tracker library that raises while
+    starting its run ends the command with one line and exit code 2."""
+    run_dir = tmp_path / "run"
+    demo(run_dir, "mlflow", 2)
+    (run_dir / "trackers.json").write_text('{"mlflow": "../../not an id"}')
+    result = CliRunner().invoke(main, ["demo", "--output-dir", str(run_dir), "--max-steps", "4", "--report-to",
+                                       "mlflow", "--resume", "auto", *ARGS])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "mlflow run id '../../not an id' is not an id; a new mlflow run starts" in result.output
+    assert json.loads((run_dir / "trackers.json").read_text())["mlflow"].isalnum()
+
+    from gencore.train import trackers
+
+    def refuse(self):  # noqa: ANN001, ANN202
+        raise RuntimeError("the tracking server said no\nsecond line")
+
+    monkeypatch.setattr(trackers.MlflowTracker, "start", refuse)
+    result = CliRunner().invoke(main, ["demo", "--output-dir", str(tmp_path / "other"), "--max-steps", "2",
+                                       "--report-to", "mlflow", *ARGS])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == ("error: --report-to: a tracker could not start its run (RuntimeError: the "
+                                     "tracking server said no)")
+
+
 # --- W&B ------------------------------------------------------------------------------------------------------
 
 

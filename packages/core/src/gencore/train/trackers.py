@@ -23,6 +23,7 @@ import importlib
 import json
 import math
 import os
+import re
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -39,6 +40,9 @@ __all__ = ["make_trackers", "start_trackers", "end_trackers", "log_image", "flat
 
 #: The run directory's record of the tracker runs it logs to, so that a resume continues them.
 IDS_FILE = "trackers.json"
+
+#: what a W&B or MLflow run id looks like (both write [0-9a-z]); anything else in trackers.json is not used
+_RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 #: tracker -> (module whose import proves it is installed, what to pip install)
 _REQUIRES = {
@@ -110,12 +114,20 @@ def start_trackers(
     path = Path(run_dir) / IDS_FILE
     ids: dict[str, str] = {}
     if resume_step is not None and path.is_file():
-        with contextlib.suppress(OSError, ValueError):
-            ids = {k: v for k, v in json.loads(path.read_text()).items() if isinstance(v, str)}
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            ids = {k: v for k, v in json.loads(path.read_text(encoding="utf-8-sig")).items() if isinstance(v, str)}
+    for name, run_id in list(ids.items()):
+        if not _RUN_ID.fullmatch(run_id):  # an edited or damaged record: a new tracker run, not a traceback
+            accelerator.print(f"note: {path}: {name} run id {run_id[:40]!r} is not an id; a new {name} run starts")
+            del ids[name]
     for tracker in accelerator.log_with:
         if isinstance(tracker, _Tracker):
             tracker.resume_step, tracker.run_id = resume_step, ids.get(tracker.name)
-    accelerator.init_trackers(project, config=flatten_config(config))
+    try:
+        accelerator.init_trackers(project, config=flatten_config(config))
+    except Exception as exc:  # noqa: BLE001 - the trackers' own libraries raise their own classes
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise ConfigError(f"--report-to: a tracker could not start its run ({type(exc).__name__}: {first})") from None
     started = {t.name: t.run_id for t in accelerator.trackers if isinstance(t, _Tracker) and t.run_id}
     if accelerator.is_main_process and (started or path.is_file()):
         atomic_write_text(path, json.dumps(started, indent=2) + "\n")
