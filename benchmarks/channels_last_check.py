@@ -19,21 +19,19 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from benchmark_report import machine, write_report  # siblings: this script's folder is on sys.path
+from eval_share import Timed
+
 from gencore.config import build_config
 from gencore.registry import packages
 from gencore.train.logger import read_metrics
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from eval_share import Timed  # noqa: E402 - the sibling benchmark's CPU-time wrapper
 
 TIMING = {"steps_per_s", "elapsed_s", "epoch", "step"}
 QUIET = ("train.progress_bar=false", "train.report_to=none", "train.log_every=10", "train.sample_every=0",
@@ -123,11 +121,9 @@ def main() -> None:
     report = {
         "steps": args.steps, "seeds": seeds, "results": results, "threads": os.environ.get("OMP_NUM_THREADS"),
         "command": "python " + " ".join(sys.argv),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": machine(),
     }  # fmt: skip
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
+    write_report(args.out, report)
 
 
 if __name__ == "__main__":

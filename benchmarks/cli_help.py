@@ -12,15 +12,14 @@ reference; goal: every CLI median under 0.5 s. Writes benchmarks/results/cli_hel
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import shutil
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from benchmark_report import machine, write_report  # the sibling module (this script's folder is on sys.path)
 
 from gencore.registry import packages
 
@@ -75,15 +74,9 @@ def main() -> None:
         "ratio_to_reference": {name: round(value / reference, 3) for name, value in medians.items()},
         "all_under_goal": all(value < GOAL_S for value in medians.values()),
         "times_s": {name: [round(t, 4) for t in values] for name, values in times.items()},
-        "machine": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-        },
+        "machine": machine(),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_report(args.out, result)
 
 
 if __name__ == "__main__":

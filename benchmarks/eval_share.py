@@ -24,15 +24,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from benchmark_report import machine, write_report  # the sibling module (this script's folder is on sys.path)
 
 from gencore.config import build_config
 from gencore.registry import packages
@@ -152,11 +152,9 @@ def main() -> None:
         "goal": "evaluation <= 10% of a default run", "timed_updates": args.steps, "overrides": args.overrides,
         "results": results,
         "threads": os.environ.get("OMP_NUM_THREADS"),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": machine(),
     }  # fmt: skip
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_report(args.out, result)
 
 
 if __name__ == "__main__":

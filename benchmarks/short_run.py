@@ -26,9 +26,7 @@ Writes ``benchmarks/results/short_run.json`` and prints it.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -37,6 +35,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchmark_report import machine, write_report  # the sibling module (this script's folder is on sys.path)
 
 OURS = ["train", "--data", "photos", "--image-size", "64", "--channels", "3", "--batch-size", "64",
         "--max-steps", "32", "--set", "model.ngf=64", "--set", "model.ndf=64"]  # fmt: skip
@@ -179,12 +179,9 @@ def summarize(runs: dict[str, list[dict]], args: argparse.Namespace) -> dict:
         "ratio_wall": {k: ratio(k, "wall_s") for k in ("ours_cold", "ours_warm")},
         "ratio_cpu": {k: ratio(k, "cpu_s") for k in ("ours_cold", "ours_warm")},
         "runs": runs,
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
-                    "load_average": os.getloadavg()},  # fmt: skip
+        "machine": machine(load_average=os.getloadavg()),
     }  # fmt: skip
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_report(args.out, result)
     return result
 
 
