@@ -144,3 +144,21 @@ def test_weight_prior_shrinks_the_weights(tmp_path, tiny_config):
         norms[sd] = float(sum(p.pow(2).sum() for n, p in trainer.unwrap("M1").named_parameters() if "weight" in n))
     assert norms[0.05] < norms[0.0]
     torch.manual_seed(0)
+
+
+def test_the_best_model_card_records_its_step_and_a_damaged_folder_is_left_with_a_note(tmp_path, tiny_config):
+    from types import SimpleNamespace
+
+    from m1_hyperspectral.train import BestModel
+
+    run = tmp_path / "run"
+    result = run_training(tiny_config(run, "train.max_steps=10"))
+    record = json.loads((run / "model" / "model_info.json").read_text())["training"]
+    assert record["updates"] == 10 and record["stopped_by"] == result.reason
+    assert record["weights_step"] == record["metrics_step"] <= 10 and "valid_ll" in record["metrics"]
+    with open(run / "model" / "model.safetensors", "ab") as fh:  # damaged after the run
+        fh.write(b"x")
+    hook, printed = BestModel(run), []
+    hook.best_step = record["weights_step"]  # a resumed run whose best came before the resume
+    hook.on_fit_end(SimpleNamespace(is_main=True, print=printed.append), result)
+    assert len(printed) == 1 and "not rewritten with this run's record" in printed[0]

@@ -29,6 +29,7 @@ import torch
 from accelerate import Accelerator
 
 from gencore.distributed import sharded_map
+from gencore.errors import CheckpointError
 from gencore.fileio import atomic_write_text
 from gencore.train import FitResult, StepContext, Trainer, TrainerHook, seed_everything
 from m1_hyperspectral.config import M1RunConfig
@@ -309,7 +310,10 @@ class BestModel(TrainerHook):
         if not trainer.is_main:
             return
         if self.model is None and (self.path / "model_info.json").is_file() and self.best_step is not None:
-            self.model = M1.from_pretrained(self.path)  # resumed, no better one since: the card gets the run's end
+            try:  # resumed, no better one since: the card gets the run's end
+                self.model = M1.from_pretrained(self.path)
+            except CheckpointError as exc:  # damaged since: left as it is, said, the run still ends cleanly
+                trainer.print(f"note: {self.path} not rewritten with this run's record ({exc})")
         if self.model is not None:
             self.record, self.dirty = trainer.training_record(result, weights_step=self.best_step), True
         self.write()
