@@ -8,10 +8,12 @@ package has one, so a new package is covered by registering it. ``child.py`` run
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +23,48 @@ from gencore.registry import PackageSpec, packages
 
 ROOT = Path(__file__).resolve().parents[2]
 CHILD = Path(__file__).with_name("child.py")
+
+
+class Subprocesses:
+    """Starts every command as a fresh interpreter (:mod:`subprocess`); the fault tests' session swaps in a
+    ``forkserver.ForkServer``, which has the same two methods, with :func:`started_by`."""
+
+    def popen(self, cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None,
+              stdout: int | None = None, stderr: int | None = None, text: bool = False,
+              ) -> subprocess.Popen:  # fmt: skip
+        """:class:`subprocess.Popen` of ``cmd``."""
+        return subprocess.Popen(cmd, env=env, cwd=cwd, stdout=stdout, stderr=stderr, text=text)
+
+    def run(self, cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None,
+            timeout: float | None = None) -> subprocess.CompletedProcess:  # fmt: skip
+        """:func:`subprocess.run` of ``cmd``, output captured as text."""
+        return subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+FRESH = Subprocesses()
+_starter: list = [FRESH]  # what starts the jobs' processes now (see started_by)
+
+
+def processes() -> Subprocesses:
+    """What starts the jobs' processes: fresh interpreters, or the session's fork server."""
+    return _starter[-1]
+
+
+@contextlib.contextmanager
+def started_by(starter: Subprocesses) -> Iterator[None]:
+    """Within the block, the jobs' processes are started by ``starter`` (a fork server)."""
+    _starter.append(starter)
+    try:
+        yield
+    finally:
+        _starter.remove(starter)
+
+
+def base_env() -> dict[str, str]:
+    """The environment of every job: this one, one thread, no GPU, unbuffered output, no fault."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "CUDA_VISIBLE_DEVICES": ""}
+    env.pop("GENCORE_FAULT", None)
+    return env
 
 
 def _sets(items: tuple[str, ...] | list[str]) -> list[str]:
@@ -75,19 +119,22 @@ def command(
     job: Job, run_dir: Path, fault: str | None = None, extra: tuple[str, ...] = ()
 ) -> tuple[list[str], dict[str, str]]:
     """The subprocess command line and environment of ``job`` in ``run_dir`` (+ ``extra`` arguments, a fault)."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "CUDA_VISIBLE_DEVICES": ""}
-    env.pop("GENCORE_FAULT", None)
+    env = base_env()
     if fault:
         env["GENCORE_FAULT"] = fault
     return [sys.executable, str(CHILD), job.entry, *job.argv(run_dir, *extra)], env
 
 
 def run(
-    job: Job, run_dir: Path, fault: str | None = None, timeout: float = 300, extra: tuple[str, ...] = ()
+    job: Job, run_dir: Path, fault: str | None = None, timeout: float = 300, extra: tuple[str, ...] = (),
+    starter: Subprocesses | None = None,
 ) -> subprocess.CompletedProcess:
-    """Run ``job`` (+ ``extra`` arguments) to its end or its fault; returns the finished process."""
+    """Run ``job`` (+ ``extra`` arguments) to its end or its fault; returns the finished process.
+
+    ``starter``: what starts the process (default :func:`processes`; ``FRESH`` for a fresh interpreter).
+    """
     cmd, env = command(job, run_dir, fault, extra)
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    return (starter or processes()).run(cmd, env=env, timeout=timeout)
 
 
 def state_digest(run_dir: Path) -> dict[str, str]:
@@ -147,7 +194,7 @@ def kill_trial(job: Job, run_dir: Path, reference: dict[str, str], fault: str | 
     import time
 
     cmd, env = command(job, run_dir, fault)
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = processes().popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if delay is not None:
         try:
             proc.wait(timeout=delay)
@@ -190,7 +237,7 @@ def signal_trial(job: Job, run_dir: Path, signum: int, timeout: float = 120) -> 
 
     cmd, env = command(job, run_dir)
     long = job.long()
-    proc = subprocess.Popen([*cmd, *long], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = processes().popen([*cmd, *long], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + timeout
     while not list_checkpoints(run_dir / "checkpoints") and time.time() < deadline and proc.poll() is None:
         time.sleep(0.1)
@@ -271,7 +318,7 @@ def start_long(job: Job, run_dir: Path, timeout: float = 120) -> subprocess.Pope
 
     cmd, env = command(job, run_dir)
     long = job.long()
-    proc = subprocess.Popen([*cmd, *long], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = processes().popen([*cmd, *long], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + timeout
     while not list_checkpoints(run_dir / "checkpoints") and time.time() < deadline and proc.poll() is None:
         time.sleep(0.1)

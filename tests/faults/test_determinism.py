@@ -1,5 +1,9 @@
 """Same seed, same machine: the same weights, the same metrics and the same sample images, for every package;
-a different seed gives different ones (so these comparisons can fail)."""
+a different seed gives different ones (so these comparisons can fail).
+
+Of the two runs compared, the first starts in a fresh interpreter and the second is forked from the fault tests'
+pre-imported one (tests/faults/forkserver.py): equal results also show that a forked job computes what a fresh
+process computes, which every other fault test relies on."""
 
 from __future__ import annotations
 
@@ -53,12 +57,14 @@ def _sample(name: str, run_dir: Path, out: Path, seed: int) -> bytes:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(JOBS))
-def test_same_seed_gives_the_same_run(tmp_path, name):
+def test_same_seed_gives_the_same_run(tmp_path, name, fork_server):
     runs = [tmp_path / "a", tmp_path / "b"]
+    forked = fork_server.forked if fork_server else 0
     sample_every = ["--set", "train.sample_every=2"] if JOBS[name].epochs is None else []  # else: per epoch
-    for run_dir in runs:
-        done = jobs.run(JOBS[name], run_dir, extra=tuple(sample_every))
+    for run_dir, starter in zip(runs, (jobs.FRESH, None)):
+        done = jobs.run(JOBS[name], run_dir, extra=tuple(sample_every), starter=starter)
         assert done.returncode == 0, done.stderr[-2000:]
+    assert fork_server is None or fork_server.forked == forked + 1, f"not forked: {fork_server.last_fallback}"
     a, b = runs
     assert jobs.state_digest(a) == jobs.state_digest(b)
     assert _metrics(a) == _metrics(b) and len(_metrics(a)) > 0

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import fault_jobs as jobs
 import pytest
 from bad_inputs import _png_bytes, as_sets, tiny, write_manifest
 
@@ -197,8 +198,7 @@ def _setup(spec: str, out: Path, world: dict[str, Path], trained: Callable[[str,
 def _run(package: str, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     env.pop("GENCORE_DEBUG", None)
-    return subprocess.run([str(BIN / SCRIPTS[package]), *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=300)  # fmt: skip
+    return jobs.processes().run([str(BIN / SCRIPTS[package]), *args], env=env, cwd=cwd, timeout=300)
 
 
 def test_table_covers_every_hostile_kind() -> None:
@@ -259,8 +259,7 @@ def test_vqgan_takes_every_image_of_a_mixed_folder_and_says_so(world: dict[str, 
             "--batch-size", "2", "--output-dir", str(tmp_path / "run")]  # fmt: skip
     before = _files(data)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
-    done = subprocess.run([str(BIN / "vqgan-negatives"), *args], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+    done = jobs.processes().run([str(BIN / "vqgan-negatives"), *args], env=env, cwd=tmp_path, timeout=300)
     assert done.returncode == 0, done.stderr[-800:]
     assert f"read 5 images from {data}: loose 3, thumbs/ 2" in done.stdout
     assert _files(data) == before
