@@ -160,6 +160,8 @@ def _child(request: dict, fds: list[int], close: list[socket.socket]) -> None:
         os.environ.update(request["env"])
         _std_streams(request["env"])
         code = _run_child(request)
+    except BaseException as exc:  # noqa: BLE001 - e.g. a working directory that does not exist: say so, exit 1
+        os.write(2, f"forkserver: could not start {request.get('argv')}: {exc}\n".encode())
     finally:
         _finish(code)
 
@@ -219,8 +221,11 @@ def serve(path: str, modules: Sequence[str]) -> None:
                 _child(request, fds, [listener, conn, *children.values()])
             for fd in fds:
                 os.close(fd)
-            conn.sendall(f"pid {pid}\n".encode())
             children[pid] = conn
+            try:
+                conn.sendall(f"pid {pid}\n".encode())
+            except OSError:  # the test went away; its child is reaped below all the same
+                pass
         while children:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)

@@ -95,3 +95,8 @@ def test_a_command_a_fork_cannot_honour_runs_in_a_fresh_interpreter(server):
     assert server.last_fallback == "its environment differs from the server's in PYTHONHASHSEED"
     done = server.run(["bash", "-c", "exit 3"], env=jobs.base_env(), timeout=60)
     assert done.returncode == 3 and server.fallbacks == fallbacks + 2
+
+
+def test_a_working_directory_that_does_not_exist_is_said(server, tmp_path):
+    done = server.run([PY, "-c", "pass"], env=jobs.base_env(), cwd=tmp_path / "gone", timeout=60)
+    assert done.returncode == 1 and "could not start" in done.stderr and "gone" in done.stderr
