@@ -36,7 +36,7 @@ HEADER = struct.Struct("!I")
 # differently from the server cannot be forked from it
 # (not KMP_*: Intel OpenMP's, which scikit-learn and threadpoolctl set in the test process when imported; torch's
 # wheels load GNU OpenMP, GOMP_*)
-STARTUP_PREFIXES = ("PYTHON", "OMP_", "MKL_", "LD_", "MALLOC", "GOMP_", "TORCH_", "PYTORCH_")
+STARTUP_PREFIXES = ("PYTHON", "OMP_", "MKL_", "LD_", "MALLOC", "GLIBC_", "GOMP_", "TORCH_", "PYTORCH_")
 CHILD_HANDLED = {"PYTHONUNBUFFERED"}  # the forked child sets its streams' buffering itself
 
 
