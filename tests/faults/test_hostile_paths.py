@@ -1,5 +1,6 @@
 """The hostile path table: values read from data files that try to leave the output folder, and text files saved
-the way Windows tools save them, each run through a package's real console script (a subprocess).
+the way Windows tools save them, each run through a package's real console script in a process of its own (forked
+from the fault tests' pre-imported interpreter, tests/faults/forkserver.py).
 
 Data values that become output paths: writer and class names of ganwriting-music index files (``clean``), the class
 list of a trained model's config.json (``generate --save-dir``; ``export-mashcima`` names its files by Mashcima's
