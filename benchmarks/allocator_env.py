@@ -17,23 +17,15 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchmark_report import machine, write_report  # the sibling module (this script's folder is on sys.path)
+from benchmark_report import console_script, machine, process_cpu, write_report  # siblings: on sys.path
 
 from gencore.registry import packages
-
-
-def _cpu(pid: int) -> tuple[float, float]:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    tick = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def _peak_kib(pid: int) -> int | None:
@@ -52,7 +44,7 @@ def run(argv: list[str], env: dict[str, str]) -> dict:
         tail = [*tail[-4:], line.rstrip()]
         found = re.match(r"step (\d+)/", line)
         if found and int(found.group(1)) > len(marks):  # update N's line (not the evaluation's, which repeats N)
-            marks.append((time.perf_counter(), *_cpu(proc.pid)))
+            marks.append((time.perf_counter(), *(process_cpu(proc.pid) or (0.0, 0.0))[:2]))
             peak = _peak_kib(proc.pid) or peak
     code = proc.wait()
     updates = [{"wall_s": round(b[0] - a[0], 1), "user_s": round(b[1] - a[1], 1), "sys_s": round(b[2] - a[2], 1)}
@@ -72,14 +64,20 @@ def main() -> None:
                         help="A named environment to run under (repeatable); NAME= is the inherited one.")  # fmt: skip
     parser.add_argument("--out", default="benchmarks/results/allocator_env.json")
     args = parser.parse_args()
+    if args.package not in packages():
+        parser.error(f"unknown package {args.package!r}; registered: {', '.join(packages())}")
     spec = packages()[args.package]
     command = spec.train_commands[0]
-    script = str(Path(sys.executable).parent / spec.name)
-    script = script if Path(script).exists() else (shutil.which(spec.name) or spec.name)
-    results = {}
+    script = console_script(spec.name)
+    environments = {}
     for item in args.env or ["default="]:
         name, _, assignments = item.partition("=")
-        extra = dict(a.split("=", 1) for a in assignments.split(",") if a)
+        pairs = [a for a in assignments.split(",") if a]
+        if not name or any("=" not in a for a in pairs):
+            parser.error(f"--env {item!r}: expected NAME=VAR=VALUE[,VAR=VALUE...] or NAME=")
+        environments[name] = dict(a.split("=", 1) for a in pairs)
+    results = {}
+    for name, extra in environments.items():
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "GENCORE_PROGRESS": "0", **extra}
         with tempfile.TemporaryDirectory() as tmp:
             argv = [script, *command.head(), "--output-dir", str(Path(tmp) / "run"), "--max-steps", str(args.steps),

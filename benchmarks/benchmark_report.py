@@ -1,10 +1,13 @@
-"""What every benchmark's JSON ends with: the machine it ran on, written to ``--out`` and printed."""
+"""What every benchmark's JSON ends with (the machine it ran on, written to ``--out`` and printed), and what the
+benchmarks that run a package's console script as a whole process share."""
 
 from __future__ import annotations
 
 import json
 import os
 import platform
+import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,3 +23,20 @@ def write_report(path: str | Path, report: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
+
+
+def console_script(name: str) -> str:
+    """The console script ``name`` of the environment running this benchmark (else the one on PATH)."""
+    here = Path(sys.executable).parent / name
+    return str(here) if here.exists() else (shutil.which(name) or name)
+
+
+def process_cpu(pid: int) -> tuple[float, float, float, float] | None:
+    """CPU seconds of a running process: (user, system, its waited-for children's user, their system); None where
+    /proc cannot tell (off Linux, or the process has ended)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    return tuple(int(v) / tick for v in fields[11:15])  # utime, stime, cutime, cstime

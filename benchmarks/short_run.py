@@ -36,7 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmark_report import machine, write_report  # the sibling module (this script's folder is on sys.path)
+from benchmark_report import console_script, machine, write_report  # siblings: this folder is on sys.path
 
 OURS = ["train", "--data", "photos", "--image-size", "64", "--channels", "3", "--batch-size", "64",
         "--max-steps", "32", "--set", "model.ngf=64", "--set", "model.ndf=64"]  # fmt: skip
@@ -51,11 +51,6 @@ SETUP = re.compile(r"real images ([0-9.]+) s, (\d+) evaluations ([0-9.]+) s")
 LOOP = re.compile(r"^evaluation: .*training loop ([0-9.]+) s")
 # the reference's per-update line: [epoch/niter][i/len(dataloader)] Loss_D ...
 REFERENCE_LINE = re.compile(r"^\[(\d+)/(\d+)\]\[(\d+)/(\d+)\] Loss_D")
-
-
-def _script(name: str) -> str:
-    here = Path(sys.executable).parent / name
-    return str(here) if here.exists() else (shutil.which(name) or name)
 
 
 def timed(argv: list[str], cwd: Path, env: dict[str, str], timeout: float) -> dict:
@@ -134,7 +129,7 @@ def main() -> None:
                     argv = [sys.executable, str(args.reference.resolve()), *REFERENCE, "--outf", str(work / "out")]
                     env = base_env
                 else:
-                    argv = [_script("dcgan-tutorial"), *OURS, *args.extra, "--output-dir", str(work / "run")]
+                    argv = [console_script("dcgan-tutorial"), *OURS, *args.extra, "--output-dir", str(work / "run")]
                     env = {**base_env, "GENCORE_CACHE": str(cache)}
                 got = timed(argv, work, env, args.timeout)
                 if got["exit_code"] != 0:

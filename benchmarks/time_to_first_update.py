@@ -19,31 +19,21 @@ Caches (``GENCORE_CACHE``) are used as they are; point it at an empty folder to 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from benchmark_report import console_script, machine, process_cpu, write_report  # siblings: this folder is on sys.path
+
 from gencore.registry import packages
-
-
-def _script(name: str) -> str:
-    here = Path(sys.executable).parent / name
-    return str(here) if here.exists() else (shutil.which(name) or name)
 
 
 def cpu_seconds(pid: int) -> float | None:
     """User + system CPU seconds of a running process (and its waited-for children), or None off Linux."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime, stime, cutime, cstime
+    times = process_cpu(pid)
+    return None if times is None else sum(times)
 
 
 def timed_run(argv: list[str], cwd: Path, timeout: float) -> dict:
@@ -91,7 +81,7 @@ def main() -> None:
             for command in spec.train_commands:
                 label = spec.label(command)
                 run = root / label
-                argv = [_script(spec.name), *command.head(), "--output-dir", str(run), "--max-steps", "2",
+                argv = [console_script(spec.name), *command.head(), "--output-dir", str(run), "--max-steps", "2",
                         "--log-every", "1"]  # fmt: skip
                 if command.trains_on is not None:  # the prior trains on the first stage trained just before
                     first_stage, option = command.trains_on
@@ -101,14 +91,9 @@ def main() -> None:
                 r = results[label]
                 print(label, r["seconds_to_first_update"], r["cpu_seconds_to_first_update"],
                       r["cpu_seconds_before_first_update"], r["seconds_total"], flush=True)  # fmt: skip
-    report = {"goal_seconds_to_first_update": 10, "results": results,
-              "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                          "load_average": [round(v, 1) for v in os.getloadavg()],
-                          "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}}  # fmt: skip
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
-
+    write_report(args.out, {"goal_seconds_to_first_update": 10, "results": results,
+                            "machine": machine(load_average=[round(v, 1) for v in os.getloadavg()],
+                                               omp_num_threads=os.environ.get("OMP_NUM_THREADS"))})  # fmt: skip
 
 if __name__ == "__main__":
     main()

@@ -28,3 +28,14 @@ def test_each_environment_is_one_run_with_its_updates_timed(tmp_path):
         assert len(run["updates_after_the_first"]) == 3  # updates 2, 3 and 4; not the evaluation's line
         assert all(u["user_s"] >= 0 and u["sys_s"] >= 0 for u in run["updates_after_the_first"])
         assert run["peak_resident_gib_at_last_update"] > 0
+
+
+def test_an_unknown_package_or_a_malformed_environment_is_one_usage_line(tmp_path):
+    script = str(ROOT / "benchmarks" / "allocator_env.py")
+    for args, says in ((["--package", "nope"], "unknown package 'nope'"),
+                       (["--package", "gencore", "--env", "x=NOVALUE"], "expected NAME=VAR=VALUE"),
+                       (["--package", "gencore", "--env", "=A=1"], "expected NAME=VAR=VALUE")):  # fmt: skip
+        proc = subprocess.run([sys.executable, script, *args, "--out", str(tmp_path / "o.json")], capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+        assert proc.returncode == 2 and says in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+        assert not (tmp_path / "o.json").exists()
