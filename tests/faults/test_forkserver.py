@@ -11,16 +11,23 @@ import sys
 import time
 
 import fault_jobs as jobs
+import forkserver
 import pytest
 
 PY = sys.executable
 
 
 @pytest.fixture
-def server(fork_server):
-    if fork_server is None:
-        pytest.skip("GENCORE_TEST_FORK=0: the jobs run in fresh interpreters, no fork server to test")
-    return fork_server
+def server(fork_server, tmp_path_factory):
+    """The session's server; with GENCORE_TEST_FORK=0 (no session server) one of this test's own, bare."""
+    if fork_server is not None:
+        yield fork_server
+        return
+    own = forkserver.ForkServer(jobs.base_env(), [], tmp_path_factory.mktemp("own-forkserver"))
+    try:
+        yield own
+    finally:
+        own.close()
 
 
 def _run(server, code: str, **kwargs) -> subprocess.CompletedProcess:
