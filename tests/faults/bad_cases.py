@@ -166,6 +166,7 @@ def hvae_cases() -> list[Case]:
         ("set-layers-wrong-type", "model.outer_config", [*t, "--set", "model.outer_config=5"]),
         ("likelihood-choice", "'poisson' is not one of", [*t, "--likelihood", "poisson"]),
         ("preset-choice", "'huge' is not one of", [*t, "--preset", "huge"]),
+        ("set-render-format", "data.render_format must be one of 1, 2, got 3", [*t, "--set", "data.render_format=3"]),
         ("resume-truncated-safetensors", "state.safetensors", [*t, "--resume", f"{bad}/hvae_ckpt_trunc_m/step"]),
         ("sample-missing-run", "no model in", ["sample", "$IN/no_such_run"]),
         ("sample-foreign-model", "M1, not hvae-captcha's HVAE", ["sample", "$RUNS/m1/model"]),

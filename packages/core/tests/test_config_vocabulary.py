@@ -1,5 +1,5 @@
-"""Renamed config keys (``Renamed``, ``migrate_keys``), field documentation read from the source, and CLI flags
-generated from config fields (``config_options``)."""
+"""Renamed config keys (``Renamed``, ``migrate_keys``), keys added later (``Added``, ``fill_added_keys``), field
+documentation read from the source, and CLI flags generated from config fields (``config_options``)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ from click.testing import CliRunner
 
 from gencore.cli import ConfigFlag, Group, config_from_options, config_options
 from gencore.config import (
+    Added,
     Renamed,
     build_config,
     default_value,
     field_doc,
     field_docs,
+    fill_added_keys,
     from_dict,
     load_run_config,
     migrate_keys,
@@ -100,6 +102,25 @@ def test_saved_run_configs_and_from_dict_migrate(tmp_path, capsys):
     assert load_run_config(Run, tmp_path).optim.lr_g == 0.125
     assert "config.json uses older config key names" in capsys.readouterr().err
     assert from_dict(Run, {"old_clip": 3.0}).clip == 3.0
+
+
+@dataclass
+class Grown(Run):
+    """Run, a version later: ``optim.ema`` and ``kind`` defaults that runs saved before did not have."""
+
+    added_keys: ClassVar[tuple[Added, ...]] = (Added("optim.ema", True), Added("kind", "b"), Added("gone.x", 1))
+
+
+def test_keys_added_later_read_with_the_values_a_saved_run_had(tmp_path):
+    saved = {"optim": {"lr_g": 0.5}, "kind": "a"}  # written before optim.ema existed; kind was there
+    out = fill_added_keys(Grown, saved)
+    assert out == {"optim": {"lr_g": 0.5, "ema": True}, "kind": "a"}  # a section it lacks is not made up
+    assert saved == {"optim": {"lr_g": 0.5}, "kind": "a"}  # the input is not changed
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    assert load_run_config(Grown, tmp_path).optim.ema is True
+    # a config file or --set that leaves the key out means today's default
+    assert build_config(Grown, overrides=["optim.lr_g=0.5"]).optim.ema is False
+    assert fill_added_keys(Run, saved) == saved  # a class without added_keys
 
 
 def test_a_note_comes_from_the_main_process_only(monkeypatch, capsys):

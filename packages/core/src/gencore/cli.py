@@ -32,6 +32,7 @@ from gencore.config import (
     dumps_toml,
     field_doc,
     field_type,
+    fill_added_keys,
     from_dict,
     load_file,
     migrate_keys,
@@ -442,7 +443,8 @@ def config_from_options(cls: type[T], options: dict[str, Any]) -> tuple[T, str |
 def resumed_run_config(cls: type, config: Any, resume: str | None) -> dict[str, Any] | None:
     """The settings of the run that ``resume`` continues: the ``config.json`` of its checkpoint in ``config``'s
     run directory (``"auto"``: the newest one by name; the Trainer still verifies what it loads), with earlier key
-    names migrated, nested keys this version does not know left out and the run directory left to the command line.
+    names migrated, keys added since set to the run's values (:func:`gencore.config.fill_added_keys`), nested keys
+    this version does not know left out and the run directory left to the command line.
     None for a fresh start, a checkpoint from outside the run directory (a warm start from another run takes this
     command's settings), a config with a section this config does not have (another package's run) or no
     readable config: the Trainer then compares and reports as before."""
@@ -469,7 +471,7 @@ def resumed_run_config(cls: type, config: Any, resume: str | None) -> dict[str, 
         if not isinstance(data, dict):
             continue
         try:
-            data = migrate_keys(cls, data, note=None)
+            data = fill_added_keys(cls, migrate_keys(cls, data, note=None))
         except (ConfigError, TypeError, ValueError):
             return None  # not this config's layout: the Trainer's comparison says what differs
         if not set(data) <= set(template):

@@ -7,7 +7,9 @@ typos), so a mistyped option never silently falls back to a default.
 
 A key that was renamed stays readable: a run config class lists its :class:`Renamed` keys in a ``renamed_keys``
 class attribute, and every layer (a config file, ``--set``, a saved run's ``config.json``) reads an old key under
-its new name with a one-line note on stderr (:func:`migrate_keys`).
+its new name with a one-line note on stderr (:func:`migrate_keys`). A key added later whose default is not what
+earlier runs did is listed as :class:`Added` in an ``added_keys`` class attribute: a saved run's config without it
+is read with the value those runs had (:func:`fill_added_keys`), so that resuming one does not change it.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ else:  # pragma: no cover - exercised on 3.10 only
 T = TypeVar("T")
 
 __all__ = [
-    "build_config", "from_dict", "to_dict", "Renamed", "migrate_keys", "renamed_keys", "field_docs",
+    "build_config", "from_dict", "to_dict", "Added", "Renamed", "fill_added_keys", "migrate_keys", "renamed_keys",
+    "field_docs",
     "field_doc", "field_type", "default_value", "load_file", "load_run_config", "save_config", "parse_override",
     "apply_overrides", "config_changes", "check_depth", "dumps_toml", "MAX_DEPTH", "MAX_SEED", "MAX_NODES",
     "SUFFIXES",
@@ -261,6 +264,30 @@ def renamed_keys(cls: type) -> tuple[Renamed, ...]:
     return own + tuple(nested)
 
 
+@dataclass(frozen=True)
+class Added:
+    """A config key (dotted) added in a later version, whose default is not what runs saved before it did: a saved
+    run's config without it was trained as if it held ``before``, and is read so (:func:`fill_added_keys`)."""
+
+    key: str
+    before: Any
+
+
+def fill_added_keys(cls: type, data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data``, a whole config of ``cls`` as a run saved it (its ``config.json``), with every :class:`Added` key of
+    ``cls``'s ``added_keys`` that it lacks set to the value the run had. Only for saved configs: a config file or
+    ``--set`` that leaves a key out means today's default."""
+    out = copy.deepcopy(dict(data))
+    for added in getattr(cls, "added_keys", ()):
+        *parents, last = added.key.split(".")
+        node: Any = out
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and last not in node:
+            node[last] = copy.deepcopy(added.before)
+    return out
+
+
 def _note(text: str) -> None:
     """A one-line note on stderr, from the main process only (every rank reads the same config)."""
     if os.environ.get("RANK", "0") in ("", "0"):
@@ -322,11 +349,11 @@ def _prune(data: dict[str, Any], parents: list[str]) -> None:
 
 def load_run_config(cls: type[T], run_dir: str | Path) -> T:
     """The config a run was trained with (``RUN/config.json``, written by the Trainer) as a ``cls`` instance
-    (keys of an earlier layout read under their new names, with a note)."""
+    (keys of an earlier layout read under their new names, with a note; keys added since with the run's values)."""
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         raise ConfigError(f"{run_dir} is not a run directory (no config.json)")
-    return from_dict(cls, migrate_keys(cls, load_file(path), str(path)))
+    return from_dict(cls, fill_added_keys(cls, migrate_keys(cls, load_file(path), str(path))))
 
 
 def config_changes(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:

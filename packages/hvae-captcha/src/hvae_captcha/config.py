@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-from gencore.config import Renamed
+from gencore.config import Added, Renamed
 from gencore.errors import ConfigError
 from gencore.train import TrainConfig
 
@@ -390,6 +390,10 @@ class OptimConfig:
             raise ConfigError(f"optim.ema_decay must be 0 (off) or in (0, 1), got {self.ema_decay}")
 
 
+#: data.render_format values: 1 = one random stream for the whole rendered set, 2 = a stream per image.
+RENDER_FORMATS = (1, 2)
+
+
 @dataclass
 class DataConfig:
     """Training data: CAPTCHAs rendered with the ``captcha`` library, or a folder of ``<text>.png`` images."""
@@ -409,8 +413,15 @@ class DataConfig:
     noise_dots: int = 30  # random dots per image (the library's default)
     noise_curve: bool = True  # one random arc through the text
     holdout_fraction: float = 0.1  # held out for evaluation (test bits/dim)
+    # how rendering draws its randomness: 2 = a stream per image (each renderable alone: a first run renders them as
+    # training uses them); 1 = one stream for the whole set, rendered before training (the runs saved before format
+    # 2 was added read as 1, so that they resume on their own images; the README's earlier figures are format 1)
+    render_format: int = 2
 
     def __post_init__(self) -> None:
+        if self.render_format not in RENDER_FORMATS:
+            raise ConfigError(f"data.render_format must be one of {', '.join(map(str, RENDER_FORMATS))}, got "
+                              f"{self.render_format!r}")  # fmt: skip
         if self.num_images < 2:
             raise ConfigError(f"data.num_images must be at least 2, got {self.num_images}")
         if self.text_length < 1:
@@ -456,6 +467,8 @@ class HVAEConfig:
         Renamed("optim.betas", ("optim.beta1", "optim.beta2")),
         Renamed("eval.num_images", "eval.samples"),
     )
+    #: Keys added later whose default differs from what earlier runs did (gencore.config.fill_added_keys).
+    added_keys: ClassVar[tuple[Added, ...]] = (Added("data.render_format", 1),)
 
     def __post_init__(self) -> None:
         if self.loss.kl_weights and len(self.loss.kl_weights) != self.model.levels:

@@ -13,10 +13,13 @@
 
 Images are kept as uint8 (N, C, H, W) in memory and served as float tensors in [-1, 1].
 
-Rendering the default 8192 CAPTCHAs takes about 15 s on one CPU thread, so a rendered set is kept in the user's
-cache (``gencore.fileio.cache_dir()``, folder ``hvae-captcha-renders``) under a hash of everything it depends on
-(:func:`render_key`): a later run with the same data settings, size and seed reads the very same images, texts and
-layouts from there instead (verified against its manifest; a damaged entry is rendered again and replaced).
+Rendering the default 8192 CAPTCHAs takes about 15 s on one CPU thread. So each image is drawn from a random stream
+of its own (:func:`image_rng`), which makes it renderable alone: a first run renders each image when training first
+uses it (:class:`LazyRenders`) and starts after one batch, not after the whole set. Once every image is drawn, the
+set is kept in the user's cache (``gencore.fileio.cache_dir()``, folder ``hvae-captcha-renders``) under a hash of
+everything it depends on (:func:`render_key`): a later run with the same data settings, size and seed reads the
+very same images, texts and layouts from there (verified against its manifest; a damaged entry is rendered again
+and replaced).
 """
 
 from __future__ import annotations
@@ -25,14 +28,13 @@ import contextlib
 import hashlib
 import json
 import random
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, get_worker_info
 
 from gencore.checkpoint import atomic_dir, load_tree, save_tree, verify_dir
 from gencore.data import (
@@ -48,7 +50,9 @@ from gencore.distributed import is_launch_main
 from gencore.errors import CheckpointError, DataError, OutputError
 from gencore.fileio import cache_dir
 from gencore.paths import safe_join, safe_name
+from gencore.progress import progress
 from hvae_captcha.config import DataConfig, ModelConfig
+from hvae_captcha.model import encode_texts
 
 
 class _SeededSecrets:
@@ -130,29 +134,53 @@ def _recording_pastes(pasted: dict[int, tuple[int, int]]) -> Iterator[None]:
         Image.Image.paste = saved
 
 
+def image_rng(seed: int, index: int) -> random.Random:
+    """The random stream of image ``index`` of a set drawn with ``seed`` (its text, then everything the captcha
+    library draws for it). Each image has a stream of its own, so any image can be rendered alone, in any order
+    and in any process, and is the same image; in one stream for the whole set, image i would depend on every
+    image before it (the library's random ranges depend on the sizes of the glyphs it has just drawn)."""
+    digest = hashlib.sha256(f"hvae-captcha/{seed}/{index}".encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+def draw_text(rng: random.Random, alphabet: str, length: int) -> str:
+    """A random text of ``length`` characters of ``alphabet``."""
+    return "".join(rng.choice(alphabet) for _ in range(length))
+
+
+def render_one(renderer, text: str, rng: random.Random) -> tuple[Image.Image, list[float]]:  # noqa: ANN001
+    """One CAPTCHA of ``text`` (PIL, render size) drawn by ``renderer`` (:func:`_make_renderer`) from ``rng``, and
+    each character's centre as a fraction of the width (the layout)."""
+    if not text:  # the library divides by the text length
+        raise DataError("cannot render an empty CAPTCHA text")
+    renderer.glyphs, pasted = [], {}
+    with seeded_captcha_randomness(rng), _recording_pastes(pasted):
+        image = renderer.generate_image(text)
+    centres = [(pasted[id(g)][0] + g.size[0] / 2) / pasted[id(g)][1] for c, g in renderer.glyphs if c != " "]
+    if len(centres) != len(text):  # pragma: no cover - only if the library stops pasting glyph by glyph
+        raise DataError("could not record where the captcha library drew the characters (captcha 0.7.x)")
+    return image, centres
+
+
 def render_captchas(
     config: DataConfig, alphabet: str, n: int, seed: int, texts: list[str] | None = None
 ) -> tuple[list[Image.Image], list[str], list[list[float]]]:
     """``n`` CAPTCHA images (PIL, render size) with random texts over ``alphabet`` (or the given ``texts``), and
-    each character's centre as a fraction of the width (the layout); deterministic in ``seed``."""
+    each character's centre as a fraction of the width (the layout). ``config.render_format`` 2: image i is drawn
+    from ``image_rng(seed, i)``; 1: all from one stream seeded with ``seed``, in order. Either way the first k of n
+    are the k of a smaller set."""
     if not alphabet and texts is None:
         raise DataError("the alphabet to draw CAPTCHA texts from is empty")
-    rng = random.Random(seed)
     renderer = _make_renderer(config)
     images, drawn, layouts = [], [], []
-    with seeded_captcha_randomness(rng):
-        for i in range(n):
-            text = texts[i] if texts is not None else "".join(rng.choice(alphabet) for _ in range(config.text_length))
-            if not text:  # the library divides by the text length
-                raise DataError("cannot render an empty CAPTCHA text")
-            renderer.glyphs, pasted = [], {}
-            with _recording_pastes(pasted):
-                images.append(renderer.generate_image(text))
-            centres = [(pasted[id(g)][0] + g.size[0] / 2) / pasted[id(g)][1] for c, g in renderer.glyphs if c != " "]
-            if len(centres) != len(text):  # pragma: no cover - only if the library stops pasting glyph by glyph
-                raise DataError("could not record where the captcha library drew the characters (captcha 0.7.x)")
-            drawn.append(text)
-            layouts.append(centres)
+    one_stream = random.Random(seed) if config.render_format == 1 else None
+    for i in range(n):
+        rng = one_stream or image_rng(seed, i)
+        text = texts[i] if texts is not None else draw_text(rng, alphabet, config.text_length)
+        image, centres = render_one(renderer, text, rng)
+        images.append(image)
+        drawn.append(text)
+        layouts.append(centres)
     return images, drawn, layouts
 
 
@@ -267,36 +295,83 @@ def read_folder(root: Path, model: ModelConfig, data: DataConfig | None = None) 
     return np.stack(arrays), texts
 
 
-@dataclass
 class CaptchaData:
     """Images (uint8, N×C×H×W), their texts and, for rendered images, where each character's centre lies (a
-    fraction of the width per character; None for images read from a folder)."""
+    fraction of the width per character; None for images read from a folder).
 
-    images: torch.Tensor
-    texts: list[str]
-    layouts: list[list[float]] | None = None
+    Rendered data that is not in the cache yet is *lazy* (:meth:`lazy`): the texts are known at once, and each
+    image and layout is rendered the first time it is used. :meth:`image` and :meth:`layout` render one item;
+    :attr:`images` and :attr:`layouts` render all that are still missing, and are then kept.
+    """
+
+    def __init__(self, images: torch.Tensor | None, texts: list[str], layouts: list[list[float]] | None = None):
+        self._images, self.texts, self._layouts = images, list(texts), layouts
+        self._renders: LazyRenders | None = None
+        self._index: list[int] = []
+
+    @classmethod
+    def lazy(cls, renders: LazyRenders, index: list[int] | None = None) -> CaptchaData:
+        """Items ``index`` (default: all) of ``renders``, each rendered when first used."""
+        index = list(range(len(renders.texts))) if index is None else list(index)
+        data = cls(None, [renders.texts[i] for i in index])
+        data._renders, data._index = renders, index
+        return data
+
+    @property
+    def images(self) -> torch.Tensor:
+        if self._images is None:
+            assert self._renders is not None
+            self._renders.ensure(self._index)
+            self._images = self._renders.images[self._index]
+        return self._images
+
+    @property
+    def layouts(self) -> list[list[float]] | None:
+        if self._layouts is None and self._renders is not None:
+            self._renders.ensure(self._index)
+            self._layouts = [self._renders.layout(i) for i in self._index]
+        return self._layouts
+
+    def image(self, i: int) -> torch.Tensor:
+        """Image ``i`` (uint8, C×H×W), rendered now if it has not been yet."""
+        if self._images is not None or self._renders is None:
+            return self.images[i]
+        self._renders.ensure([self._index[i]])
+        return self._renders.images[self._index[i]]
+
+    def layout(self, i: int) -> list[float] | None:
+        """The layout of image ``i`` (None for images read from a folder), rendered now if need be."""
+        if self._layouts is not None or self._renders is None:
+            return self._layouts[i] if self._layouts is not None else None
+        self._renders.ensure([self._index[i]])
+        return self._renders.layout(self._index[i])
+
+    def share_memory(self) -> None:
+        """Lazy data: keep what is rendered in shared memory (:meth:`LazyRenders.share_memory`)."""
+        if self._renders is not None:
+            self._renders.share_memory()
 
     def subset(self, index: list[int]) -> CaptchaData:
-        layouts = [self.layouts[i] for i in index] if self.layouts is not None else None
+        if self._images is None and self._renders is not None:
+            return CaptchaData.lazy(self._renders, [self._index[i] for i in index])
+        layouts = [self._layouts[i] for i in index] if self._layouts is not None else None
         return CaptchaData(self.images[index], [self.texts[i] for i in index], layouts)
 
 
-#: Part of the cache key of a rendered set: raise it when rendering changes what given settings and seed give, so
-#: that no set rendered by the earlier code is reused.
-RENDER_CACHE_VERSION = 1
 RENDER_CACHE = "hvae-captcha-renders"  # the folder under gencore.fileio.cache_dir()
 _CACHE_PRODUCER = "hvae-captcha render cache"
 
 
 def render_key(data: DataConfig, model: ModelConfig, alphabet: str, seed: int) -> str:
-    """The hash that names a rendered set in the cache: the render settings, the alphabet, the count, the seed, the
-    model's size and channels, the bytes of any font files and the versions of the captcha library and Pillow
+    """The hash that names a rendered set in the cache: the render format (``data.render_format``: a change to what
+    a format renders needs a new format), the render settings, the alphabet, the count, the seed, the model's size
+    and channels, the bytes of any font files and the versions of the captcha library and Pillow
     (what :func:`render_captchas` and the resize to the model depend on)."""
     import captcha
     import PIL
 
     digest = hashlib.sha256(json.dumps({
-        "version": RENDER_CACHE_VERSION, "captcha": getattr(captcha, "__version__", "?"), "pillow": PIL.__version__,
+        "version": data.render_format, "captcha": getattr(captcha, "__version__", "?"), "pillow": PIL.__version__,
         "n": data.num_images, "seed": seed, "alphabet": alphabet, "text_length": data.text_length,
         "canvas": [data.render_width, data.render_height], "font_sizes": list(data.font_sizes),
         "fonts": list(data.fonts), "noise_dots": data.noise_dots, "noise_curve": data.noise_curve,
@@ -324,41 +399,107 @@ def _cached_render(entry: Path, n: int, item: tuple[int, int, int]) -> tuple[np.
     return images.numpy(), texts, layouts
 
 
-def render_data(data: DataConfig, model: ModelConfig, seed: int) -> tuple[np.ndarray, list[str], list[list[float]]]:
+def _save_render(entry: Path, images: torch.Tensor, texts: list[str], layouts: list[list[float]]) -> None:
+    """Write a rendered set to the cache entry ``entry`` (atomically; a read-only or full cache only gets a note)."""
+    try:
+        with atomic_dir(entry, overwrite=True, producer=_CACHE_PRODUCER) as tmp:
+            save_tree({"images": images, "texts": texts, "layouts": layouts}, tmp, "render")
+    except (OSError, OutputError) as exc:
+        announce(f"note: rendered CAPTCHAs not cached ({getattr(exc, 'strerror', None) or exc}: {entry})")
+
+
+class LazyRenders:
+    """The rendered set of a data config and seed, drawn image by image the first time each is used (image i from
+    ``image_rng(seed, i)``, so the order does not matter), kept in memory, and written to the user's
+    cache entry ``entry`` once every image is drawn (by the launch's main process, not by a DataLoader worker).
+
+    The texts are drawn at once (they come first in each image's stream); a first run thus starts training after
+    rendering one batch instead of the whole set (8192 images: about 15 s on one CPU thread).
+    """
+
+    def __init__(self, data: DataConfig, model: ModelConfig, alphabet: str, seed: int, entry: Path | None = None):
+        if not alphabet:
+            raise DataError("the alphabet to draw CAPTCHA texts from is empty")
+        if data.render_format != 2:
+            raise ValueError("only data.render_format 2 (a random stream per image) renders images one by one")
+        n = data.num_images
+        self.data, self.model, self.alphabet, self.seed, self.entry = data, model, alphabet, seed, entry
+        self.texts = [draw_text(image_rng(seed, i), alphabet, data.text_length) for i in range(n)]
+        self.images = torch.zeros((n, model.channels, model.height, model.width), dtype=torch.uint8)
+        self.centres = torch.zeros((n, data.text_length), dtype=torch.float64)
+        self.done = torch.zeros(n, dtype=torch.bool)
+        self._renderer = _make_renderer(data)  # a missing font file is refused here, before training starts
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_renderer": None}  # remade where it is needed (a spawned DataLoader worker)
+
+    def share_memory(self) -> LazyRenders:
+        """Keep the images in shared memory, so that what DataLoader worker processes render is kept for all."""
+        for tensor in (self.images, self.centres, self.done):
+            tensor.share_memory_()
+        return self
+
+    def layout(self, i: int) -> list[float]:
+        """Where image ``i``'s characters lie (centres as fractions of the width); valid once it is rendered."""
+        return self.centres[i, : len(self.texts[i])].tolist()
+
+    def ensure(self, index: Sequence[int]) -> None:
+        """Render the images of ``index`` not drawn yet; once all are drawn (here or by DataLoader workers), the
+        main process caches the set. A call for at least half of the set (the training images, for a text prior)
+        draws all of it: the rest costs at most as much again, and the next run then reads it from the cache."""
+        if len(index) * 2 >= len(self.texts):
+            index = list(range(len(self.texts)))
+        missing = [i for i in index if not self.done[i]] if index and not bool(self.done[index].all()) else []
+        if missing and self._renderer is None:
+            self._renderer = _make_renderer(self.data)
+        for i in progress(missing, len(missing), "rendering CAPTCHAs", disable=len(missing) < 256, unit="image"):
+            rng = image_rng(self.seed, i)
+            draw_text(rng, self.alphabet, self.data.text_length)  # the text comes first in the image's stream
+            image, centres = render_one(self._renderer, self.texts[i], rng)
+            self.images[i] = torch.tensor(_to_array(image, self.model))
+            self.centres[i, : len(centres)] = torch.tensor(centres, dtype=torch.float64)
+            self.done[i] = True
+        if self.entry is not None and bool(self.done.all()) and is_launch_main() and get_worker_info() is None:
+            entry, self.entry = self.entry, None
+            _save_render(entry, self.images.clone(), self.texts, [self.layout(i) for i in range(len(self.texts))])
+
+
+def render_data(data: DataConfig, model: ModelConfig, seed: int) -> CaptchaData:
     """The rendered images (uint8 (N, C, H, W) at the model's size), their texts and layouts: from the user's
-    cache when the same settings rendered them before (:func:`render_key`), else rendered (and cached, by the
-    launch's main process; a read-only or full cache only gets a note)."""
+    cache when the same settings rendered them before (:func:`render_key`), else :class:`LazyRenders` (each image
+    rendered when first used; the whole set cached once drawn), or for ``data.render_format`` 1 all rendered now
+    (and cached)."""
     alphabet = data.alphabet or model.vocabulary
     entry = cache_dir(RENDER_CACHE, render_key(data, model, alphabet, seed))
     cached = _cached_render(entry, data.num_images, (model.channels, model.height, model.width))
     if cached is not None:
-        return cached
-    images, texts, layouts = render_captchas(data, alphabet, data.num_images, seed)
-    arrays = np.stack([_to_array(img, model) for img in images])
-    if is_launch_main():
-        try:
-            with atomic_dir(entry, overwrite=True, producer=_CACHE_PRODUCER) as tmp:
-                save_tree({"images": torch.from_numpy(arrays), "texts": texts, "layouts": layouts}, tmp, "render")
-        except (OSError, OutputError) as exc:
-            announce(f"note: rendered CAPTCHAs not cached ({getattr(exc, 'strerror', None) or exc}: {entry})")
-    return arrays, texts, layouts
+        images, texts, layouts = cached
+        return CaptchaData(torch.from_numpy(images), texts, layouts)
+    if data.render_format == 1:  # one stream: image i needs every image before it, so all are drawn now
+        pils, texts, layouts = render_captchas(data, alphabet, data.num_images, seed)
+        images = torch.from_numpy(np.stack([_to_array(img, model) for img in pils]))
+        if is_launch_main():
+            _save_render(entry, images, texts, layouts)
+        return CaptchaData(images, texts, layouts)
+    announce(f"rendering the {data.num_images} CAPTCHAs as training first uses them (cached once all are drawn)")
+    return CaptchaData.lazy(LazyRenders(data, model, alphabet, seed, entry))
 
 
 def load_data(data: DataConfig, model: ModelConfig, seed: int) -> CaptchaData:
     """The configured images at the model's size: rendered (``source = "render"``, :func:`render_data`) or read
     from a folder."""
-    layouts = None
     if data.source == "render":
-        arrays, texts, layouts = render_data(data, model, seed)
+        result = render_data(data, model, seed)
     else:
         if model.conditioned and model.text_layout == "rendered":
             raise DataError(f"model.text_layout='rendered' needs rendered data (the renderer knows where each "
                             f"character is), and {data.source} is a folder: use rendered data with this model, or "
                             "train with --set model.text_layout=slots")  # fmt: skip
         arrays, texts = read_folder(Path(data.source), model, data)
+        result = CaptchaData(torch.from_numpy(arrays), texts)
     if model.conditioned:
         known = set(model.vocabulary)
-        for i, text in enumerate(texts):
+        for i, text in enumerate(result.texts):
             bad = sorted(set(text) - known)
             if bad or len(text) > model.text_length:
                 where = f"{data.source}: image {i}" if data.source == "render" else f"{_nth_file(data.source, i)}"
@@ -370,7 +511,7 @@ def load_data(data: DataConfig, model: ModelConfig, seed: int) -> CaptchaData:
                     f"{where}: text {text!r} has {problem}{hint} (text-aware models read every image's text: "
                     "set model.vocabulary / model.text_length, or train with --unconditioned)"
                 )
-    return CaptchaData(torch.from_numpy(arrays), texts, layouts)
+    return result
 
 
 def _nth_file(root: str, i: int) -> str:
@@ -392,14 +533,19 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
 
 
 class CaptchaDataset(Dataset):
-    """Items ``(image in [-1, 1], text one-hot)``; the one-hot is empty (0 values) for unconditioned models."""
+    """Items ``(image in [-1, 1], conditioning)``: the conditioning vector of the image's text (and layout) for a
+    text-aware model of ``model`` (:func:`hvae_captcha.model.encode_texts`), empty (0 values) for an
+    unconditioned one (``model`` None). Lazy data renders each image here, the first time it is asked for."""
 
-    def __init__(self, data: CaptchaData, onehot: torch.Tensor | None = None) -> None:
-        self.data = data
-        self.onehot = onehot if onehot is not None else torch.zeros(len(data.texts), 0)
+    def __init__(self, data: CaptchaData, model: ModelConfig | None = None) -> None:
+        self.data, self.model = data, model
 
     def __len__(self) -> int:
         return len(self.data.texts)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return to_float(self.data.images[i]), self.onehot[i]
+        x = to_float(self.data.image(i))
+        if self.model is None:
+            return x, torch.zeros(0)
+        layouts = [self.data.layout(i)] if self.model.text_layout == "rendered" else None
+        return x, encode_texts(self.model, [self.data.texts[i]], layouts)[0]

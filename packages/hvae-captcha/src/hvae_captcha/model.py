@@ -271,6 +271,38 @@ class LevelStats:
         )
 
 
+def encode_texts(config: ModelConfig, texts: list[str], layouts: list[list[float]] | None = None) -> torch.Tensor:
+    """The conditioning vectors of ``texts`` for a model of ``config``, on the CPU (no model needed: the data set
+    encodes each item with it): one-hot per character position (B, text_length · (vocabulary + 1)); unknown
+    characters raise.
+
+    Models with ``text_layout = "rendered"`` take each text's character centres too (fractions of the width,
+    as :func:`hvae_captcha.data.render_captchas` returns them); they follow the one-hot (B, text_length more).
+    """
+    cfg = config
+    index = {ch: i for i, ch in enumerate(cfg.vocabulary)}
+    pad = len(cfg.vocabulary)
+    out = torch.zeros(len(texts), cfg.text_length, pad + 1)
+    for b, text in enumerate(texts):
+        if len(text) > cfg.text_length:
+            raise ValueError(f"text {text!r} is longer than the model's text_length {cfg.text_length}")
+        for t in range(cfg.text_length):
+            ch = text[t] if t < len(text) else None
+            if ch is not None and ch not in index:
+                raise ValueError(f"character {ch!r} of {text!r} is not in the vocabulary {cfg.vocabulary!r}")
+            out[b, t, index[ch] if ch is not None else pad] = 1.0
+    out = out.flatten(1)
+    if cfg.text_layout == "rendered":
+        if layouts is None or len(layouts) != len(texts):
+            raise ValueError("this model places each character where the renderer drew it: pass the layouts")
+        centres = torch.zeros(len(texts), cfg.text_length)
+        for b, (text, layout) in enumerate(zip(texts, layouts)):
+            if len(layout) != len(text):
+                raise ValueError(f"layout of {text!r} has {len(layout)} centres for {len(text)} characters")
+            centres[b, : len(layout)] = torch.tensor(layout, dtype=torch.float32)
+        out = torch.cat([out, centres], 1)
+    return out
+
 class HVAE(PretrainedMixin, nn.Module):
     """Hierarchical VAE with top-down inference; ``forward(x, y)`` returns log p(x|z_1) and the level statistics."""
 
@@ -403,34 +435,8 @@ class HVAE(PretrainedMixin, nn.Module):
     # --- text ------------------------------------------------------------------------------------------------
 
     def encode_text(self, texts: list[str], layouts: list[list[float]] | None = None) -> torch.Tensor:
-        """One-hot per character position (B, text_length · (vocabulary + 1)); unknown characters raise.
-
-        Models with ``text_layout = "rendered"`` take each text's character centres too (fractions of the width,
-        as :func:`hvae_captcha.data.render_captchas` returns them); they follow the one-hot (B, text_length more).
-        """
-        cfg = self.config
-        index = {ch: i for i, ch in enumerate(cfg.vocabulary)}
-        pad = len(cfg.vocabulary)
-        out = torch.zeros(len(texts), cfg.text_length, pad + 1)
-        for b, text in enumerate(texts):
-            if len(text) > cfg.text_length:
-                raise ValueError(f"text {text!r} is longer than the model's text_length {cfg.text_length}")
-            for t in range(cfg.text_length):
-                ch = text[t] if t < len(text) else None
-                if ch is not None and ch not in index:
-                    raise ValueError(f"character {ch!r} of {text!r} is not in the vocabulary {cfg.vocabulary!r}")
-                out[b, t, index[ch] if ch is not None else pad] = 1.0
-        out = out.flatten(1)
-        if cfg.text_layout == "rendered":
-            if layouts is None or len(layouts) != len(texts):
-                raise ValueError("this model places each character where the renderer drew it: pass the layouts")
-            centres = torch.zeros(len(texts), cfg.text_length)
-            for b, (text, layout) in enumerate(zip(texts, layouts)):
-                if len(layout) != len(text):
-                    raise ValueError(f"layout of {text!r} has {len(layout)} centres for {len(text)} characters")
-                centres[b, : len(layout)] = torch.tensor(layout, dtype=torch.float32)
-            out = torch.cat([out, centres], 1)
-        return out.to(self.device)
+        """:func:`encode_texts` for this model, on its device."""
+        return encode_texts(self.config, texts, layouts).to(self.device)
 
     def encode_data(self, data: CaptchaData, start: int = 0, stop: int | None = None) -> torch.Tensor | None:
         """The conditioning vectors of images ``start:stop`` of ``data`` (texts, and layouts where the model uses

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from gencore.config import from_dict
+from gencore.config import fill_added_keys, from_dict
 from gencore.errors import CheckpointError, ConfigError
 from gencore.results import read_json
 from hvae_captcha.config import DataConfig, HVAEConfig
@@ -65,7 +65,7 @@ def run_config(run: str | Path) -> HVAEConfig:
     if not path.is_file():
         raise ConfigError(f"{run} is not a run directory (no config.json and model/) nor a model folder with "
                           f"{RUN_CONFIG_FILE} (a model folder saved before they held one: give its run directory)")
-    return from_dict(HVAEConfig, read_json(path))
+    return from_dict(HVAEConfig, fill_added_keys(HVAEConfig, read_json(path)))
 
 
 def sampling_layouts(run: str | Path, model: HVAE, texts: list[str] | None, seed: int) -> list[list[float]] | None:

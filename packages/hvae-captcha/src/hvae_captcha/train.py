@@ -136,10 +136,12 @@ def prepare_data(config: HVAEConfig) -> tuple[CaptchaData, CaptchaData]:
     return train_holdout(data, config.data.holdout_fraction, config.train.seed)
 
 
-def make_dataset(model: HVAE, data: CaptchaData) -> CaptchaDataset:
-    """The training set; conditioned models get the one-hot texts."""
-    onehot = model.encode_data(data).cpu() if model.config.conditioned else None
-    return CaptchaDataset(data, onehot)
+def make_dataset(model: HVAE, data: CaptchaData, workers: int = 0) -> CaptchaDataset:
+    """The training set; conditioned models get the one-hot texts. Lazy (first-run) images rendered by ``workers``
+    DataLoader worker processes go to shared memory, so that each is rendered once."""
+    if workers > 0:
+        data.share_memory()
+    return CaptchaDataset(data, model.config if model.config.conditioned else None)
 
 
 def make_step(config: HVAEConfig, optimizer: GuardedAdamW):
@@ -164,12 +166,14 @@ def make_step(config: HVAEConfig, optimizer: GuardedAdamW):
 @torch.no_grad()
 def sample_grid_images(model: HVAE, holdout: CaptchaData, n: int, device: torch.device) -> dict[str, torch.Tensor]:
     """Prior samples (for the held-out texts when conditioned) and held-out/reconstruction pairs, in [0, 1]."""
-    texts = holdout.texts[:n] if model.config.conditioned else None
-    layouts = holdout.layouts[:n] if texts is not None and holdout.layouts is not None else None
+    shown = holdout.subset(list(range(min(n, len(holdout.texts)))))
+    texts = shown.texts if model.config.conditioned else None
+    layouts = shown.layouts if texts is not None and shown.layouts is not None else None
     with evaluating(model):
         prior, _ = model.sample(n if texts is None else len(texts), texts, layouts=layouts)
-        x = to_float(holdout.images[:16]).to(device)
-        y = model.encode_data(holdout, 0, 16)
+        pairs_of = holdout.subset(list(range(min(16, len(holdout.texts)))))  # lazy data renders these alone
+        x = to_float(pairs_of.images).to(device)
+        y = model.encode_data(pairs_of)
         pairs = torch.stack([model.binarize_if_needed(x), model.reconstruct(x, y)], 1).flatten(0, 1)
     return {"prior": prior, "reconstruction": pairs}
 
@@ -225,7 +229,7 @@ def build_trainer(config: HVAEConfig, notes: Iterable[str] = ()) -> Trainer:
 
     return Trainer(
         config.train, {"hvae": model}, {"hvae": optimizer}, make_step(config, optimizer),
-        make_dataset(model, train_set),
+        make_dataset(model, train_set, config.train.num_workers),
         schedulers={"hvae": schedule}, ema={"hvae": o.ema_decay} if o.ema_decay > 0 else None,
         sample_fn=samples, eval_fn=evaluate, run_config=config,
         export_fn=lambda trainer, result: export_model(trainer, result, config),

@@ -51,7 +51,7 @@ from gencore.checkpoint import (
     save_tree,
     verify_dir,
 )
-from gencore.config import config_changes, migrate_keys, to_dict
+from gencore.config import config_changes, fill_added_keys, migrate_keys, to_dict
 from gencore.distributed import broadcast_buffers, replica_digest
 from gencore.errors import CheckpointError, ConfigError, NonFiniteLossError, RunLockedError
 from gencore.progress import progress_enabled
@@ -474,7 +474,7 @@ class Trainer:
             return []  # verified already; an unreadable copy of the config is no reason to stop a resume
         if self._config_class is not None and isinstance(old, dict):
             try:
-                old = migrate_keys(self._config_class, old, note=None)
+                old = fill_added_keys(self._config_class, migrate_keys(self._config_class, old, note=None))
             except ConfigError:
                 pass  # compared as saved: the differences shown then include the old names
         return config_changes(old, json.loads(json.dumps(self.run_config, default=str)))
