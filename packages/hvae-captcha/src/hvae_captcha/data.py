@@ -352,6 +352,7 @@ class CaptchaData:
             self._renders.share_memory()
 
     def subset(self, index: list[int]) -> CaptchaData:
+        """Items ``index``; of lazy data, lazy too (nothing is rendered for it)."""
         if self._images is None and self._renders is not None:
             return CaptchaData.lazy(self._renders, [self._index[i] for i in index])
         layouts = [self._layouts[i] for i in index] if self._layouts is not None else None
