@@ -134,3 +134,36 @@ def test_a_model_folder_saved_before_the_render_format_draws_layouts_as_its_run_
     (tmp_path / "model" / RUN_CONFIG_FILE).write_text(json.dumps(saved))
     (tmp_path / "model" / "config.json").write_text("{}")
     assert run_config(tmp_path / "model").data.render_format == 1
+
+
+def test_training_on_images_rendered_as_it_goes_equals_training_on_the_cached_set(tmp_path, monkeypatch, tiny_config):
+    from gencore.testing import assert_resume_exact, assert_same_tensors, trainer_tensors
+    from hvae_captcha.train import build_trainer
+
+    caches = iter(range(10))
+
+    def make(run_dir, max_steps):  # an empty cache for every Trainer: each renders its images as it goes
+        monkeypatch.setenv("GENCORE_CACHE", str(tmp_path / f"cache{next(caches)}"))
+        trainer = build_trainer(tiny_config(run_dir, f"train.max_steps={max_steps}", "train.eval_every=2"))
+        assert isinstance(trainer.loader.dataset.data._renders, LazyRenders)
+        return trainer
+
+    assert_resume_exact(make, tmp_path, stop_at=3, total=5)  # the resumed Trainer renders them again
+    lazy = make(tmp_path / "lazy", 5)
+    lazy.fit()
+    assert len(list((tmp_path / "cache3" / RENDER_CACHE).iterdir())) == 1  # the text prior drew the whole set
+    cached = build_trainer(tiny_config(tmp_path / "cached", "train.max_steps=5", "train.eval_every=2"))
+    assert cached.loader.dataset.data._renders is None  # read from cache3
+    cached.fit()
+    assert_same_tensors(trainer_tensors(cached), trainer_tensors(lazy))
+
+
+def test_once_half_the_set_is_drawn_item_by_item_the_rest_is_drawn_and_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENCORE_CACHE", str(tmp_path))
+    data = load_data(DataConfig(num_images=10), ModelConfig(), seed=0)
+    dataset = CaptchaDataset(data)  # unconditioned: no text prior will ask for the whole set
+    for i in range(4):
+        dataset[i]
+    assert int(data._renders.done.sum()) == 4 and not (tmp_path / RENDER_CACHE).exists()
+    dataset[9]
+    assert bool(data._renders.done.all()) and len(list((tmp_path / RENDER_CACHE).iterdir())) == 1

@@ -412,7 +412,8 @@ def _save_render(entry: Path, images: torch.Tensor, texts: list[str], layouts: l
 class LazyRenders:
     """The rendered set of a data config and seed, drawn image by image the first time each is used (image i from
     ``image_rng(seed, i)``, so the order does not matter), kept in memory, and written to the user's
-    cache entry ``entry`` once every image is drawn (by the launch's main process, not by a DataLoader worker).
+    cache entry ``entry`` once every image is drawn (by the launch's main process, not by a DataLoader worker; the
+    rest is drawn once half is, see :meth:`ensure`).
 
     The texts are drawn at once (they come first in each image's stream); a first run thus starts training after
     rendering one batch instead of the whole set (8192 images: about 15 s on one CPU thread).
@@ -445,24 +446,31 @@ class LazyRenders:
         return self.centres[i, : len(self.texts[i])].tolist()
 
     def ensure(self, index: Sequence[int]) -> None:
-        """Render the images of ``index`` not drawn yet; once all are drawn (here or by DataLoader workers), the
-        main process caches the set. A call for at least half of the set (the training images, for a text prior)
-        draws all of it: the rest costs at most as much again, and the next run then reads it from the cache."""
-        if len(index) * 2 >= len(self.texts):
-            index = list(range(len(self.texts)))
+        """Render the images of ``index`` not drawn yet. Once half of the set is drawn, whether asked for in one
+        call (the training images, to fit a text prior) or over training, the rest is drawn too: it costs at most
+        as much again, and the whole set can then be cached for the next run. The main process caches it once all
+        are drawn (here or by DataLoader workers)."""
+        n = len(self.texts)
+        if len(index) * 2 >= n:
+            index = list(range(n))
         missing = [i for i in index if not self.done[i]] if index and not bool(self.done[index].all()) else []
-        if missing and self._renderer is None:
+        self._render(missing)
+        if missing and int(self.done.sum()) * 2 >= n:
+            self._render([i for i in range(n) if not self.done[i]])
+        if self.entry is not None and bool(self.done.all()) and is_launch_main() and get_worker_info() is None:
+            entry, self.entry = self.entry, None
+            _save_render(entry, self.images.clone(), self.texts, [self.layout(i) for i in range(n)])
+
+    def _render(self, index: list[int]) -> None:
+        if index and self._renderer is None:
             self._renderer = _make_renderer(self.data)
-        for i in progress(missing, len(missing), "rendering CAPTCHAs", disable=len(missing) < 256, unit="image"):
+        for i in progress(index, len(index), "rendering CAPTCHAs", disable=len(index) < 256, unit="image"):
             rng = image_rng(self.seed, i)
             draw_text(rng, self.alphabet, self.data.text_length)  # the text comes first in the image's stream
             image, centres = render_one(self._renderer, self.texts[i], rng)
             self.images[i] = torch.tensor(_to_array(image, self.model))
             self.centres[i, : len(centres)] = torch.tensor(centres, dtype=torch.float64)
             self.done[i] = True
-        if self.entry is not None and bool(self.done.all()) and is_launch_main() and get_worker_info() is None:
-            entry, self.entry = self.entry, None
-            _save_render(entry, self.images.clone(), self.texts, [self.layout(i) for i in range(len(self.texts))])
 
 
 def render_data(data: DataConfig, model: ModelConfig, seed: int) -> CaptchaData:
