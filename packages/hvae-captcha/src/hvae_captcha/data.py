@@ -13,7 +13,7 @@
 
 Images are kept as uint8 (N, C, H, W) in memory and served as float tensors in [-1, 1].
 
-Rendering the default 8192 CAPTCHAs takes about 15 s on one CPU thread. So each image is drawn from a random stream
+Rendering the default 8192 CAPTCHAs takes about 16 s on one CPU thread. So each image is drawn from a random stream
 of its own (:func:`image_rng`), which makes it renderable alone: a first run renders each image when training first
 uses it (:class:`LazyRenders`) and starts after one batch, not after the whole set. Once every image is drawn, the
 set is kept in the user's cache (``gencore.fileio.cache_dir()``, folder ``hvae-captcha-renders``) under a hash of
@@ -416,7 +416,7 @@ class LazyRenders:
     rest is drawn once half is, see :meth:`ensure`).
 
     The texts are drawn at once (they come first in each image's stream); a first run thus starts training after
-    rendering one batch instead of the whole set (8192 images: about 15 s on one CPU thread).
+    rendering one batch instead of the whole set (8192 images: about 16 s on one CPU thread).
     """
 
     def __init__(self, data: DataConfig, model: ModelConfig, alphabet: str, seed: int, entry: Path | None = None):
