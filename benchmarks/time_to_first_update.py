@@ -101,6 +101,10 @@ def main() -> None:
         name, _, more = item.partition(":")
         if name not in packages() or not more.strip():
             parser.error(f"--extra {item!r}: expected PACKAGE:ARGS with a registered package")
+        try:
+            shlex.split(more)
+        except ValueError as exc:
+            parser.error(f"--extra {item!r}: {exc}")
         extras.setdefault(name, []).append(more)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -68,7 +68,7 @@ def _added_values(name: str, saved: dict) -> list[tuple[str, object]]:
     return out
 
 
-def test_hvae_runs_saved_before_the_render_format_resume_on_their_own_images():
+def test_the_hvae_fixture_saved_before_the_render_format_reads_as_format_1():
     # the hvae fixture was saved before data.render_format existed: it must be read as the one-stream format
     assert _added_values("hvae-captcha", _saved(LEGACY / "hvae-captcha")) == [("data.render_format", 1)]
 

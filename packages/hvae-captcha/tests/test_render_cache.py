@@ -124,7 +124,7 @@ def test_format_1_draws_the_whole_set_from_one_stream_before_training(tmp_path, 
         DataConfig(render_format=3)
 
 
-def test_a_model_folder_saved_before_the_render_format_draws_layouts_as_its_run_did(tmp_path):
+def test_a_model_folder_saved_before_the_render_format_reads_as_format_1(tmp_path):
     from hvae_captcha.runs import run_config
     from hvae_captcha.train import RUN_CONFIG_FILE
 

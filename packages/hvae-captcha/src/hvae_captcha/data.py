@@ -162,6 +162,15 @@ def render_one(renderer, text: str, rng: random.Random) -> tuple[Image.Image, li
     return image, centres
 
 
+def draw_captcha(
+    renderer, rng: random.Random, alphabet: str, length: int, text: str | None = None  # noqa: ANN001
+) -> tuple[str, Image.Image, list[float]]:
+    """One image's draw from its stream ``rng``: its text (``length`` characters of ``alphabet``, unless ``text`` is
+    given), then the CAPTCHA and its layout (:func:`render_one`)."""
+    text = text if text is not None else draw_text(rng, alphabet, length)
+    return (text, *render_one(renderer, text, rng))
+
+
 def render_captchas(
     config: DataConfig, alphabet: str, n: int, seed: int, texts: list[str] | None = None
 ) -> tuple[list[Image.Image], list[str], list[list[float]]]:
@@ -175,9 +184,8 @@ def render_captchas(
     images, drawn, layouts = [], [], []
     one_stream = random.Random(seed) if config.render_format == 1 else None
     for i in range(n):
-        rng = one_stream or image_rng(seed, i)
-        text = texts[i] if texts is not None else draw_text(rng, alphabet, config.text_length)
-        image, centres = render_one(renderer, text, rng)
+        text, image, centres = draw_captcha(renderer, one_stream or image_rng(seed, i), alphabet, config.text_length,
+                                            texts[i] if texts is not None else None)  # fmt: skip
         images.append(image)
         drawn.append(text)
         layouts.append(centres)
@@ -465,9 +473,8 @@ class LazyRenders:
         if index and self._renderer is None:
             self._renderer = _make_renderer(self.data)
         for i in progress(index, len(index), "rendering CAPTCHAs", disable=len(index) < 256, unit="image"):
-            rng = image_rng(self.seed, i)
-            draw_text(rng, self.alphabet, self.data.text_length)  # the text comes first in the image's stream
-            image, centres = render_one(self._renderer, self.texts[i], rng)
+            _, image, centres = draw_captcha(self._renderer, image_rng(self.seed, i), self.alphabet,
+                                             self.data.text_length)  # fmt: skip
             self.images[i] = torch.tensor(_to_array(image, self.model))
             self.centres[i, : len(centres)] = torch.tensor(centres, dtype=torch.float64)
             self.done[i] = True
