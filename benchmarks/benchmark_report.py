@@ -25,6 +25,19 @@ def write_report(path: str | Path, report: dict[str, Any]) -> None:
     print(json.dumps(report, indent=2))
 
 
+def default_preset(command: Any, preset: str | None = None) -> tuple[str | None, list[str]]:
+    """The preset a training command's own command line trains here and its ``key=value`` overrides: ``preset``
+    where the command has it, else its ``cpu_preset`` where training runs on the CPU (``--preset auto``), else none
+    (the config's defaults). A ``preset`` the command does not have is a ValueError."""
+    if preset is not None and preset not in command.presets:
+        raise ValueError(f"{command.name} has no preset {preset!r} (has {', '.join(sorted(command.presets))})")
+    if preset is None and command.cpu_preset is not None:
+        from gencore.cli import trains_on_cpu
+
+        preset = command.cpu_preset if trains_on_cpu() else None
+    return preset, list(command.preset(preset)) if preset is not None else []
+
+
 def console_script(name: str) -> str:
     """The console script ``name`` of the environment running this benchmark (else the one on PATH)."""
     here = Path(sys.executable).parent / name

@@ -4,12 +4,13 @@
     OMP_NUM_THREADS=1 python benchmarks/eval_share.py [--packages dcgan-tutorial,...] [--steps 20]
 
 Each command's Trainer is built with its default configuration (only the output folder changed: a temporary one;
-``$GENCORE_CACHE`` an empty temporary folder, so dcgan-tutorial's feature network is trained: the cold case), then
-trained for ``--steps`` updates with no periodic sample, evaluation or checkpoint, so that the run ends with one
-evaluation. The evaluation function and the step function are timed in CPU seconds of this process (with one
-thread this is the wall time of an idle machine, and neighbours on a shared machine do not change it), as is any
-evaluation set-up (dcgan-tutorial: its feature network and the real images' figures, built a second time from the
-cache for the warm case). The default run's share is then
+``$GENCORE_CACHE`` an empty temporary folder, so dcgan-tutorial's feature network is trained: the cold case; a
+command with a ``cpu_preset``, which its ``--preset auto`` picks on the CPU, with that preset there), then trained
+for ``--steps`` updates with no periodic sample, evaluation or checkpoint, so that the run ends with one evaluation.
+The evaluation function and the step function are timed in CPU seconds of this process (with one thread this is the
+wall time of an idle machine, and neighbours on a shared machine do not change it), as is any evaluation set-up
+(dcgan-tutorial: its feature network and the real images' figures, built a second time from the cache for the warm
+case). The default run's share is then
 
     (set-up + evaluations × seconds per evaluation) / (building + updates × seconds per update + the same)
 
@@ -32,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmark_report import machine, write_report  # the sibling module (this script's folder is on sys.path)
+from benchmark_report import default_preset, machine, write_report  # siblings: this folder is on sys.path
 
 from gencore.config import build_config
 from gencore.registry import packages
@@ -70,6 +71,8 @@ def measure(spec_name: str, command: Any, steps: int, root: Path, overrides: lis
     config_class = command.config_class()
     module = importlib.import_module(command.module)
     out = root / f"{spec_name}-{command.name}"
+    preset, base = default_preset(command)  # the default run is the one the command line trains here
+    overrides = [*base, *overrides]
     config = build_config(config_class, overrides=[f"train.output_dir={str(out)!r}", "train.progress_bar=false",
                                                    *overrides])  # fmt: skip
     setup = Timed(module.build_evaluation) if hasattr(module, "build_evaluation") else None
@@ -105,7 +108,7 @@ def measure(spec_name: str, command: Any, steps: int, root: Path, overrides: lis
     step_s = statistics.median(step_fn.seconds[1:] or step_fn.seconds)  # the first carries one-off warm-up
     eval_s = eval_fn.seconds[-1] if eval_fn is not None and eval_fn.seconds else 0.0
     row = {
-        "default_updates": length, "evaluations": evaluations, "eval_every_updates": every or None,
+        "preset": preset, "default_updates": length, "evaluations": evaluations, "eval_every_updates": every or None,
         "build_s": round(build_s, 2), "seconds_per_update": round(step_s, 4),
         "seconds_per_evaluation": round(eval_s, 3),
         "periodic_share": round(eval_s / (eval_s + every * step_s), 4) if every and evaluations else None,

@@ -3,14 +3,15 @@
     .venv/bin/python benchmarks/profile_update.py [--packages dcgan-tutorial,...] [--variants default,foreach]
         [--warmup 3] [--timed 6] [--profiled 3] [--repeats 3] [--threads 1] [--out benchmarks/results/....json]
 
-For each training command (and each variant) the script builds the package's own Trainer (``build_trainer`` of
-the command's module) with the default config, sets the cadences that are not part of an update out of the way
-(no evaluation, samples, checkpoints or log lines until the end) and drops the final evaluation and export, then
-trains ``warmup + timed + profiled`` updates. ``ms_per_update`` is the median interval between consecutive
-step-function entries over the timed updates, so it holds everything the loop does per update (data, step,
-optimizer, Trainer bookkeeping). The last updates run under ``torch.profiler`` (CPU): the top ops by self CPU
-time with their share of the profiled time, and the host syncs per update (``aten::_local_scalar_dense``, what
-``.item()``/``float(tensor)`` end in; ``aten::item`` counted beside).
+For each training command (and each variant) the script builds the package's own Trainer (``build_trainer`` of the
+command's module) with the default config (what its command line trains here: ganwriting-music's ``--preset auto``
+is its cpu preset on the CPU; ``--preset NAME`` another preset of the commands that have it), sets the cadences that
+are not part of an update out of the way (no evaluation, samples, checkpoints or log lines until the end) and drops
+the final evaluation and export, then trains ``warmup + timed + profiled`` updates. ``ms_per_update`` is the median
+interval between consecutive step-function entries over the timed updates, so it holds everything the loop does per
+update (data, step, optimizer, Trainer bookkeeping). The last updates run under ``torch.profiler`` (CPU): the top
+ops by self CPU time with their share of the profiled time, and the host syncs per update
+(``aten::_local_scalar_dense``, what ``.item()``/``float(tensor)`` end in; ``aten::item`` counted beside).
 
 Variants, each a fresh Trainer measured in the same process so their ratios are comparable on a busy machine:
 ``default`` (as the package builds it); ``loop`` (every Adam/AdamW group with ``foreach=False``, torch's choice on
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from benchmark_report import default_preset  # a sibling module: this script's folder is on sys.path
 from torch.profiler import ProfilerActivity, profile
 
 from gencore.config import build_config
@@ -87,7 +89,8 @@ def measure(
     """Train the command's default setup for a few updates; time them, then profile the last ones."""
     total = args.warmup + args.timed + args.profiled + 1
     run_dir = root / f"{spec.name}-{command.name}-{variant}-{repeat}"
-    overrides = [*_quiet(total, run_dir), *VARIANTS[variant], *_first_stage(spec, command, root)]
+    preset, base = default_preset(command, args.preset if args.preset in command.presets else None)
+    overrides = [*base, *_quiet(total, run_dir), *VARIANTS[variant], *_first_stage(spec, command, root)]
     config = build_config(command.config_class(), overrides=overrides)
     built = resolve(f"{command.module}:build_trainer")(config)
     trainer = built[0] if isinstance(built, tuple) else built
@@ -120,6 +123,7 @@ def measure(
     top = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[: args.top]
     syncs = {op: sum(e.count for e in events if e.key == op) / args.profiled for op in SYNC_OPS}
     return {
+        "preset": preset,
         "ms_per_update": round(statistics.median(gaps) * 1e3, 2),
         "ms_per_update_all": [round(g * 1e3, 1) for g in gaps],
         "profiled_ms_per_update": round(self_total / 1e3 / args.profiled, 2),
@@ -155,6 +159,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="Fresh Trainers per variant, alternating.")
     parser.add_argument("--top", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--preset", default=None, help="A package preset to train, for the commands that have it "
+                        "(e.g. ganwriting-music's original) [default: what the command line trains here].")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "profile_update.json"))
     args = parser.parse_args()
     variants = [v for v in args.variants.split(",") if v]

@@ -11,13 +11,14 @@ vqgan-negatives trains on the first stage trained just before it. Writes JSON an
 Wall-clock seconds are what a user waits on a quiet machine; on a shared one other work stretches them. So the
 process's CPU seconds (user + system, from /proc on Linux) at the first update are recorded too: with
 ``OMP_NUM_THREADS=1`` they are close to the quiet machine's wall time whatever else runs beside. Where one update
-is long (ganwriting-music's default batch of 92 at 128×128 takes most of a minute on one thread), the start-up
+is long (ganwriting-music's original batch of 92 at 128×128 takes most of a minute on one thread), the start-up
 alone is the CPU seconds to the first update less those of the second (an upper bound), and exactly: the wall
 seconds to the first update less the seconds of training that update's line reports (``elapsed_s``, or
 1 / ``steps_per_s``: the Trainer's clocks, started when training begins, data loaded and models built),
 ``seconds_before_training``.
 ``--extra "PACKAGE:ARGS"`` adds a row for the package's first train command with more arguments (e.g.
-``--extra "ganwriting-music:--preset cpu"``).
+``--extra "ganwriting-music:--preset original"``, the GPU-sized configuration that its default, ``--preset auto``,
+trains only on a GPU).
 Caches (``GENCORE_CACHE``) are used as they are; point it at an empty folder to measure a first-ever run.
 """
 

@@ -101,6 +101,12 @@ def check_spec(spec: PackageSpec) -> None:
             assert isinstance(config, cls) and isinstance(config.train, TrainConfig), preset
         tiny = command.build("tiny", "train.max_steps=2")
         assert tiny.train.max_steps == 2
+        if command.cpu_preset is not None:  # --preset auto: the tests' tiny run must not depend on the machine
+            from gencore.config import build_config
+
+            for preset in command.presets:
+                under = build_config(cls, overrides=command.preset("tiny"), base=command.preset(preset))
+                assert under == command.build("tiny"), f"tiny leaves a key of preset {preset!r} to the preset"
     assert spec.fault_job.command in cli.commands
 
 
@@ -181,6 +187,8 @@ def test_specs_are_checked_when_they_are_made() -> None:
         TrainCommand("train", "m:C", "m.train", presets={"tiny": "train.max_steps=1"})
     with pytest.raises(RegistryError, match="resume must be"):
         TrainCommand("train", "m:C", "m.train", presets=tiny, resume="--resume")  # type: ignore[arg-type]
+    with pytest.raises(RegistryError, match="cpu_preset 'small' is not one of its presets"):
+        TrainCommand("train", "m:C", "m.train", presets=tiny, cpu_preset="small")
     train = TrainCommand("train", "m:C", "m.train", presets=tiny)
     with pytest.raises(RegistryError, match="fault job command 'fit'"):
         PackageSpec("toy", "toy", "toy.cli:main", (train,), FaultJob("fit", steps=2))

@@ -243,3 +243,24 @@ def test_an_alias_runs_the_command_hidden_and_says_its_new_name():
     assert result.exit_code == 0 and "rendered 3" in result.stdout
     assert "note: 'make' is an older name of 'render'" in result.stderr
     assert CliRunner().invoke(cli, ["render", "2"]).stderr == ""
+
+
+def test_preset_auto_picks_by_the_device_training_will_use(monkeypatch):
+    """--preset auto: the CPU preset where the Accelerator would train on the CPU (no GPU, train.cpu, or
+    `accelerate launch --cpu`), the other where it finds a GPU; a preset given by name is kept."""
+    import torch
+
+    from gencore import cli
+
+    monkeypatch.delenv("ACCELERATE_USE_CPU", raising=False)
+    monkeypatch.setattr(cli, "_auto_device", lambda: torch.device("cuda"))  # as on a GPU machine
+    assert not cli.trains_on_cpu() and cli.pick_preset("auto", "cpu", "original") == "original"
+    assert cli.pick_preset(None, "cpu", "original") == "original"
+    assert cli.pick_preset("auto", "cpu", "original", cpu=True) == "cpu"  # train.cpu=true
+    assert cli.pick_preset("cpu", "cpu", "original") == "cpu"
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "true")  # what `accelerate launch --cpu` sets
+    assert cli.pick_preset("auto", "cpu", "original") == "cpu"
+    monkeypatch.delenv("ACCELERATE_USE_CPU")
+    monkeypatch.setattr(cli, "_auto_device", lambda: torch.device("cpu"))
+    assert cli.trains_on_cpu() and cli.pick_preset("", "cpu", "original") == "cpu"
+    assert cli.pick_preset("original", "cpu", "original") == "original"

@@ -86,6 +86,42 @@ def test_learning_rates_are_floats_and_defaults_are_the_originals():
     assert (config.data.image_size, config.train.batch_size) == (128, 92)
 
 
+def test_preset_auto_is_cpu_on_the_cpu_and_original_on_a_gpu_and_a_continued_run_keeps_its_own(
+    tmp_path, tiny_cli, monkeypatch
+):
+    """The default, --preset auto, trains the cpu preset where training runs on the CPU (the original's 128×128,
+    batch 92 takes most of a minute an update there) and the original's configuration on a GPU; the run's first
+    line says which. A continued run keeps the settings it was started with, whatever auto picks now."""
+    from gencore import cli
+
+    def shown(*args):
+        result = CliRunner().invoke(main, ["train", *args, "--print-config", "json"])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)
+
+    new = ["0", "--output-dir", str(tmp_path / "new")]
+    monkeypatch.delenv("ACCELERATE_USE_CPU", raising=False)
+    monkeypatch.setattr(cli, "_auto_device", lambda: torch.device("cpu"))
+    assert (shown(*new)["data"]["image_size"], shown(*new)["train"]["batch_size"]) == (64, 32)
+    assert shown(*new, "--preset", "original")["data"]["image_size"] == 128
+    monkeypatch.setattr(cli, "_auto_device", lambda: torch.device("cuda"))  # as on a GPU machine
+    assert (shown(*new)["data"]["image_size"], shown(*new)["train"]["batch_size"]) == (128, 92)
+    assert shown(*new, "--set", "train.cpu=true")["data"]["image_size"] == 64  # told to train on the CPU
+    assert shown(*new, "--preset", "cpu")["data"]["image_size"] == 64
+
+    monkeypatch.setattr(cli, "_auto_device", lambda: torch.device("cpu"))
+    run = tmp_path / "run"
+    result = CliRunner().invoke(main, ["train", "0", "--output-dir", str(run), *tiny_cli, "--set", "train.max_steps=2"])
+    assert result.exit_code == 0, result.output
+    assert "preset cpu (--preset auto, training on the CPU;" in result.output  # tiny sets what the preset sets
+    again = shown("auto", "--output-dir", str(run))  # nothing but the run directory: the run's settings
+    assert again["data"]["image_size"] == 16 and not again["model"]["style_writer_head"]
+    continued = CliRunner().invoke(main, ["train", "auto", "--output-dir", str(run), "--set", "train.max_steps=3"])
+    assert continued.exit_code == 0 and "resuming" in continued.output and "preset cpu" not in continued.output, (
+        continued.output
+    )
+
+
 def test_cli_train_generate_export_evaluate_study(tmp_path, tiny_cli):
     run = tmp_path / "run"
     result = CliRunner().invoke(main, ["train", "0", "--output-dir", str(run), "--lr-gen", "2e-3", *tiny_cli])

@@ -45,7 +45,7 @@ from gencore.train.config import TrainConfig
 __all__ = [
     "Command", "Group", "add_alias", "training_options", "config_from_options", "print_config", "run_fit", "main",
     "SEED", "FINITE", "TRAIN_FLAGS", "ConfigFlag", "ConfigOption", "config_options", "device_option",
-    "resolve_device",
+    "resolve_device", "trains_on_cpu", "pick_preset",
 ]  # fmt: skip
 
 
@@ -368,6 +368,27 @@ def _auto_device() -> Any:
     if mps is not None and mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def trains_on_cpu(cpu: bool = False) -> bool:
+    """Whether a Trainer built here trains on the CPU: its config's ``train.cpu`` (``cpu``), ``accelerate launch
+    --cpu`` (the ``ACCELERATE_USE_CPU`` it sets) or no CUDA or MPS device on this machine, as the Accelerator
+    decides."""
+    from accelerate.utils import parse_flag_from_env
+
+    return bool(cpu) or parse_flag_from_env("ACCELERATE_USE_CPU") or _auto_device().type == "cpu"
+
+
+def pick_preset(preset: str | None, cpu_preset: str, accelerator_preset: str, cpu: bool = False) -> str:
+    """The preset a training command uses: ``preset`` as given, or for ``auto`` (or None) ``cpu_preset`` where
+    training runs on the CPU (:func:`trains_on_cpu`) and ``accelerator_preset`` on a GPU.
+
+    For a command whose published configuration is sized for a GPU, where an update takes most of a minute on a
+    CPU. A continued run is not changed by it: its saved settings sit above every preset
+    (:func:`config_from_options`), so the command should say which preset it picked only for a fresh run."""
+    if preset not in (None, "", "auto"):
+        return preset
+    return cpu_preset if trains_on_cpu(cpu) else accelerator_preset
 
 
 def resolve_device(text: str | None) -> Any:

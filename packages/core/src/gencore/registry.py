@@ -100,6 +100,9 @@ class TrainCommand:
     label: str | None = None  # the name reports give its runs (default: see PackageSpec.label)
     #: (command, option): it trains on a finished run of another command of the package, named by this option
     trains_on: tuple[str, str] | None = None
+    #: the preset its ``--preset auto`` (the CLI's default) picks where training runs on the CPU; None: no preset
+    #: is picked by device (see :func:`gencore.cli.pick_preset`)
+    cpu_preset: str | None = None
 
     def __post_init__(self) -> None:
         where = f"training command {self.name!r}"
@@ -108,6 +111,10 @@ class TrainCommand:
             presets[key] = value if isinstance(value, Ref) else _overrides(value, f"{where}, preset {key!r}")
         if "tiny" not in presets:
             raise RegistryError(f"{where} has no 'tiny' preset")
+        if self.cpu_preset is not None and self.cpu_preset not in presets:
+            raise RegistryError(
+                f"{where}: cpu_preset {self.cpu_preset!r} is not one of its presets ({sorted(presets)})"
+            )
         if self.resume not in ("option", "start-epoch"):
             raise RegistryError(f"{where}: resume must be 'option' or 'start-epoch', got {self.resume!r}")
         object.__setattr__(self, "presets", MappingProxyType(presets))

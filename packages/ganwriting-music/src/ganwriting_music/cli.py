@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from ganwriting_music.config import PRESETS, GanwritingConfig
+from ganwriting_music.package import SPEC
 from gencore.cli import (
     SEED,
     ConfigFlag,
@@ -27,10 +28,12 @@ from gencore.cli import (
     config_options,
     device_option,
     inception_weights_option,
+    pick_preset,
     resolve_device,
     run_fit,
     training_options,
 )
+from gencore.config import build_config
 from gencore.errors import ConfigError, DataError
 
 
@@ -226,11 +229,13 @@ def clean(source: str, output: str, size: int, binarize: bool, min_ink: float, c
 @training_options("runs/ganwriting-music", exclude=("eval_every",))  # its own, in epochs
 @click.option(
     "--preset",
-    type=click.Choice(["original", "cpu"]),
-    default=None,
-    help="original (default: 128×128, batch 92, the original's learning rates) or cpu (64×64, small "
-    "networks, higher learning rates, 30 epochs: about 40 minutes on one CPU thread); --config/--set apply on "
-    "top (e.g. --epochs 10 for a quick run).",
+    type=click.Choice(["auto", "original", "cpu"]),
+    default="auto",
+    show_default=True,
+    help="original (128×128, batch 92, the original's learning rates: sized for a GPU, about 45 s an update on "
+    "one CPU thread) or cpu (64×64, small networks, higher learning rates, 30 epochs: about 40 minutes on one "
+    "CPU thread); auto picks original where training runs on a GPU and cpu where it runs on the CPU. "
+    "--config/--set apply on top (e.g. --epochs 10 for a quick run); a continued run keeps its own settings.",
 )
 @config_options(
     GanwritingConfig,
@@ -268,11 +273,17 @@ def train(start_epoch: str, **options: Any) -> None:
     """
     from ganwriting_music.train import run_training
 
-    options["base"] = PRESETS[options.pop("preset") or "original"]  # under --config, --set and the flags
+    preset = about = options.pop("preset")
+    if preset in (None, "auto"):  # by the device training will run on, which a config may set (train.cpu)
+        probe = build_config(GanwritingConfig, options.get("config_file"), options.get("overrides", ()))
+        preset = pick_preset(preset, SPEC.command("train").cpu_preset or "cpu", "original", probe.train.cpu)
+        about = f"{preset} (--preset auto, " + ("training on the CPU; --preset original is the original's "
+                                                "GPU-sized configuration)" if preset == "cpu" else "on a GPU)")
+    options["base"] = PRESETS[preset]  # under --config, --set and the flags
     if str(start_epoch) != "0":  # a continued run keeps its own settings (gencore.cli.config_from_options)
         options["resume_config"] = "auto"
     config, resume = config_from_options(GanwritingConfig, options)
-    run_fit(lambda: run_training(config, start_epoch, resume))
+    run_fit(lambda: run_training(config, start_epoch, resume, preset=about))
 
 
 # --- using a trained model -------------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ from gencore.registry import FaultJob, PackageSpec, Ref, TrainCommand
 #: PyTorch's CPU bf16 convolution (2.14.1) then returns NaN weight gradients now and then (a 3x3, stride-2,
 #: padding-1 Conv2d on a (8, 16, 1, 1) input under bf16 autocast: NaN in 1 of a few hundred backward passes), which
 #: made the bf16 variant of ``gpu_check --tiny`` fail about one run in three.
+#: It sets every key that a preset of ``--preset`` sets (the last line: the original's values of the keys only the
+#: cpu preset sets), so the CLI's ``--preset auto`` makes the same tiny run on a CPU and on a GPU.
 TINY = (
     "data.image_size=16", "data.samples_per_class=4", 'data.classes=["accidentalSharp", "gClef", "noteheadBlack", '
     '"stem"]', 'data.fonts=["Bravura", "Leipzig"]', 'data.holdout_writers=["Petaluma"]', "data.test_fraction=0.25",
@@ -19,6 +21,8 @@ TINY = (
     "train.report_to=none", "train.max_epochs=2", "train.checkpoint_every_epochs=1", "train.eval_every_epochs=1",
     "train.sample_every_epochs=1", "eval.samples=8", "loss.w_l1=1.0", "optim.lr_d=1e-3", "optim.lr_g=1e-3",
     "optim.lr_r=1e-3",
+    "model.style_channels=0", "data.writer_pen=0.0", "model.style_writer_head=false", "loss.w_ms=0.0",
+    "loss.ms_pool=1", "optim.ema_decay=0.0",
 )  # fmt: skip
 
 SPEC = PackageSpec(
@@ -29,7 +33,7 @@ SPEC = PackageSpec(
         TrainCommand(
             # `train START_EPOCH`, as in the original code: `auto` continues from the newest checkpoint
             "train", config="ganwriting_music.config:GanwritingConfig", module="ganwriting_music.train",
-            resume="start-epoch",
+            resume="start-epoch", cpu_preset="cpu",  # --preset auto: the original's size needs a GPU
             presets={
                 "tiny": TINY,
                 "original": Ref("ganwriting_music.config:PRESETS", "original"),  # the CLI's --preset table

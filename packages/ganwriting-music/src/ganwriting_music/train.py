@@ -351,8 +351,11 @@ def build_trainer(config: GanwritingConfig) -> Trainer:
     )  # fmt: skip
 
 
-def run_training(config: GanwritingConfig, start_epoch: str | int | None = 0, resume: str | None = None) -> FitResult:
-    """Train from ``start_epoch`` (or an explicit ``resume`` path); writes the run directory and ``model/``."""
+def run_training(
+    config: GanwritingConfig, start_epoch: str | int | None = 0, resume: str | None = None, preset: str | None = None
+) -> FitResult:
+    """Train from ``start_epoch`` (or an explicit ``resume`` path); writes the run directory and ``model/``.
+    ``preset``: how the command line's preset was chosen, named in the first line of a fresh run."""
     trainer = build_trainer(config)
     start = resume if resume is not None else resolve_start(trainer, start_epoch)
     if start is None and list_checkpoints(trainer.ckpt_dir):
@@ -360,7 +363,8 @@ def run_training(config: GanwritingConfig, start_epoch: str | int | None = 0, re
     writers = trainer.loader.dataset.data.writer_names  # the training writers: held-out ones are not among them
     held = [w for w in config.data.holdout_writers if w not in writers]
     trainer.print(
-        f"ganwriting-music: {len(trainer.loader.dataset)} training images, {len(writers)} writer(s) "
+        "ganwriting-music: " + (f"preset {preset}, " if preset and not start else "")
+        + f"{len(trainer.loader.dataset)} training images, {len(writers)} writer(s) "
         f"({', '.join(writers)}{'; held out: ' + ', '.join(held) if held else ''}), {trainer.steps_per_epoch} "
         f"updates/epoch on {trainer.accelerator.num_processes} process(es), {config.train.max_epochs} epochs"
         + (f", resuming {start}" if start else "")
