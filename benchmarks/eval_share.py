@@ -66,12 +66,16 @@ def eval_count(cfg: Any, length: int, steps_per_epoch: int) -> int:
     return len(at | {length})
 
 
-def measure(spec_name: str, command: Any, steps: int, root: Path, overrides: list[str]) -> dict:
-    """Time one command's default run in pieces (see the module docstring); ``overrides`` on top of the defaults."""
+def measure(
+    spec_name: str, command: Any, steps: int, root: Path, overrides: list[str], preset: str | None = None
+) -> dict:
+    """Time one command's default run in pieces (see the module docstring); ``overrides`` on top of the defaults,
+    ``preset`` (where the command has it) in place of the one its command line would pick."""
     config_class = command.config_class()
     module = importlib.import_module(command.module)
     out = root / f"{spec_name}-{command.name}"
-    preset, base = default_preset(command)  # the default run is the one the command line trains here
+    # the default run is the one the command line trains here
+    preset, base = default_preset(command, preset if preset in command.presets else None)
     overrides = [*base, *overrides]
     config = build_config(config_class, overrides=[f"train.output_dir={str(out)!r}", "train.progress_bar=false",
                                                    *overrides])  # fmt: skip
@@ -133,6 +137,8 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="Config override for every measured command (with --packages: e.g. dcgan-tutorial's "
                         "eval.feature_steps=300, its default before the evaluation was sized to the run).")
+    parser.add_argument("--preset", default=None, help="A package preset to measure, for the commands that have it "
+                        "(e.g. ganwriting-music's original) [default: what the command line trains here].")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/eval_share.json"))
     args = parser.parse_args()
     wanted = {p for p in args.packages.split(",") if p}
@@ -149,7 +155,7 @@ def main() -> None:
                     continue
                 name = f"{spec.name} {command.name}"
                 print(f"measuring {name} ...", file=sys.stderr, flush=True)
-                results[name] = measure(spec.name, command, args.steps, Path(tmp), args.overrides)
+                results[name] = measure(spec.name, command, args.steps, Path(tmp), args.overrides, args.preset)
                 print(f"{name}: {results[name]}", file=sys.stderr, flush=True)
     result = {
         "goal": "evaluation <= 10% of a default run", "timed_updates": args.steps, "overrides": args.overrides,
