@@ -1,22 +1,22 @@
 """CPU seconds per update (user and system apart) and peak memory of one training command under several
 environments: what glibc's allocator settings change for a package whose updates allocate hundreds of MB at a time.
 
-    OMP_NUM_THREADS=1 python benchmarks/allocator_env.py --package ganwriting-music --steps 4 --env default= \\
+    OMP_NUM_THREADS=1 python benchmarks/allocator_env.py --package ganwriting-music --args "--preset original" \\
+      --steps 4 --env default= \\
       --env keep=GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4294967295:glibc.malloc.trim_threshold=4294967295
 
 Each ``--env NAME=VAR=VALUE[,VAR=VALUE...]`` (``NAME=`` for the inherited environment) runs the package's default
-training command, default data and config, as a whole process with ``--max-steps`` and ``--log-every 1``, one after
-the other. From /proc (Linux) the user and system CPU seconds between consecutive update lines are recorded (the
-first update, which also warms up, is not among them), and the process's peak resident memory (VmHWM) at its last
-update line. Writes ``benchmarks/results/allocator_env.json``
-and prints it.
-"""
+training command, default data and config (and ``--args``), as a whole process with ``--max-steps`` and
+``--log-every 1``, one after the other. From /proc (Linux) the user and system CPU seconds between consecutive
+update lines are recorded (the first update, which also warms up, is not among them), and the process's peak
+resident memory (VmHWM) at its last update line. Writes ``benchmarks/results/allocator_env.json`` and prints it. """
 
 from __future__ import annotations
 
 import argparse
 import os
 import re
+import shlex
 import statistics
 import subprocess
 import tempfile
@@ -62,8 +62,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4, help="Updates per run (the first one is not timed).")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VAR=VALUE,...",
                         help="A named environment to run under (repeatable); NAME= is the inherited one.")  # fmt: skip
+    parser.add_argument("--args", default="", metavar="ARGS",
+                        help='More arguments for the training command, e.g. --args "--preset original".')
     parser.add_argument("--out", default="benchmarks/results/allocator_env.json")
     args = parser.parse_args()
+    try:
+        more = shlex.split(args.args)
+    except ValueError as exc:
+        parser.error(f"--args {args.args!r}: {exc}")
     if args.package not in packages():
         parser.error(f"unknown package {args.package!r}; registered: {', '.join(packages())}")
     spec = packages()[args.package]
@@ -80,12 +86,12 @@ def main() -> None:
     for name, extra in environments.items():
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "GENCORE_PROGRESS": "0", **extra}
         with tempfile.TemporaryDirectory() as tmp:
-            argv = [script, *command.head(), "--output-dir", str(Path(tmp) / "run"), "--max-steps", str(args.steps),
-                    "--log-every", "1"]  # fmt: skip
+            argv = [script, *command.head(), *more, "--output-dir", str(Path(tmp) / "run"), "--max-steps",
+                    str(args.steps), "--log-every", "1"]  # fmt: skip
             results[name] = {"env": extra, **run(argv, env)}
         print(name, results[name]["median_wall_s"], results[name]["median_sys_s"],
               results[name]["peak_resident_gib_at_last_update"], flush=True)  # fmt: skip
-    write_report(args.out, {"package": args.package, "steps": args.steps, "results": results,
+    write_report(args.out, {"package": args.package, "args": more, "steps": args.steps, "results": results,
                             "machine": machine(omp_num_threads=os.environ.get("OMP_NUM_THREADS"))})  # fmt: skip
 
 
