@@ -9,7 +9,8 @@ Each ``--env NAME=VAR=VALUE[,VAR=VALUE...]`` (``NAME=`` for the inherited enviro
 training command, default data and config (and ``--args``), as a whole process with ``--max-steps`` and
 ``--log-every 1``, one after the other. From /proc (Linux) the user and system CPU seconds between consecutive
 update lines are recorded (the first update, which also warms up, is not among them), and the process's peak
-resident memory (VmHWM) at its last update line. Writes ``benchmarks/results/allocator_env.json`` and prints it. """
+resident memory (VmHWM) at its last update line. Writes ``benchmarks/results/allocator_env.json`` and prints it.
+"""
 
 from __future__ import annotations
 
@@ -88,7 +89,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             argv = [script, *command.head(), *more, "--output-dir", str(Path(tmp) / "run"), "--max-steps",
                     str(args.steps), "--log-every", "1"]  # fmt: skip
-            results[name] = {"env": extra, **run(argv, env)}
+            results[name] = {"env": extra, "command": shlex.join(argv[1:]).replace(tmp, "TMP"), **run(argv, env)}
         print(name, results[name]["median_wall_s"], results[name]["median_sys_s"],
               results[name]["peak_resident_gib_at_last_update"], flush=True)  # fmt: skip
     write_report(args.out, {"package": args.package, "args": more, "steps": args.steps, "results": results,

@@ -27,10 +27,10 @@ def write_report(path: str | Path, report: dict[str, Any]) -> None:
 
 def default_preset(command: Any, preset: str | None = None) -> tuple[str | None, list[str]]:
     """The preset a training command's own command line trains here and its ``key=value`` overrides: ``preset``
-    where the command has it, else its ``cpu_preset`` where training runs on the CPU (``--preset auto``), else none
-    (the config's defaults). A ``preset`` the command does not have is a ValueError."""
-    if preset is not None and preset not in command.presets:
-        raise ValueError(f"{command.name} has no preset {preset!r} (has {', '.join(sorted(command.presets))})")
+    where the command has it (a benchmark's ``--preset`` names one for the commands that have it), else its
+    ``cpu_preset`` where training runs on the CPU (``--preset auto``), else none (the config's defaults)."""
+    if preset not in command.presets:
+        preset = None
     if preset is None and command.cpu_preset is not None:
         from gencore.cli import trains_on_cpu
 

@@ -75,7 +75,7 @@ def measure(
     module = importlib.import_module(command.module)
     out = root / f"{spec_name}-{command.name}"
     # the default run is the one the command line trains here
-    preset, base = default_preset(command, preset if preset in command.presets else None)
+    preset, base = default_preset(command, preset)
     overrides = [*base, *overrides]
     config = build_config(config_class, overrides=[f"train.output_dir={str(out)!r}", "train.progress_bar=false",
                                                    *overrides])  # fmt: skip

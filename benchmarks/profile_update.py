@@ -89,7 +89,7 @@ def measure(
     """Train the command's default setup for a few updates; time them, then profile the last ones."""
     total = args.warmup + args.timed + args.profiled + 1
     run_dir = root / f"{spec.name}-{command.name}-{variant}-{repeat}"
-    preset, base = default_preset(command, args.preset if args.preset in command.presets else None)
+    preset, base = default_preset(command, args.preset)
     overrides = [*base, *_quiet(total, run_dir), *VARIANTS[variant], *_first_stage(spec, command, root)]
     config = build_config(command.config_class(), overrides=overrides)
     built = resolve(f"{command.module}:build_trainer")(config)

@@ -16,12 +16,14 @@ def test_each_environment_is_one_run_with_its_updates_timed(tmp_path):
     out = tmp_path / "allocator.json"
     cmd = [sys.executable, str(ROOT / "benchmarks" / "allocator_env.py"), "--package", "gencore", "--steps", "4",
            "--env", "default=", "--env", "keep=GLIBC_TUNABLES=glibc.malloc.trim_threshold=1073741824,GENCORE_X=1",
-           "--out", str(out)]  # fmt: skip
+           "--args", "--seed 3", "--out", str(out)]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    results = json.loads(out.read_text())["results"]
-    assert list(results) == ["default", "keep"]
+    report = json.loads(out.read_text())
+    results = report["results"]
+    assert list(results) == ["default", "keep"] and report["args"] == ["--seed", "3"]
+    assert all(run["command"].startswith("demo --seed 3 --output-dir TMP/run") for run in results.values())
     assert results["keep"]["env"] == {"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=1073741824", "GENCORE_X": "1"}
     for run in results.values():
         assert run["exit_code"] == 0, run["last_lines"]
@@ -34,7 +36,8 @@ def test_an_unknown_package_or_a_malformed_environment_is_one_usage_line(tmp_pat
     script = str(ROOT / "benchmarks" / "allocator_env.py")
     for args, says in ((["--package", "nope"], "unknown package 'nope'"),
                        (["--package", "gencore", "--env", "x=NOVALUE"], "expected NAME=VAR=VALUE"),
-                       (["--package", "gencore", "--env", "=A=1"], "expected NAME=VAR=VALUE")):  # fmt: skip
+                       (["--package", "gencore", "--env", "=A=1"], "expected NAME=VAR=VALUE"),
+                       (["--package", "gencore", "--args", "--seed '3"], "No closing quotation")):  # fmt: skip
         proc = subprocess.run([sys.executable, script, *args, "--out", str(tmp_path / "o.json")], capture_output=True,
                               text=True, timeout=120)  # fmt: skip
         assert proc.returncode == 2 and says in proc.stderr and "Traceback" not in proc.stderr, proc.stderr

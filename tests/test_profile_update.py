@@ -37,3 +37,25 @@ def test_the_demo_is_timed_and_profiled_per_variant(tmp_path):
 def test_an_unknown_variant_is_refused_in_one_line():
     proc = _profile("--variants", "default,turbo")
     assert proc.returncode != 0 and "unknown variants ['turbo']" in proc.stderr
+
+
+def test_benchmarks_build_what_the_command_line_trains_here(monkeypatch):
+    """benchmarks/benchmark_report.default_preset: ganwriting-music's default on the CPU is its cpu preset (its
+    --preset auto), on a GPU the config's defaults; a benchmark's --preset names another for the commands that have
+    it, and leaves the others at their defaults."""
+    import torch
+
+    from gencore import cli
+    from gencore.registry import packages
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from benchmark_report import default_preset
+
+    gan, demo = packages()["ganwriting-music"].command(), packages()["gencore"].command()
+    monkeypatch.delenv("ACCELERATE_USE_CPU", raising=False)
+    monkeypatch.setattr(cli, "_auto_device", lambda: torch.device("cpu"))
+    assert default_preset(gan) == ("cpu", list(gan.preset("cpu")))
+    assert default_preset(gan, "original") == ("original", [])
+    assert default_preset(demo) == (None, []) and default_preset(demo, "original") == (None, [])
+    monkeypatch.setattr(cli, "_auto_device", lambda: torch.device("cuda"))
+    assert default_preset(gan) == (None, [])
