@@ -187,9 +187,23 @@ def test_cli_train_generate_export_evaluate_study(tmp_path, tiny_cli):
     assert study["test_writers"] == ["Petaluma"] and study["results"]["combined"]["train_images"] == 64
 
     (run / "samples" / "my_notes.txt").write_text("mine\n")
+    (run / "checkpoints" / "step_000123").mkdir()  # named like a checkpoint, but the user's
+    (run / "checkpoints" / "step_000123" / "mine.txt").write_text("mine\n")
     result = CliRunner().invoke(main, ["clean-run", str(run), "--yes"])
-    assert result.exit_code == 0 and not (run / "checkpoints").exists() and (run / "model").is_dir()
+    assert result.exit_code == 0 and (run / "model").is_dir(), result.output
+    assert [p.name for p in (run / "checkpoints").iterdir()] == ["step_000123"] and "kept" in result.output
     assert [p.name for p in (run / "samples").iterdir()] == ["my_notes.txt"]  # only what training wrote goes
+    (run / "checkpoints" / "step_000123" / "mine.txt").unlink()
+    (run / "checkpoints" / "step_000123").rmdir()
+
+    # a folder that is not a run, laid out like one: nothing is removed
+    other = tmp_path / "project"
+    (other / "checkpoints" / "step_000001").mkdir(parents=True)
+    (other / "checkpoints" / "step_000001" / "weights.bin").write_text("mine")
+    (other / "config.json").write_text('{"name": "my web app"}')
+    result = CliRunner().invoke(main, ["clean-run", str(other), "--yes"])
+    assert result.exit_code == 2 and "is not a training run" in result.output
+    assert (other / "checkpoints" / "step_000001" / "weights.bin").read_text() == "mine"
     # a fresh training there would replace the model clean-run kept: refused (it used to overwrite it)
     result = CliRunner().invoke(main, ["train", "0", "--output-dir", str(run), *tiny_cli])
     assert result.exit_code == 2 and "already holds a trained model" in result.output, result.output

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file as _st_load
-from safetensors.torch import save_file as _st_save
+from safetensors.torch import save_file as _safetensors_save
 
 from gencore.config import check_depth, from_dict, to_dict
 from gencore.errors import CheckpointError, ConfigError, OutputError
@@ -306,6 +306,20 @@ def _unflatten(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
         if "__dict__" in obj:
             return {k: _unflatten(v, tensors) for k, v in obj["__dict__"]}
     return obj
+
+
+def _st_save(tensors: dict[str, torch.Tensor], path: str) -> None:
+    """safetensors' ``save_file``, with its I/O failures (a full disk, a read-only folder: a ``SafetensorError``
+    that names "os error N") raised as the OSError they are, so every caller's disk handling (one line, exit code 2;
+    a cache that only gets a note) applies."""
+    try:
+        _safetensors_save(tensors, path)
+    except Exception as exc:
+        found = re.search(r"os error (\d+)", str(exc))
+        if type(exc).__name__ != "SafetensorError" or found is None:
+            raise
+        code = int(found.group(1))
+        raise OSError(code, os.strerror(code), path) from None
 
 
 def save_tree(tree: Any, directory: str | Path, name: str = "state") -> None:

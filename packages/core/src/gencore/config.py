@@ -42,8 +42,8 @@ __all__ = [
     "build_config", "from_dict", "to_dict", "Added", "Renamed", "fill_added_keys", "migrate_keys", "renamed_keys",
     "field_docs",
     "field_doc", "field_type", "default_value", "load_file", "load_run_config", "save_config", "parse_override",
-    "apply_overrides", "config_changes", "check_depth", "dumps_toml", "MAX_DEPTH", "MAX_SEED", "MAX_NODES",
-    "SUFFIXES",
+    "apply_overrides", "config_changes", "check_depth", "check_betas", "dumps_toml", "MAX_DEPTH", "MAX_SEED",
+    "MAX_NODES", "SUFFIXES",
 ]  # fmt: skip
 
 #: Deepest nesting of tables and lists accepted in a config (the deepest real one has 3 levels).
@@ -55,6 +55,15 @@ MAX_SEED = 2**62
 MAX_NODES = 100_000
 #: The config file formats that ``--config`` reads.
 SUFFIXES = (".toml", ".json", ".yaml", ".yml")
+
+
+def check_betas(section: Any, where: str = "optim") -> None:
+    """Adam's ``beta1``/``beta2`` of a config section must lie in [0, 1): torch refuses others with a traceback when
+    the optimizer is built, after the data is prepared; a ConfigError here is one line before anything runs."""
+    for key in ("beta1", "beta2"):
+        value = getattr(section, key)
+        if not 0 <= value < 1:
+            raise ConfigError(f"{where}.{key} must be in [0, 1) (Adam's betas), got {value}")
 
 
 def check_depth(data: Any, where: str, limit: int = MAX_DEPTH) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from gencore.errors import CheckpointError, GencoreError
-from gencore.fileio import atomic_write_text
+from gencore.fileio import atomic_write_text, check_output_target
 
 __all__ = ["write_json", "read_json"]
 
@@ -35,8 +35,11 @@ def read_json(path: str | Path, error: type[GencoreError] = CheckpointError) -> 
 def write_json(path: str | Path, data: Any, *, indent: int | None = 2, sort_keys: bool = False) -> Path:
     """Write ``data`` to ``path`` as JSON (indented, a newline at the end), atomically; parent folders are made.
 
-    Returns ``path``. A value JSON cannot hold raises ``TypeError`` before anything is written.
+    Returns ``path``. A value JSON cannot hold raises ``TypeError`` before anything is written, and so does a path
+    that would destroy something (:func:`gencore.fileio.check_output_target`: an existing file that is not JSON, a
+    model's or a run's own file): OutputError.
     """
-    path = Path(path)
-    atomic_write_text(path, json.dumps(data, indent=indent, sort_keys=sort_keys) + "\n")
+    text = json.dumps(data, indent=indent, sort_keys=sort_keys) + "\n"
+    path = check_output_target(path, "json")
+    atomic_write_text(path, text)
     return path

@@ -20,9 +20,19 @@ from collections.abc import Iterator
 
 import torch
 
-__all__ = ["local_rng"]
+__all__ = ["local_rng", "torch_seed"]
 
-_HOSTLESS = ("cpu", "meta")  # device types whose tensors draw from the CPU generator or draw nothing
+_HOSTLESS = ("cpu", "meta")
+
+#: ``torch.Generator.manual_seed`` takes an unsigned 64-bit value: a seed derived from a large one (``seed *
+#: 1_000_003 + epoch``) is folded into that range.
+_TORCH_SEEDS = 2**64
+
+
+def torch_seed(value: int) -> int:
+    """``value`` (a seed, or a stream number derived from one) as ``manual_seed`` takes it: unchanged below 2**64,
+    so the streams of every seed that worked before stay the same, folded modulo 2**64 above."""
+    return int(value) % _TORCH_SEEDS  # device types whose tensors draw from the CPU generator or draw nothing
 
 
 def _accelerator(device: str | torch.device | None) -> tuple[str, int] | None:

@@ -11,7 +11,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-__all__ = ["make_grid", "save_image_grid", "plot_metrics", "latent_traversal"]
+from gencore.errors import OutputError
+from gencore.fileio import atomic_file, check_output_target
+
+__all__ = ["make_grid", "save_image_grid", "check_image_outputs", "image_format", "plot_metrics", "latent_traversal"]
 
 
 def make_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2, pad_value: float = 1.0) -> torch.Tensor:
@@ -38,11 +41,18 @@ def save_image_grid(
     value_range: tuple[float, float] = (0.0, 1.0),
     min_tile: int = 64,
     padding: int = 2,
+    inputs: tuple[str | Path, ...] = (),
 ) -> Path:
-    """Write images (B, C, H, W) with values in ``value_range`` as one PNG grid; returns the path.
+    """Write images (B, C, H, W) with values in ``value_range`` as one image grid, in the format ``path``'s suffix
+    names (``.png``, ``.jpg``, ...); returns the path.
 
     Tiles smaller than ``min_tile`` pixels are enlarged by an integer factor (nearest neighbour) to stay legible.
+    ``path`` is checked first (:func:`gencore.fileio.check_output_target`: an existing file is replaced only when it
+    is an image, never when it is one of the command's ``inputs`` or a model's file), so a wrong ``-o`` is one
+    line and nothing is lost.
     """
+    fmt = image_format(path)
+    check_output_target(path, "image", inputs)
     lo, hi = value_range
     images = images.detach().float().cpu()
     if images.ndim == 3:
@@ -56,11 +66,32 @@ def save_image_grid(
     if array.shape[2] == 1:
         array = array[:, :, 0]
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    Image.fromarray(array).save(tmp, format="PNG")
-    tmp.replace(path)
+    try:
+        with atomic_file(path) as tmp:
+            Image.fromarray(array).save(tmp, format=fmt)
+    except OSError as exc:  # named by the destination, not by the temporary file beside it
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
+
+
+def check_image_outputs(paths: Sequence[str | Path], inputs: tuple[str | Path, ...] = ()) -> None:
+    """Check, before any work, every image file a command will write (its ``-o`` grid and each file of a
+    ``--save-dir``) as :func:`save_image_grid` does: an image file name, and nothing it would destroy."""
+    for path in paths:
+        image_format(path)
+        check_output_target(path, "image", inputs)
+
+
+def image_format(path: str | Path) -> str:
+    """The PIL format that ``path``'s suffix names (``PNG`` for ``.png``); OutputError for a name that is not an
+    image file's, so ``-o notes.txt`` is refused rather than filled with PNG bytes."""
+    if not str(path).strip():
+        raise OutputError("an output path is empty; give a file name such as grid.png")
+    suffix = Path(path).suffix.lower()
+    fmt = Image.registered_extensions().get(suffix)
+    if fmt is None or fmt not in Image.SAVE or suffix in (".pdf", ".eps", ".ps"):
+        raise OutputError(f"{path}: not an image file name; end it in .png (or .jpg, .webp, .bmp, .tif)")
+    return fmt
 
 
 def plot_metrics(csv_path: str | Path, png_path: str | Path, columns: Sequence[str] | None = None) -> Path | None:

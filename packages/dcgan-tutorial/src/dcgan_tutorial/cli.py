@@ -80,16 +80,18 @@ def sample(run: str, num: int, seed: int, output: str, save_dir: str | None, bat
     """Write a grid of NUM generated images from RUN (a run directory or a model/generator directory)."""
     from dcgan_tutorial.pipeline import to_pil
     from dcgan_tutorial.train import generate
-    from gencore.viz import save_image_grid
+    from gencore.viz import check_image_outputs, save_image_grid
 
+    each = [Path(save_dir) / f"{i:06d}.png" for i in range(num)] if save_dir is not None else []
+    check_image_outputs([output, *each])
     where = resolve_device(device)
     images = generate(_generator(run, where), num, seed, where, batch_size).cpu()
     click.echo(f"wrote {save_image_grid(images * 0.5 + 0.5, output)}")
     if save_dir is not None:
         folder = Path(save_dir)
         folder.mkdir(parents=True, exist_ok=True)
-        for i, image in enumerate(to_pil(images)):
-            image.save(folder / f"{i:06d}.png")
+        for image, path in zip(to_pil(images), each):
+            image.save(path)
         click.echo(f"wrote {num} images to {folder}")
 
 

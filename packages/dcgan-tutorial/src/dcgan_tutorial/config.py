@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import ClassVar, Literal
 
-from gencore.config import Renamed
+from gencore.config import Renamed, check_betas
 from gencore.train import TrainConfig
 
 
@@ -52,6 +52,7 @@ class OptimConfig:
     ema_decay: float = 0.0  # EMA of the generator's weights, used for samples, evaluation and model/ (0 = off)
 
     def __post_init__(self) -> None:
+        check_betas(self)
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"optim.ema_decay must be in [0, 1), got {self.ema_decay}")
 

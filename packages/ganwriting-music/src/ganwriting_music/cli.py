@@ -331,8 +331,9 @@ def generate(run: str, class_names: str, style_from: str | None, num: int, outpu
     from ganwriting_music.evaluate import generate_from_style
     from ganwriting_music.train import load_networks
     from gencore.paths import safe_join, safe_name
-    from gencore.viz import save_image_grid
+    from gencore.viz import check_image_outputs, save_image_grid
 
+    check_image_outputs([output])
     nets = load_networks(run, resolve_device(device))
     config, refs = _style(run, style_from, seed)
     labels = _labels(nets, class_names, num)
@@ -340,6 +341,7 @@ def generate(run: str, class_names: str, style_from: str | None, num: int, outpu
     if save_dir is not None:  # class names come from the model's config.json: plain folder names, or refused
         paths = [safe_join(save_dir, safe_name(nets.config.classes[label], "class"), f"{i:05d}.png")
                  for i, label in enumerate(labels.tolist())]  # fmt: skip
+        check_image_outputs(paths)
     images = generate_from_style(nets, refs, labels, config.model.k_refs, seed, batch_size).cpu()
     ncol = len(set(labels.tolist())) if class_names == "all" else None
     save_image_grid(images, output, nrow=ncol, value_range=(-1, 1))
@@ -454,24 +456,35 @@ def classifier_study(run: str, holdout: str | None, steps: int, repeats: int, sy
 def clean_run(run: str, yes: bool) -> None:
     """Remove a run's checkpoints and sample images (what the original's clean.py deleted); keeps model/.
 
-    Only what training wrote goes (checkpoints/step_N, checkpoints/epochs.json, samples/*step_N.png); other files
-    in those folders stay. Refused while a training holds the run.
+    Only what training wrote goes (checkpoints/step_N that are checkpoints, checkpoints/epochs.json,
+    samples/*step_N.png); other files in those folders stay, and so does a step_N folder holding anything its
+    checkpoint manifest does not list. Refused for a folder that is not a training run, and while a training holds
+    the run.
     """
     import re
 
     from ganwriting_music.train import EPOCHS_FILE
-    from gencore.checkpoint import list_checkpoints
+    from gencore.checkpoint import list_checkpoints, output_owner
     from gencore.errors import RunLockedError
-    from gencore.train.rundir import lock_holder
+    from gencore.train.rundir import is_run_config, lock_holder
+    from gencore.train.trainer import CHECKPOINT_PRODUCER
 
     root = Path(run)
     if not (root / "config.json").is_file():
         raise DataError(f"{run} is not a run directory (no config.json)")
+    if not is_run_config(root / "config.json"):
+        raise DataError(f"{run} is not a training run (its config.json is not a run's); nothing removed")
     holder = lock_holder(root)
     if holder is not None:
         raise RunLockedError(f"{run} is in use by process {holder} (a training); clean it once that has ended")
     samples = root / "samples"
-    targets = [*list_checkpoints(root / "checkpoints"), root / "checkpoints" / EPOCHS_FILE]
+    targets = []
+    for checkpoint in list_checkpoints(root / "checkpoints"):
+        if output_owner(checkpoint) in (CHECKPOINT_PRODUCER, ""):
+            targets.append(checkpoint)
+        else:
+            click.echo(f"kept {checkpoint} (holds files its checkpoint manifest does not list)")
+    targets.append(root / "checkpoints" / EPOCHS_FILE)
     if samples.is_dir():
         targets += sorted(p for p in samples.iterdir() if p.is_file() and re.search(r"step_\d+\.png$", p.name))
     for target in targets:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from gencore.augment import parse_policy
-from gencore.config import Renamed
+from gencore.config import Renamed, check_betas
 from gencore.errors import ConfigError
 from gencore.train import TrainConfig
 
@@ -187,6 +187,7 @@ class OptimConfig:
     ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
+        check_betas(self)
         for name in ("lr_g", "lr_d", "lr_r"):
             value = getattr(self, name)
             if not isinstance(value, float) or value <= 0:

@@ -57,6 +57,7 @@ from gencore.distributed import is_launch_main
 from gencore.errors import CheckpointError, DataError, OutputError
 from gencore.fileio import cache_dir
 from gencore.paths import listed_path, read_text_lines
+from gencore.seeding import torch_seed
 
 __all__ = [
     "AMBIGUOUS_CLASSES", "CLASS_ALIASES", "CODEPOINTS", "HOMUS_TO_SMUFL", "SymbolSet", "resolve_class",
@@ -457,8 +458,8 @@ def font_symbols(config: DataConfig, fonts: Sequence[str], seed: int = 0, per_cl
                 raise DataError(f"unknown class {name!r} for the embedded fonts (known: {', '.join(CLASSES)})")
             # a separate stream per (font, class), so a subset of fonts or classes renders the same images
             key = seed * 1_000_003 + FONTS.index(font) * 1009 + CLASSES.index(name) if name in CLASSES else seed
-            gen = torch.Generator().manual_seed(key)
-            rng = np.random.default_rng(key)
+            gen = torch.Generator().manual_seed(torch_seed(key))
+            rng = np.random.default_rng(torch_seed(key))
             if name == "beam":  # each beam its own slope
                 bases = [torch.from_numpy(render_glyph(name, font, master, rng)) for _ in range(per_class)]
                 base = torch.stack(bases)[:, None]
@@ -582,13 +583,24 @@ def read_class_folders(
     return found
 
 
+INDEX_HEADER = "# ganwriting-music index: path<TAB>class<TAB>writer"
+
+
 def write_index(entries: Sequence[tuple[Path, str, str]], index_file: str | Path) -> Path:
     """Write ``path<TAB>class<TAB>writer`` lines (paths relative to the index file's folder when inside it)."""
     from gencore.checkpoint import atomic_write_text
+    from gencore.fileio import check_output_target
 
-    index_file = Path(index_file)
+    def earlier_index(path: Path) -> bool:  # what this function wrote before: its first line
+        try:
+            with open(path, encoding="utf-8") as fh:
+                return fh.readline().startswith(INDEX_HEADER)
+        except (OSError, ValueError):
+            return False
+
+    index_file = check_output_target(index_file, "an index file written by ganwriting-music", same=earlier_index)
     base = index_file.parent.resolve()
-    lines = ["# ganwriting-music index: path<TAB>class<TAB>writer"]
+    lines = [INDEX_HEADER]
     for path, cls, writer in entries:
         p = Path(path).resolve()
         try:

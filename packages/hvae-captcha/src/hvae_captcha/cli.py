@@ -240,9 +240,11 @@ def sample(run: str, num: int, text: str | None, temperature: float, seed: int, 
            batch_size: int | None, device: str) -> None:  # fmt: skip
     """Write a grid of NUM samples from RUN (a run directory, or a model/ folder, also copied alone): decoder
     means."""
-    from gencore.viz import save_image_grid
+    from gencore.viz import check_image_outputs, save_image_grid
     from hvae_captcha.pipeline import HVAEPipeline, to_pil
 
+    each = [Path(save_dir) / f"{i:06d}.png" for i in range(num)] if save_dir is not None else []
+    check_image_outputs([output, *each])
     pipe = HVAEPipeline.from_pretrained(run, resolve_device(device))
     images, texts = pipe.sample(num, text, temperature, seed, batch_size)
     drawn = texts if text is None else None  # drawn from the run's text prior
@@ -251,8 +253,8 @@ def sample(run: str, num: int, text: str | None, temperature: float, seed: int, 
     if save_dir is not None:
         folder = Path(save_dir)
         folder.mkdir(parents=True, exist_ok=True)
-        for i, image in enumerate(to_pil(images)):
-            image.save(folder / f"{i:06d}.png")
+        for image, path in zip(to_pil(images), each):
+            image.save(path)
         click.echo(f"wrote {num} images to {folder}")
     shown = f" (texts from the run's text prior: {' '.join(drawn[:8])}{' ...' * (num > 8)})" if drawn else ""
     click.echo(f"wrote {output}{shown}")

@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-from gencore.config import Added, Renamed
+from gencore.config import Added, Renamed, check_betas
 from gencore.errors import ConfigError
 from gencore.train import TrainConfig
 
@@ -382,6 +382,7 @@ class OptimConfig:
     ema_decay: float = 0.995  # 0 = off; samples and evaluation use the averaged weights
 
     def __post_init__(self) -> None:
+        check_betas(self)
         if self.lr <= 0:
             raise ConfigError(f"optim.lr must be positive, got {self.lr}")
         if self.skip_threshold < 0:
@@ -430,6 +431,11 @@ class DataConfig:
             raise ConfigError(f"data.holdout_fraction must be between 0 and 1, got {self.holdout_fraction}")
         if self.render_width < 8 or self.render_height < 8 or not self.font_sizes:
             raise ConfigError("data: render size must be at least 8×8 and font_sizes non-empty")
+        if not all(isinstance(size, int) and size >= 1 for size in self.font_sizes):
+            raise ConfigError(f"data.font_sizes must be positive integers, got {self.font_sizes}")
+        if not 0 <= self.noise_dots <= 10_000:  # the captcha library loops until it has drawn them
+            raise ConfigError(f"data.noise_dots must be between 0 and 10000 (as data make's --noise-dots), got "
+                              f"{self.noise_dots}")  # fmt: skip
 
 
 @dataclass
@@ -439,6 +445,11 @@ class EvalConfig:
     iw_samples: int = 16  # K importance samples of the IWAE bound
     samples: int = 256  # held-out images evaluated (at most the hold-out size)
     batch_size: int = 64  # held-out images per batch; the batches are split over the processes
+
+    def __post_init__(self) -> None:
+        for key in ("iw_samples", "samples", "batch_size"):  # checked here: else a run fails at its last evaluation
+            if getattr(self, key) < 1:
+                raise ConfigError(f"eval.{key} must be at least 1, got {getattr(self, key)}")
 
 
 def _train_defaults() -> TrainConfig:

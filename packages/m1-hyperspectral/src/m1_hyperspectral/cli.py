@@ -141,9 +141,14 @@ def sample(run: str, num: int, seed: int, output: str, npy: str | None, device: 
     import torch
 
     from gencore.checkpoint import atomic_file
+    from gencore.fileio import check_output_target
+    from gencore.viz import check_image_outputs
     from m1_hyperspectral.plots import save_tensor_image, spectra_figure
     from m1_hyperspectral.train import prepare_data
 
+    check_image_outputs([output])
+    if npy:
+        check_output_target(npy, "npy")
     model, config = _load(run, device)
     with torch.no_grad():
         fake = model.sample(num, torch.Generator().manual_seed(seed)).cpu()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-from gencore.config import Renamed
+from gencore.config import Renamed, check_betas
 from gencore.train import TrainConfig
 
 
@@ -131,6 +131,9 @@ class OptimConfig:
     lr_d: float = 2e-4  # learning rate of the discriminator
     beta1: float = 0.5  # Adam's betas
     beta2: float = 0.9
+
+    def __post_init__(self) -> None:
+        check_betas(self)
 
 
 @dataclass

@@ -18,6 +18,7 @@ from gencore.checkpoint import atomic_dir
 from gencore.errors import ConfigError
 from gencore.metrics import kernel_inception_distance
 from gencore.progress import Counter
+from gencore.seeding import torch_seed
 from vqgan_negatives.clean import CleanConfig, average_hash, clean, ink_fraction, isolated_fraction
 from vqgan_negatives.data import PerlinParams, save_tensor_image
 from vqgan_negatives.perceptual import RandomFeatureLoss, _normalize_channels, _to_rgb
@@ -193,7 +194,7 @@ def make_negatives(
             size = min(batch_size, max(8, math.ceil(missing * 1.5)))
             first, first_kept = len(rows), len(kept_images)
             cond = _conditions(kind, perlin, first, size, res, ch)
-            batch_seed = seed * 100_003 + round_
+            batch_seed = torch_seed(seed * 100_003 + round_)
             # cleaned (and written) on the CPU
             images = generate(pipeline.vq, pipeline.gpt, cond, temperature, top_k, batch_seed).cpu()
             verdicts = clean(images, clean_config, training_images, molecule_score, kept_hashes)

@@ -23,7 +23,7 @@ try:  # POSIX; elsewhere runs are not locked (documented)
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["LOCK_FILE", "run_lock", "lock_holder", "check_fresh_start"]
+__all__ = ["LOCK_FILE", "run_lock", "lock_holder", "check_fresh_start", "is_run_config"]
 
 LOCK_FILE = ".lock"
 
@@ -98,7 +98,7 @@ def _acquire(path: Path, run_dir: Path) -> int:
     raise RunLockedError(f"{run_dir}: could not take the run lock ({path} keeps being replaced)")
 
 
-def _is_run_config(path: Path) -> bool:
+def is_run_config(path: Path) -> bool:
     """``config.json`` written by a training run (a table with a ``train`` table), not some other file."""
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
@@ -129,7 +129,7 @@ def check_fresh_start(run_dir: str | Path, checkpoints: list[Path]) -> None:
             "there would replace it)"
         )
     config, metrics = run_dir / "config.json", run_dir / "metrics.csv"
-    if (config.exists() or metrics.exists()) and not _is_run_config(config):
+    if (config.exists() or metrics.exists()) and not is_run_config(config):
         shown = "config.json" if config.exists() else "metrics.csv"
         raise ConfigError(
             f"{run_dir} holds a {shown} that is not a training run's; a fresh run would replace it: choose "

@@ -8,6 +8,7 @@ import torch
 from torch.utils.data import Sampler
 
 from gencore.errors import DataError
+from gencore.seeding import torch_seed
 
 
 class ShardedBatchSampler(Sampler[list[int]]):
@@ -52,7 +53,7 @@ class ShardedBatchSampler(Sampler[list[int]]):
 
     def __iter__(self) -> Iterator[list[int]]:
         if self.shuffle:
-            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+            gen = torch.Generator().manual_seed(torch_seed(self.seed * 1_000_003 + self.epoch))
             order = torch.randperm(self.num_samples, generator=gen).tolist()
         else:
             order = list(range(self.num_samples))
