@@ -207,6 +207,8 @@ def m1_cases() -> list[Case]:
     bad = "$RUNS/bad"
     rows = [
         *_config_rows(t),
+        ("auto-name-comment-escapes", "log.comment becomes part of a folder name", [
+            *t, "--auto-name", "--set", 'log.comment="/../../escaped"']),
         ("nan-cube-npy", "holds 1 NaN/inf values", [*t, f"{h}/nan_cube.npy"]),
         ("inf-cube-mat", "holds 1 NaN/inf values", [*t, f"{h}/inf_cube.mat"]),
         ("two-d-array", "no H×W×B cube found", [*t, f"{h}/flat_2d.npy"]),

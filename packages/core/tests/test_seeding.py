@@ -107,3 +107,16 @@ def test_a_one_device_accelerator_is_seeded_through_its_module(monkeypatch):
     with local_rng(9, "mps"):
         assert torch.equal(torch.rand(5, generator=generator), expected)
     assert torch.equal(generator.get_state(), before)
+
+
+def test_torch_seed_keeps_every_working_seed_and_folds_the_rest():
+    """Derived streams (seed * 1_000_003 + epoch) of a seed up to MAX_SEED fit torch's manual_seed; below 2**64
+    nothing changes, so runs made before keep their data order."""
+    from gencore.config import MAX_SEED
+    from gencore.seeding import torch_seed
+    from gencore.train.sampler import ShardedBatchSampler
+
+    assert torch_seed(12345) == 12345 and torch_seed(2**64 - 1) == 2**64 - 1 and torch_seed(2**64 + 5) == 5
+    torch.Generator().manual_seed(torch_seed(MAX_SEED * 1_000_003 + 7))
+    sampler = ShardedBatchSampler(10, batch_size=2, seed=MAX_SEED)
+    assert sorted(i for batch in sampler for i in batch) == list(range(10))

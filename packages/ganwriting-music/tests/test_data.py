@@ -236,3 +236,14 @@ def test_split_is_disjoint_stratified_and_seeded():
     assert all(((test.writers == w) & (test.labels == c)).sum() == 2 for w in (0, 1) for c in (0, 1))
     again, _ = train_test_split(data, 0.2, seed=1)
     assert torch.equal(again.images, train.images)
+
+
+def test_the_largest_seed_renders():
+    """Every --seed the CLI takes (up to gencore's MAX_SEED, plus the style references' offset 17) renders: the
+    per-(font, class) stream number seed * 1_000_003 + ... is folded into torch's seed range (it overflowed)."""
+    from ganwriting_music.data import font_symbols
+    from gencore.config import MAX_SEED
+
+    config = DataConfig(image_size=16, samples_per_class=2, classes=["gClef", "stem"], fonts=["Bravura"])
+    big = font_symbols(config, ["Bravura"], seed=MAX_SEED + 17, per_class=1)
+    assert big.images.shape[0] == 2

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 from gencore.config import Renamed
+from gencore.errors import ConfigError
 from gencore.train import TrainConfig
 
 Likelihood = Literal["gaussian", "bernoulli", "bounded01"]
@@ -88,6 +89,12 @@ class LogConfig:
     auto_name: bool = False
     comment: str = ""  # the original's comment, a part of the auto-named run directory
     at_evaluations: bool = False  # log once per evaluation: train.log_every becomes the evaluation cadence in updates
+
+    def __post_init__(self) -> None:
+        # a part of one folder name: a "/" would put the run elsewhere, even outside train.output_dir
+        if any(c in self.comment for c in "/\\\0"):
+            raise ConfigError(f"log.comment becomes part of a folder name and cannot hold '/', '\\' or NUL, got "
+                              f"{self.comment!r}")  # fmt: skip
 
 
 @dataclass
