@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 
 import numpy as np
 import torch
@@ -145,6 +146,25 @@ def test_cli_train_generate_export_evaluate_study(tmp_path, tiny_cli):
                                        "-n", "6", "-o", str(grid), "--save-dir", str(tmp_path / "each")])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert Image.open(grid).size[0] > 64 and len(list((tmp_path / "each" / "gClef").glob("*.png"))) == 6
+    # the model/ folder copied alone: the same images (the data settings come from its model_info.json), and
+    # evaluate writes eval/ beside it, never inside it
+    alone = tmp_path / "elsewhere" / "mymodel"
+    shutil.copytree(run / "model", alone)
+    again = tmp_path / "again.png"
+    result = CliRunner().invoke(main, ["generate", str(alone), "--class", "gClef", "--style-from", "font:Petaluma",
+                                       "-n", "6", "-o", str(again)])  # fmt: skip
+    assert result.exit_code == 0 and again.read_bytes() == grid.read_bytes(), result.output
+    result = CliRunner().invoke(main, ["evaluate", str(alone), "--classifier-steps", "2"])
+    assert result.exit_code == 0 and (alone.parent / "eval" / "evaluation.json").is_file(), result.output
+    verify_dir(alone)
+    # an output that would destroy something is refused before any work, the file as it was
+    weights = (run / "model" / "model.safetensors").read_bytes()
+    for target, message in [(run / "model" / "model.safetensors", "not an image file name"),
+                            (run / "config.json", "not an image file name"),
+                            (run / "losses.png" / "x.png", "is a file")]:  # fmt: skip
+        result = CliRunner().invoke(main, ["generate", str(run), "-n", "2", "-o", str(target)])
+        assert result.exit_code == 2 and message in result.output, result.output
+    assert (run / "model" / "model.safetensors").read_bytes() == weights
     style = tmp_path / "style"
     style.mkdir()
     img = np.full((20, 20), 255, np.uint8)

@@ -410,8 +410,8 @@ def evaluate(run: str, classifier_steps: int, seed: int, device: str, features: 
              inception_weights: str | None = None) -> None:  # fmt: skip
     """Recognizer accuracy on generated images and Fréchet distance on features of a classifier trained here on
     the run's real training images (or on Inception v3: --features inception); writes RUN/eval/evaluation.json
-    (evaluation_inception.json)."""
-    from ganwriting_music.evaluate import evaluate_run
+    (evaluation_inception.json); eval/ beside a model/ folder given alone."""
+    from ganwriting_music.evaluate import evaluate_run, output_root
 
     if inception_weights is not None and features != "inception":
         raise ConfigError("--inception-weights is only read with --features inception")
@@ -419,7 +419,7 @@ def evaluate(run: str, classifier_steps: int, seed: int, device: str, features: 
     for key, value in result.items():
         click.echo(f"{key:40s} {value:.4f}" if isinstance(value, float) else f"{key:40s} {value}")
     name = "evaluation_inception.json" if features == "inception" else "evaluation.json"
-    click.echo(f"wrote {Path(run) / 'eval' / name}")
+    click.echo(f"wrote {output_root(run) / 'eval' / name}")
 
 
 @main.command("classifier-study")

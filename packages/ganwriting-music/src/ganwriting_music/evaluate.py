@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,9 +24,9 @@ from ganwriting_music.data import StyleDataset, SymbolSet, fit_square, font_symb
 from ganwriting_music.model import Networks, SymbolClassifier
 from ganwriting_music.train import generate, load_networks, prepare_data, recognizer_accuracy
 from gencore.checkpoint import atomic_write_text
-from gencore.config import load_run_config
+from gencore.config import fill_added_keys, from_dict, load_run_config
 from gencore.data import IMAGE_EXTENSIONS, load_image
-from gencore.errors import DataError
+from gencore.errors import ConfigError, DataError
 from gencore.metrics import frechet_distance
 from gencore.progress import progress
 from gencore.results import write_json
@@ -33,8 +34,32 @@ from gencore.seeding import local_rng
 
 
 def run_config(run: str | Path) -> GanwritingConfig:
-    """The config a run was trained with."""
-    return load_run_config(GanwritingConfig, run)
+    """The config a run was trained with: ``RUN/config.json``; for a ``model/`` folder (in its run or copied alone)
+    the networks' settings from its ``config.json`` and the data settings from the training record of its
+    ``model_info.json`` (the defaults at the model's size and classes where it has none)."""
+    path = Path(run)
+    try:
+        saved = json.loads((path / "config.json").read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError, RecursionError):
+        saved = None
+    if not (isinstance(saved, dict) and "train" not in saved and (path / "model_info.json").is_file()):
+        return load_run_config(GanwritingConfig, run)
+    try:
+        info = json.loads((path / "model_info.json").read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError, RecursionError):
+        raise ConfigError(f"{path / 'model_info.json'} is not JSON") from None
+    training = info.get("training") if isinstance(info, dict) else None
+    data = training.get("data") if isinstance(training, dict) else None
+    base = {"image_size": saved.get("image_size"), "classes": saved.get("classes")}
+    layers = {"model": saved.get("model") or {}, "data": {**(data if isinstance(data, dict) else {}), **base}}
+    return from_dict(GanwritingConfig, fill_added_keys(GanwritingConfig, layers))
+
+
+def output_root(run: str | Path) -> Path:
+    """Where ``evaluate`` and ``classifier-study`` write: the run directory, or beside a ``model/`` folder given
+    alone (never inside it: a model folder holds only what its manifest lists)."""
+    run = Path(run)
+    return run.parent if (run / "model_info.json").is_file() and (run / "manifest.json").is_file() else run
 
 
 def style_references(spec: str, config: GanwritingConfig, seed: int = 0) -> torch.Tensor:
@@ -254,7 +279,7 @@ def evaluate_run(
         result[f"{key}_unseen_writer"] = fd(held.floats(), fake_unseen)
     if inception is not None:
         result["features"] = f"inception_v3 ({inception.source})"
-    out = run / "eval"
+    out = output_root(run) / "eval"
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / ("evaluation_inception.json" if inception is not None else "evaluation.json"), result)
     return result
@@ -322,7 +347,7 @@ def classifier_study(
         "combined_minus_original": results["combined"]["accuracy"] - base,
         "combined_minus_original_long": results["combined"]["accuracy"] - results["original_long"]["accuracy"],
     }  # fmt: skip
-    out = run / "study"
+    out = output_root(run) / "study"
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "classifier_study.json", summary)
     atomic_write_text(out / "classifier_study.md", study_table(summary) + "\n")
