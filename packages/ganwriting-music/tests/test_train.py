@@ -205,6 +205,9 @@ def test_cli_train_generate_export_evaluate_study(tmp_path, tiny_cli):
     assert "| original |" in result.output and "| synthetic |" in result.output and "| combined |" in result.output
     study = json.loads((run / "study" / "classifier_study.json").read_text())
     assert study["test_writers"] == ["Petaluma"] and study["results"]["combined"]["train_images"] == 64
+    for holdout, message in [("Bravura", "trained the GAN"), (",", "names no writer")]:  # not an unseen writer
+        result = CliRunner().invoke(main, ["classifier-study", str(run), "--steps", "5", "--holdout", holdout])
+        assert result.exit_code == 2 and message in result.output, result.output
 
     (run / "samples" / "my_notes.txt").write_text("mine\n")
     (run / "checkpoints" / "step_000123").mkdir()  # named like a checkpoint, but the user's

@@ -444,7 +444,9 @@ def classifier_study(run: str, holdout: str | None, steps: int, repeats: int, sy
     from ganwriting_music.evaluate import classifier_study as study
     from ganwriting_music.evaluate import study_table
 
-    names = [h.strip() for h in holdout.split(",")] if holdout else None
+    names = [h.strip() for h in holdout.split(",") if h.strip()] if holdout is not None else None
+    if names == []:
+        raise ConfigError(f"--holdout {holdout!r} names no writer (comma-separated writer names)")
     summary = study(run, names, steps, seed, repeats, synthetic_per_image, random_styles,
                     device=resolve_device(device))  # fmt: skip
     click.echo(study_table(summary))

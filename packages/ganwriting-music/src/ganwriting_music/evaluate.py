@@ -311,6 +311,10 @@ def classifier_study(
     holdout = list(holdout or config.data.holdout_writers)
     if not holdout:
         raise DataError("classifier-study needs held-out writers: set --holdout or data.holdout_writers")
+    seen = [w for w in holdout if w in nets.config.writers]
+    if seen:  # the study's point is a writer neither the GAN nor the classifiers saw
+        raise DataError(f"held-out writer(s) {seen} trained the GAN (its writers: {', '.join(nets.config.writers)}); "
+                        "choose writers it never saw")  # fmt: skip
     if config.data.source == "fonts":
         original = font_symbols(config.data, config.data.fonts, seed=config.train.seed)
         test = font_symbols(config.data, holdout, seed=config.train.seed)
