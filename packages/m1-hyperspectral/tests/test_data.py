@@ -32,8 +32,10 @@ def test_the_public_two_file_layout_pairs_cube_and_ground_truth(tmp_path, files,
     first, second = load_scenes(paths)
     np.testing.assert_array_equal(first.gt, g1)
     np.testing.assert_array_equal(second.gt, g2)
-    with pytest.raises(DataError, match="no cube and no H×W ground truth matching"):
+    with pytest.raises(DataError, match=r"bad_gt.mat: ground truth 'indian_pines_gt' is \(4, 3\) but the cube is"):
         load_scenes([paths[0], write(tmp_path / "bad_gt.mat", {"indian_pines_gt": g2})])
+    with pytest.raises(DataError, match="no cube and no H×W ground truth matching"):
+        load_scenes([paths[0], write(tmp_path / "other_2d.mat", {"mask": g2})])
     with pytest.raises(DataError, match="no H×W×B cube"):
         load_scenes([paths[1]])  # a ground truth with no cube before it
 
@@ -49,6 +51,21 @@ def test_h5_and_npy_with_ground_truth_sibling(tmp_path, files):
     for scene in load_scenes([tmp_path / "pavia.h5", tmp_path / "scene.npy"]):
         np.testing.assert_array_equal(scene.cube, cube)
         np.testing.assert_array_equal(scene.gt, gt)
+
+
+def test_a_ground_truth_that_does_not_fit_is_an_error_not_no_labels(tmp_path, files):
+    """A variable named like a ground truth (``*gt*``, ``scene_gt.npy``) that is not the cube's H×W of integer
+    ids is refused by name: a run trained with "0 labeled" pixels and no word of why before."""
+    cube, gt = files.random_scene()
+    bad = {"short": gt[:2], "transposed": gt.T, "fractions": gt + 0.5, "nan": np.where(gt > 0, gt, np.nan)}
+    for name, values in bad.items():
+        path = files.mat5(tmp_path / f"{name}.mat", {"indian_pines_corrected": cube, "indian_pines_gt": values})
+        with pytest.raises(DataError, match="ground truth 'indian_pines_gt'"):
+            load_scene(path)
+    np.save(tmp_path / "scene.npy", cube)
+    np.save(tmp_path / "scene_gt.npy", gt[:, :2])
+    with pytest.raises(DataError, match="ground truth 'scene_gt' is"):
+        load_scene(tmp_path / "scene.npy")
 
 
 def test_keys_can_be_named_and_the_gt_is_optional(tmp_path, files):

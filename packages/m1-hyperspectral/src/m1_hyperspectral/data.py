@@ -291,6 +291,8 @@ def _pick_gt(path: Path, arrays: dict[str, np.ndarray], key: str | None, hw: tup
     fits = [k for k, v in arrays.items() if v.shape == hw and np.array_equal(v, np.round(v))]
     if len(fits) > 1:
         fits = [k for k in fits if "gt" in k.lower()] or fits
+    if not fits:  # a 2-D "gt" variable that does not fit (shape, NaN, fractions) is an error, not "no labels"
+        fits = [k for k, v in arrays.items() if v.ndim == 2 and "gt" in k.lower()]
     return fits[0] if len(fits) == 1 else None
 
 
