@@ -71,6 +71,18 @@ def test_index_round_trip_through_the_cli(tmp_path):
     # write -> read gives the same entries, and the original's class<TAB>path order is read too
     again = write_index(entries, tmp_path / "again.txt")
     assert read_index(again, ["gClef", "fClef"]) == entries
+    assert read_index(write_index(entries, again), ["gClef", "fClef"]) == entries  # its own earlier index: replaced
+    # never over what it did not write: a user's index, the images of an earlier export
+    (tmp_path / "notes.txt").write_text("mine\n")
+    for args, message in [(["read-classes", str(root), "-o", str(tmp_path / "notes.txt")], "is not an index file"),
+                          (["read-classes", str(root), "-o", str(root / "Bravura" / "gClef" / "00000.png")],
+                           "is not an index file"),
+                          (["export-fonts", "-o", str(root), "--fonts", "Bravura", "--size", "24", "-n", "3"],
+                           "already holds")]:  # fmt: skip
+        result = CliRunner().invoke(main, [*args, "--classes", "gClef,fClef"])
+        assert result.exit_code == 2 and message in result.output, result.output
+    assert (tmp_path / "notes.txt").read_text() == "mine\n"
+    assert sorted(read_class_folders(root, ["gClef", "fClef"])) == sorted(entries)
     swapped = tmp_path / "swapped.txt"
     swapped.write_text("".join(f"{c.lower()}\t{p.relative_to(tmp_path)}\n" for p, c, _ in entries))
     assert [(p, c) for p, c, _ in read_index(swapped, ["gClef", "fClef"])] == [(p, c) for p, c, _ in entries]

@@ -101,8 +101,8 @@ def _write_set(data: Any, out: Path, index: bool = True, where: str = "") -> int
     """
     from PIL import Image
 
-    from ganwriting_music.data import write_index
-    from gencore.errors import DataError
+    from ganwriting_music.data import check_index_target, write_index
+    from gencore.errors import DataError, OutputError
     from gencore.paths import safe_join, safe_name
 
     planned = []
@@ -116,6 +116,12 @@ def _write_set(data: Any, out: Path, index: bool = True, where: str = "") -> int
         except DataError as exc:
             raise DataError(f"{where}{exc}") from None
         planned.append((img, path, cls, name))
+    taken = [path for _, path, _, _ in planned if path.exists() or path.is_symlink()]
+    if taken:  # files are added beside the folder's others, never written over them
+        raise OutputError(f"{out} already holds {taken[0]}" + (f" and {len(taken) - 1} more of the files to write"
+                          if len(taken) > 1 else "") + "; choose a new or empty folder (nothing changed)")  # fmt: skip
+    if index:
+        check_index_target(out / "index.txt")
     entries = []
     for img, path, cls, name in planned:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -586,19 +586,26 @@ def read_class_folders(
 INDEX_HEADER = "# ganwriting-music index: path<TAB>class<TAB>writer"
 
 
-def write_index(entries: Sequence[tuple[Path, str, str]], index_file: str | Path) -> Path:
-    """Write ``path<TAB>class<TAB>writer`` lines (paths relative to the index file's folder when inside it)."""
-    from gencore.checkpoint import atomic_write_text
+def check_index_target(index_file: str | Path) -> Path:
+    """``index_file`` when an index may be written there (:func:`gencore.fileio.check_output_target`): new, or an
+    index this package wrote before (its first line); anything else is OutputError, untouched."""
     from gencore.fileio import check_output_target
 
-    def earlier_index(path: Path) -> bool:  # what this function wrote before: its first line
+    def earlier_index(path: Path) -> bool:
         try:
             with open(path, encoding="utf-8") as fh:
                 return fh.readline().startswith(INDEX_HEADER)
         except (OSError, ValueError):
             return False
 
-    index_file = check_output_target(index_file, "an index file written by ganwriting-music", same=earlier_index)
+    return check_output_target(index_file, "an index file written by ganwriting-music", same=earlier_index)
+
+
+def write_index(entries: Sequence[tuple[Path, str, str]], index_file: str | Path) -> Path:
+    """Write ``path<TAB>class<TAB>writer`` lines (paths relative to the index file's folder when inside it)."""
+    from gencore.checkpoint import atomic_write_text
+
+    index_file = check_index_target(index_file)
     base = index_file.parent.resolve()
     lines = [INDEX_HEADER]
     for path, cls, writer in entries:
