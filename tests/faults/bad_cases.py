@@ -209,6 +209,10 @@ def m1_cases() -> list[Case]:
         *_config_rows(t),
         ("auto-name-comment-escapes", "log.comment becomes part of a folder name", [
             *t, "--auto-name", "--set", 'log.comment="/../../escaped"']),
+        ("set-hidden-zero-width", "model.hidden must be a non-empty list", [*t, "--set", "model.hidden=[0]"]),
+        ("set-synth-one-band", "data.synth.bands must be at least 2", [*t, "--set", "data.synth.bands=1"]),
+        ("set-synth-endmembers-huge", "data.synth.endmembers must be 1 to 6", [*t, "--set",
+                                                                               "data.synth.endmembers=99"]),
         ("nan-cube-npy", "holds 1 NaN/inf values", [*t, f"{h}/nan_cube.npy"]),
         ("inf-cube-mat", "holds 1 NaN/inf values", [*t, f"{h}/inf_cube.mat"]),
         ("two-d-array", "no H×W×B cube found", [*t, f"{h}/flat_2d.npy"]),

@@ -27,6 +27,16 @@ class SynthConfig:
     labeled_purity: float = 0.5  # pixels whose dominant abundance is below this get label 0 (background)
     seed: int = 0
 
+    def __post_init__(self) -> None:  # each a one-line error here, not a traceback while the scene is made
+        checks = [("height", self.height >= 1, "at least 1"), ("width", self.width >= 1, "at least 1"),
+                  ("bands", self.bands >= 2, "at least 2"), ("endmembers", 1 <= self.endmembers <= 6, "1 to 6"),
+                  ("scale", self.scale > 0, "positive"), ("octaves", self.octaves >= 1, "at least 1"),
+                  ("sharpness", self.sharpness > 0, "positive"), ("noise_std", self.noise_std >= 0, "not negative"),
+                  ("labeled_purity", 0 <= self.labeled_purity <= 1, "between 0 and 1")]  # fmt: skip
+        for key, ok, what in checks:
+            if not ok:
+                raise ConfigError(f"data.synth.{key} must be {what}, got {getattr(self, key)}")
+
 
 @dataclass
 class DataConfig:
@@ -59,6 +69,12 @@ class ModelConfig:
     activation: Literal["softplus", "tanh", "relu"] = "softplus"
     likelihood: Likelihood = "gaussian"  # p(x|z) of the band values, normalised to [0, 1] per band
 
+    def __post_init__(self) -> None:
+        if not self.hidden or any(width < 1 for width in self.hidden):
+            raise ConfigError(f"model.hidden must be a non-empty list of widths of at least 1, got {self.hidden}")
+        if self.latent < 1:
+            raise ConfigError(f"model.latent must be at least 1, got {self.latent}")
+
 
 @dataclass
 class OptimConfig:
@@ -66,6 +82,10 @@ class OptimConfig:
 
     lr: float = 3e-4  # Adam learning rate
     weight_prior_sd: float = 1.0  # N(0, sd^2) prior on weights, its log density scaled by batch/train size (0: off)
+
+    def __post_init__(self) -> None:
+        if self.weight_prior_sd < 0:
+            raise ConfigError(f"optim.weight_prior_sd must not be negative (0: off), got {self.weight_prior_sd}")
 
 
 @dataclass
