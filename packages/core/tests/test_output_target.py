@@ -95,10 +95,9 @@ def test_a_full_disk_under_safetensors_is_the_oserror_it_is(tmp_path, monkeypatc
     write only gets a note and a checkpoint write is the one-line disk-full error, not a traceback."""
     import errno
 
-    from gencore import checkpoint
+    from safetensors import SafetensorError
 
-    class SafetensorError(Exception):  # the name is what safetensors' Rust error class is known by
-        pass
+    from gencore import checkpoint
 
     def full(tensors, path):
         raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")

@@ -314,9 +314,9 @@ def _st_save(tensors: dict[str, torch.Tensor], path: str) -> None:
     a cache that only gets a note) applies."""
     try:
         _safetensors_save(tensors, path)
-    except Exception as exc:
+    except SafetensorError as exc:
         found = re.search(r"os error (\d+)", str(exc))
-        if type(exc).__name__ != "SafetensorError" or found is None:
+        if found is None:
             raise
         code = int(found.group(1))
         raise OSError(code, os.strerror(code), path) from None
