@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,7 +36,7 @@ from gencore.seeding import local_rng
 
 def run_config(run: str | Path) -> GanwritingConfig:
     """The config a run was trained with: ``RUN/config.json``; for a ``model/`` folder (in its run or copied alone)
-    the networks' settings from its ``config.json`` and the data settings from the training record of its
+    the networks' settings from its ``config.json`` and the data settings and seed from the training record of its
     ``model_info.json`` (the defaults at the model's size and classes where it has none)."""
     path = Path(run)
     try:
@@ -52,7 +53,11 @@ def run_config(run: str | Path) -> GanwritingConfig:
     data = training.get("data") if isinstance(training, dict) else None
     base = {"image_size": saved.get("image_size"), "classes": saved.get("classes")}
     layers = {"model": saved.get("model") or {}, "data": {**(data if isinstance(data, dict) else {}), **base}}
-    return from_dict(GanwritingConfig, fill_added_keys(GanwritingConfig, layers))
+    config = from_dict(GanwritingConfig, fill_added_keys(GanwritingConfig, layers))
+    seed = training.get("seed") if isinstance(training, dict) else None
+    if isinstance(seed, int) and not isinstance(seed, bool):  # the run's seed draws its held-out renderings
+        config = dataclasses.replace(config, train=dataclasses.replace(config.train, seed=seed))
+    return config
 
 
 def output_root(run: str | Path) -> Path:
