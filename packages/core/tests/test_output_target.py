@@ -113,3 +113,33 @@ def test_a_full_disk_under_safetensors_is_the_oserror_it_is(tmp_path, monkeypatc
     monkeypatch.setattr(checkpoint, "_safetensors_save", other)
     with pytest.raises(SafetensorError):
         checkpoint.save_tree({"x": torch.zeros(2)}, tmp_path, "state")
+
+
+def test_a_damaged_cache_entry_is_replaced_not_refused_for_ever(tmp_path):
+    """atomic_cache_dir: an entry of the user's cache whose manifest is corrupt (or lists other files) is replaced
+    by the next write, as an intact earlier entry is; plain atomic_dir refuses such a folder, so every later run
+    rendered again and could never cache. A file where the entry should be is still refused."""
+    from gencore.checkpoint import atomic_cache_dir, atomic_dir, output_owner, save_tree
+
+    entry = tmp_path / "cache" / "renders" / "0123abcd"
+    for damage in ("", "{not json", '{"files": {}}'):
+        entry.mkdir(parents=True, exist_ok=True)
+        (entry / "manifest.json").write_text(damage)
+        (entry / "render.safetensors").write_text("half")
+        with pytest.raises(OutputError):
+            with atomic_dir(entry, overwrite=True, producer="test cache"):
+                pass
+        with atomic_cache_dir(entry, "test cache") as tmp:
+            save_tree({"x": torch.zeros(2)}, tmp, "render")
+        assert output_owner(entry) == "test cache" and sorted(p.name for p in entry.parent.iterdir()) == [entry.name]
+    with atomic_cache_dir(entry, "test cache") as tmp:  # an intact earlier entry: replaced too
+        save_tree({"x": torch.ones(2)}, tmp, "render")
+    assert output_owner(entry) == "test cache"
+    import shutil
+
+    shutil.rmtree(entry)
+    entry.write_text("a file")
+    with pytest.raises(OutputError, match="exists and is not a folder"):
+        with atomic_cache_dir(entry, "test cache"):
+            pass
+    assert entry.read_text() == "a file"

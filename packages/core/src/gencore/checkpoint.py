@@ -44,6 +44,7 @@ from gencore.registry import packages
 __all__ = [
     "load_model",
     "atomic_dir",
+    "atomic_cache_dir",
     "writing_model_folder",
     "atomic_file",
     "check_output_dir",
@@ -265,6 +266,22 @@ def atomic_dir(destination: str | Path, overwrite: bool = True, producer: str | 
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+@contextlib.contextmanager
+def atomic_cache_dir(entry: str | Path, producer: str) -> Iterator[Path]:
+    """:func:`atomic_dir` for an entry of the user's cache (``gencore.fileio.cache_dir()``, named by a hash of what
+    it holds): an earlier entry is replaced, and so is a damaged one (a manifest that is unreadable or does not
+    list what is there), which the plain rule would refuse for ever, so that every later run rendered again. The
+    folder is the cache's own; anything else (a file in its place) is still refused with OutputError."""
+    entry = Path(entry)
+    if entry.is_dir() and not entry.is_symlink() and any(entry.iterdir()) and output_owner(entry) is None:
+        trash = entry.with_name(f".trash-{entry.name}-{os.getpid()}")
+        with contextlib.suppress(OSError):  # another process may have replaced it meanwhile: atomic_dir decides
+            os.replace(entry, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+    with atomic_dir(entry, overwrite=True, producer=producer) as tmp:
+        yield tmp
 
 
 # --- nested state <-> (tensors, JSON skeleton) -------------------------------------------------------------

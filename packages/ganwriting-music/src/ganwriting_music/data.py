@@ -43,7 +43,7 @@ from PIL import Image, ImageDraw, ImageFont
 from torch.utils.data import Dataset
 
 from ganwriting_music.config import CLASSES, FONTS, DataConfig
-from gencore.checkpoint import atomic_dir, load_tree, save_tree, verify_dir
+from gencore.checkpoint import atomic_cache_dir, load_tree, save_tree, verify_dir
 from gencore.data import (
     IMAGE_EXTENSIONS,
     announce,
@@ -518,7 +518,7 @@ def cached_font_symbols(config: DataConfig, fonts: Sequence[str], seed: int = 0)
         tree = {"images": data.images, "labels": data.labels, "writers": data.writers, "classes": data.classes,
                 "writer_names": data.writer_names}  # fmt: skip
         try:
-            with atomic_dir(entry, overwrite=True, producer=_CACHE_PRODUCER) as tmp:
+            with atomic_cache_dir(entry, _CACHE_PRODUCER) as tmp:
                 save_tree(tree, tmp, "glyphs")
         except (OSError, OutputError) as exc:
             announce(f"note: rendered glyphs not cached ({getattr(exc, 'strerror', None) or exc}: {entry})")

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from gencore.checkpoint import atomic_dir, load_tree, save_tree, verify_dir
+from gencore.checkpoint import atomic_cache_dir, load_tree, save_tree, verify_dir
 from gencore.data import IMAGE_EXTENSIONS, announce, count_summary, image_to_tensor, load_image
 from gencore.distributed import is_launch_main
 from gencore.errors import CheckpointError, ConfigError, DataError, OutputError
@@ -231,7 +231,7 @@ def cached_molecule_images(n: int, options: RenderConfig, seed: int = 0) -> torc
     images = render_molecules(n, options, seed).images
     if is_launch_main():
         try:
-            with atomic_dir(entry, overwrite=True, producer=_CACHE_PRODUCER) as tmp:
+            with atomic_cache_dir(entry, _CACHE_PRODUCER) as tmp:
                 save_tree({"images": images}, tmp, "molecules")
         except (OSError, OutputError) as exc:
             announce(f"note: rendered molecules not cached ({getattr(exc, 'strerror', None) or exc}: {entry})")
