@@ -107,6 +107,7 @@ def dcgan_cases() -> list[Case]:
         ("data-unknown-builtin-class", "'texturez' is neither a folder", [*t, "--data", "texturez"]),
         ("set-adam-beta1-one", "optim.beta1 must be in [0, 1)", [*t, "--set", "optim.beta1=1"]),
         ("sample-empty-output", "an output path is empty", ["sample", "$RUNS/dcgan", "-o", ""]),
+        ("sample-empty-save-dir", "--save-dir is empty", ["sample", "$RUNS/dcgan", "--save-dir", ""]),
         ("sample-onto-model-weights", "not an image file name", ["sample", "$RUNS/dcgan", "-o",
                                                                  "$RUNS/dcgan/model/generator/model.safetensors"]),
         ("data-empty-folder", "no images in", [*t, "--data", "$IN/empty"]),

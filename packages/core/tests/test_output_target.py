@@ -118,7 +118,8 @@ def test_a_full_disk_under_safetensors_is_the_oserror_it_is(tmp_path, monkeypatc
 def test_a_damaged_cache_entry_is_replaced_not_refused_for_ever(tmp_path):
     """atomic_cache_dir: an entry of the user's cache whose manifest is corrupt (or lists other files) is replaced
     by the next write, as an intact earlier entry is; plain atomic_dir refuses such a folder, so every later run
-    rendered again and could never cache. A file where the entry should be is still refused."""
+    rendered again and could never cache. A folder holding any other file, or a file where the entry should be,
+    is still refused and left as it was."""
     from gencore.checkpoint import atomic_cache_dir, atomic_dir, output_owner, save_tree
 
     entry = tmp_path / "cache" / "renders" / "0123abcd"
@@ -129,17 +130,39 @@ def test_a_damaged_cache_entry_is_replaced_not_refused_for_ever(tmp_path):
         with pytest.raises(OutputError):
             with atomic_dir(entry, overwrite=True, producer="test cache"):
                 pass
-        with atomic_cache_dir(entry, "test cache") as tmp:
+        with atomic_cache_dir(entry, "test cache", "render") as tmp:
             save_tree({"x": torch.zeros(2)}, tmp, "render")
         assert output_owner(entry) == "test cache" and sorted(p.name for p in entry.parent.iterdir()) == [entry.name]
-    with atomic_cache_dir(entry, "test cache") as tmp:  # an intact earlier entry: replaced too
+    with atomic_cache_dir(entry, "test cache", "render") as tmp:  # an intact earlier entry: replaced too
         save_tree({"x": torch.ones(2)}, tmp, "render")
     assert output_owner(entry) == "test cache"
+    (entry / "manifest.json").write_text("{}")  # damaged, and holding a file no cache entry has: left alone
+    (entry / "notes.txt").write_text("mine")
+    with pytest.raises(OutputError, match="already holds files this command did not write"):
+        with atomic_cache_dir(entry, "test cache", "render"):
+            pass
+    assert (entry / "notes.txt").read_text() == "mine" and (entry / "render.safetensors").is_file()
     import shutil
 
     shutil.rmtree(entry)
     entry.write_text("a file")
     with pytest.raises(OutputError, match="exists and is not a folder"):
-        with atomic_cache_dir(entry, "test cache"):
+        with atomic_cache_dir(entry, "test cache", "render"):
             pass
     assert entry.read_text() == "a file"
+
+
+def test_save_dir_files_stay_inside_and_an_empty_folder_is_refused(tmp_path):
+    from gencore.errors import DataError
+    from gencore.viz import save_dir_files
+
+    paths = save_dir_files(tmp_path / "each", ["gClef/00000.png", "stem/00001.png"])
+    assert paths == [tmp_path / "each" / "gClef" / "00000.png", tmp_path / "each" / "stem" / "00001.png"]
+    with pytest.raises(OutputError, match="--save-dir is empty"):
+        save_dir_files("", ["00000.png"])
+    with pytest.raises(DataError):  # a name read from a model may not lead out of the folder
+        save_dir_files(tmp_path / "each", ["../../outside.png"])
+    (tmp_path / "each").mkdir()
+    (tmp_path / "each" / "00000.png").write_text("mine")
+    with pytest.raises(OutputError, match="exists and is not an image"):
+        save_dir_files(tmp_path / "each", ["00000.png"])

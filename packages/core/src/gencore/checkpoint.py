@@ -269,13 +269,19 @@ def atomic_dir(destination: str | Path, overwrite: bool = True, producer: str | 
 
 
 @contextlib.contextmanager
-def atomic_cache_dir(entry: str | Path, producer: str) -> Iterator[Path]:
+def atomic_cache_dir(entry: str | Path, producer: str, tree: str) -> Iterator[Path]:
     """:func:`atomic_dir` for an entry of the user's cache (``gencore.fileio.cache_dir()``, named by a hash of what
-    it holds): an earlier entry is replaced, and so is a damaged one (a manifest that is unreadable or does not
-    list what is there), which the plain rule would refuse for ever, so that every later run rendered again. The
-    folder is the cache's own; anything else (a file in its place) is still refused with OutputError."""
+    it holds) that receives one :func:`save_tree` named ``tree``: an earlier entry is replaced, and so is a damaged
+    one (a manifest that is unreadable or does not list what is there), which the plain rule refuses for ever, so
+    that every later run rendered again. Only an entry made of nothing but the files such an entry holds
+    (``manifest.json``, ``TREE.safetensors``, ``TREE.json``) is removed: anything else there is refused with
+    OutputError, untouched."""
     entry = Path(entry)
-    if entry.is_dir() and not entry.is_symlink() and any(entry.iterdir()) and output_owner(entry) is None:
+    ours = {MANIFEST, f"{tree}.safetensors", f"{tree}.json"}
+    if (
+        entry.is_dir() and not entry.is_symlink() and any(entry.iterdir()) and output_owner(entry) is None
+        and all(p.is_file() and not p.is_symlink() and p.name in ours for p in entry.iterdir())
+    ):  # fmt: skip
         trash = entry.with_name(f".trash-{entry.name}-{os.getpid()}")
         with contextlib.suppress(OSError):  # another process may have replaced it meanwhile: atomic_dir decides
             os.replace(entry, trash)

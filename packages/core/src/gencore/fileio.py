@@ -16,7 +16,7 @@ from pathlib import Path
 
 __all__ = [
     "atomic_file", "atomic_write_text", "cache_dir", "check_output_target", "current_umask", "follow_umask",
-    "fsync_dir",
+    "fsync_dir", "is_run_config",
 ]  # fmt: skip
 
 #: Environment variable naming the folder of gencore's reusable artefacts (see :func:`cache_dir`).
@@ -31,6 +31,15 @@ def cache_dir(*parts: str) -> Path:
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "gencore"
     )
     return Path(root, *parts)
+
+
+def is_run_config(path: Path) -> bool:
+    """``config.json`` written by a training run (a table with a ``train`` table), not some other file."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and isinstance(data.get("train"), dict)
 
 
 def _is_kind(path: Path, kind: str) -> bool:
@@ -104,12 +113,8 @@ def check_output_target(
     owner = _listed_by_a_manifest(path.absolute())
     if owner is not None:
         raise OutputError(f"{path} belongs to {owner} (listed in its manifest.json); choose another output path")
-    config, data = path.parent / "config.json", None
-    if path.name in ("config.json", "metrics.csv") and config.is_file():
-        with contextlib.suppress(OSError, ValueError, RecursionError):
-            data = json.loads(config.read_text(encoding="utf-8-sig"))
-        if isinstance(data, dict) and isinstance(data.get("train"), dict):
-            raise OutputError(f"{path} is a training run's own file; choose another output path")
+    if path.name in ("config.json", "metrics.csv") and is_run_config(path.parent / "config.json"):
+        raise OutputError(f"{path} is a training run's own file; choose another output path")
     if (path.exists() or path.is_symlink()) and not (same(path) if same is not None else _is_kind(path, kind)):
         what = {"image": "an image", "json": "a JSON file", "npy": "a .npy array"}.get(kind, kind)
         raise OutputError(f"{path} exists and is not {what}; choose another output path (nothing changed)")

@@ -14,7 +14,10 @@ from PIL import Image
 from gencore.errors import OutputError
 from gencore.fileio import atomic_file, check_output_target
 
-__all__ = ["make_grid", "save_image_grid", "check_image_outputs", "image_format", "plot_metrics", "latent_traversal"]
+__all__ = [
+    "make_grid", "save_image_grid", "check_image_outputs", "save_dir_files", "image_format", "plot_metrics",
+    "latent_traversal",
+]  # fmt: skip
 
 
 def make_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2, pad_value: float = 1.0) -> torch.Tensor:
@@ -80,6 +83,20 @@ def check_image_outputs(paths: Sequence[str | Path], inputs: tuple[str | Path, .
     for path in paths:
         image_format(path)
         check_output_target(path, "image", inputs)
+
+
+def save_dir_files(folder: str | Path, names: Sequence[str]) -> list[Path]:
+    """The image files a ``--save-dir FOLDER`` will receive, ``FOLDER/NAME`` each, checked before any work as
+    :func:`check_image_outputs` checks them; every one stays inside ``folder`` (:func:`gencore.paths.safe_join`: a
+    class name read from a model cannot lead out), and an empty folder name, which would mean the current folder,
+    is refused."""
+    from gencore.paths import safe_join
+
+    if not str(folder).strip():
+        raise OutputError("--save-dir is empty; give a folder for the images")
+    paths = [safe_join(folder, name, what="image name") for name in names]
+    check_image_outputs(paths)
+    return paths
 
 
 def image_format(path: str | Path) -> str:

@@ -80,10 +80,10 @@ def sample(run: str, num: int, seed: int, output: str, save_dir: str | None, bat
     """Write a grid of NUM generated images from RUN (a run directory or a model/generator directory)."""
     from dcgan_tutorial.pipeline import to_pil
     from dcgan_tutorial.train import generate
-    from gencore.viz import check_image_outputs, save_image_grid
+    from gencore.viz import check_image_outputs, save_dir_files, save_image_grid
 
-    each = [Path(save_dir) / f"{i:06d}.png" for i in range(num)] if save_dir is not None else []
-    check_image_outputs([output, *each])
+    check_image_outputs([output])
+    each = save_dir_files(save_dir, [f"{i:06d}.png" for i in range(num)]) if save_dir is not None else []
     where = resolve_device(device)
     images = generate(_generator(run, where), num, seed, where, batch_size).cpu()
     click.echo(f"wrote {save_image_grid(images * 0.5 + 0.5, output)}")

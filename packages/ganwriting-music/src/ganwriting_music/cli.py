@@ -336,8 +336,8 @@ def generate(run: str, class_names: str, style_from: str | None, num: int, outpu
 
     from ganwriting_music.evaluate import generate_from_style
     from ganwriting_music.train import load_networks
-    from gencore.paths import safe_join, safe_name
-    from gencore.viz import check_image_outputs, save_image_grid
+    from gencore.paths import safe_name
+    from gencore.viz import check_image_outputs, save_dir_files, save_image_grid
 
     check_image_outputs([output])
     nets = load_networks(run, resolve_device(device))
@@ -345,9 +345,8 @@ def generate(run: str, class_names: str, style_from: str | None, num: int, outpu
     labels = _labels(nets, class_names, num)
     paths = []
     if save_dir is not None:  # class names come from the model's config.json: plain folder names, or refused
-        paths = [safe_join(save_dir, safe_name(nets.config.classes[label], "class"), f"{i:05d}.png")
-                 for i, label in enumerate(labels.tolist())]  # fmt: skip
-        check_image_outputs(paths)
+        paths = save_dir_files(save_dir, [f"{safe_name(nets.config.classes[label], 'class')}/{i:05d}.png"
+                                          for i, label in enumerate(labels.tolist())])  # fmt: skip
     images = generate_from_style(nets, refs, labels, config.model.k_refs, seed, batch_size).cpu()
     ncol = len(set(labels.tolist())) if class_names == "all" else None
     save_image_grid(images, output, nrow=ncol, value_range=(-1, 1))
@@ -474,7 +473,8 @@ def clean_run(run: str, yes: bool) -> None:
     from ganwriting_music.train import EPOCHS_FILE
     from gencore.checkpoint import list_checkpoints, output_owner
     from gencore.errors import RunLockedError
-    from gencore.train.rundir import is_run_config, lock_holder
+    from gencore.fileio import is_run_config
+    from gencore.train.rundir import lock_holder
     from gencore.train.trainer import CHECKPOINT_PRODUCER
 
     root = Path(run)

@@ -518,7 +518,7 @@ def cached_font_symbols(config: DataConfig, fonts: Sequence[str], seed: int = 0)
         tree = {"images": data.images, "labels": data.labels, "writers": data.writers, "classes": data.classes,
                 "writer_names": data.writer_names}  # fmt: skip
         try:
-            with atomic_cache_dir(entry, _CACHE_PRODUCER) as tmp:
+            with atomic_cache_dir(entry, _CACHE_PRODUCER, "glyphs") as tmp:
                 save_tree(tree, tmp, "glyphs")
         except (OSError, OutputError) as exc:
             announce(f"note: rendered glyphs not cached ({getattr(exc, 'strerror', None) or exc}: {entry})")

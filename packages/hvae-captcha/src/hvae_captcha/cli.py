@@ -240,11 +240,11 @@ def sample(run: str, num: int, text: str | None, temperature: float, seed: int, 
            batch_size: int | None, device: str) -> None:  # fmt: skip
     """Write a grid of NUM samples from RUN (a run directory, or a model/ folder, also copied alone): decoder
     means."""
-    from gencore.viz import check_image_outputs, save_image_grid
+    from gencore.viz import check_image_outputs, save_dir_files, save_image_grid
     from hvae_captcha.pipeline import HVAEPipeline, to_pil
 
-    each = [Path(save_dir) / f"{i:06d}.png" for i in range(num)] if save_dir is not None else []
-    check_image_outputs([output, *each])
+    check_image_outputs([output])
+    each = save_dir_files(save_dir, [f"{i:06d}.png" for i in range(num)]) if save_dir is not None else []
     pipe = HVAEPipeline.from_pretrained(run, resolve_device(device))
     images, texts = pipe.sample(num, text, temperature, seed, batch_size)
     drawn = texts if text is None else None  # drawn from the run's text prior

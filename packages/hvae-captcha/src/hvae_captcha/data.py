@@ -411,7 +411,7 @@ def _cached_render(entry: Path, n: int, item: tuple[int, int, int]) -> tuple[np.
 def _save_render(entry: Path, images: torch.Tensor, texts: list[str], layouts: list[list[float]]) -> None:
     """Write a rendered set to the cache entry ``entry`` (atomically; a read-only or full cache only gets a note)."""
     try:
-        with atomic_cache_dir(entry, _CACHE_PRODUCER) as tmp:
+        with atomic_cache_dir(entry, _CACHE_PRODUCER, "render") as tmp:
             save_tree({"images": images, "texts": texts, "layouts": layouts}, tmp, "render")
     except (OSError, OutputError) as exc:
         announce(f"note: rendered CAPTCHAs not cached ({getattr(exc, 'strerror', None) or exc}: {entry})")

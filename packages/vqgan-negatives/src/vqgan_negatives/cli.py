@@ -216,21 +216,21 @@ def sample(run: str, condition: str, num: int, output: str, save_dir: str | None
     """Generate NUM images from RUN (a transformer run) given conditioning images."""
     import torch
 
-    from gencore.viz import check_image_outputs, save_image_grid
+    from gencore.viz import check_image_outputs, save_dir_files, save_image_grid
     from vqgan_negatives.data import save_tensor_image
     from vqgan_negatives.negatives import parse_condition
     from vqgan_negatives.pipeline import NegativesPipeline
 
     params = _perlin_params(options)
     parse_condition(condition)  # a bad spec fails before the model is loaded
-    each = [Path(save_dir) / f"sample_{i:05d}.png" for i in range(num)] if save_dir else []
-    check_image_outputs([output, *each])
+    check_image_outputs([output])
+    each = save_dir_files(save_dir, [f"sample_{i:05d}.png" for i in range(num)]) if save_dir is not None else []
     pipe = NegativesPipeline.from_pretrained(run, resolve_device(device))
     cond = pipe.conditioning(condition, num, params)  # perlin:key=value,... wins over the --perlin-* defaults
     images = pipe.generate(cond, options["seed"], options["temperature"], options["top_k"] or None, batch_size).cpu()
     rows = [t for i in range(0, num, 8) for t in (cond[i : i + 8], images[i : i + 8])]
     save_image_grid(torch.cat(rows) * 0.5 + 0.5, output, nrow=8)
-    if save_dir:
+    if save_dir is not None:
         Path(save_dir).mkdir(parents=True, exist_ok=True)
         for img, path in zip(images, each):
             save_tensor_image(img, path)

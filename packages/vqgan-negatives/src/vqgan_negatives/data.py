@@ -231,7 +231,7 @@ def cached_molecule_images(n: int, options: RenderConfig, seed: int = 0) -> torc
     images = render_molecules(n, options, seed).images
     if is_launch_main():
         try:
-            with atomic_cache_dir(entry, _CACHE_PRODUCER) as tmp:
+            with atomic_cache_dir(entry, _CACHE_PRODUCER, "molecules") as tmp:
                 save_tree({"images": images}, tmp, "molecules")
         except (OSError, OutputError) as exc:
             announce(f"note: rendered molecules not cached ({getattr(exc, 'strerror', None) or exc}: {entry})")

@@ -11,19 +11,19 @@ both hold it).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 from gencore.errors import ConfigError, RunLockedError
+from gencore.fileio import is_run_config
 
 try:  # POSIX; elsewhere runs are not locked (documented)
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["LOCK_FILE", "run_lock", "lock_holder", "check_fresh_start", "is_run_config"]
+__all__ = ["LOCK_FILE", "run_lock", "lock_holder", "check_fresh_start"]
 
 LOCK_FILE = ".lock"
 
@@ -96,15 +96,6 @@ def _acquire(path: Path, run_dir: Path) -> int:
             return fd
         os.close(fd)  # locked a file its holder removed on release: take the new one
     raise RunLockedError(f"{run_dir}: could not take the run lock ({path} keeps being replaced)")
-
-
-def is_run_config(path: Path) -> bool:
-    """``config.json`` written by a training run (a table with a ``train`` table), not some other file."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (OSError, ValueError, RecursionError):
-        return False
-    return isinstance(data, dict) and isinstance(data.get("train"), dict)
 
 
 def check_fresh_start(run_dir: str | Path, checkpoints: list[Path]) -> None:
